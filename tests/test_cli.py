@@ -1,0 +1,86 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gqa.cli import main
+
+
+def run_json(capsys, *argv):
+    assert main(["cost", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cost_json_equals_hand_derived_numbers(capsys):
+    r = run_json(capsys, "--layers", "36", "--d-model", "1536", "--heads", "32", "--kv-heads", "8",
+                 "--context", "131072")
+    assert r["params"] == {"total": 1_039_859_712, "non_embedding": 962_592_768,
+                           "norms": 73 * 1536, "numel": 1_039_859_712 + 73 * 1536}
+    assert r["flops_per_token"] == {"time_invariant": 2_079_719_424,
+                                    "time_variant": 38_654_705_664,
+                                    "total": 40_734_425_088}
+    assert r["memory_values"] == {"weights": 1_039_859_712, "kv_cache": 4_831_838_208,
+                                  "total": 5_871_697_920}
+    assert r["memory_bytes"] == {"weights": 2_079_719_424, "kv_cache": 9_663_676_416,
+                                 "total": 11_743_395_840}
+    assert r["z"] == pytest.approx(0.9 * 5_871_697_920 ** 0.5 + 0.1 * 40_734_425_088 ** (1 / 3))
+
+
+def test_cost_json_small_explicit_shape(capsys):
+    r = run_json(capsys, "--layers", "4", "--d-model", "256", "--heads", "4", "--kv-heads", "1",
+                 "--head-dim", "32", "--vocab", "1000", "--context", "1000", "--dtype", "fp32")
+    assert r["flops_per_token"]["total"] == 5_492_736 + 2_048_000
+    assert r["memory_bytes"]["kv_cache"] == 4 * 256_000
+
+
+def test_preset_llama_8b_kv_cache_bytes(capsys):
+    r = run_json(capsys, "--preset", "llama-3.1-8b", "--context", "128k")
+    assert r["memory_bytes"]["kv_cache"] == 17_179_869_184
+    assert r["context"] == 131_072
+
+
+def test_preset_with_head_override_and_batch(capsys):
+    r = run_json(capsys, "--preset", "paper-1.2b", "--heads", "8", "--kv-heads", "1",
+                 "--context", "1m", "--batch", "4", "--kv-dtype", "fp8")
+    assert r["shape"]["n_heads"] == 8 and r["shape"]["n_kv_heads"] == 1
+    assert r["memory_bytes"]["kv_cache"] == 4 * 2 * 2**20 * 36 * 64 * 1 * 1
+    assert r["flops_per_decode_step"] == 4 * r["flops_per_token"]["total"]
+
+
+def test_table_output_and_presets(capsys):
+    assert main(["cost", "--preset", "qwen2.5-7b", "--context", "32k"]) == 0
+    out = capsys.readouterr().out
+    assert "KV cache" in out and "32K (32,768 tokens)" in out
+    assert main(["cost", "--list-presets"]) == 0
+    assert "mistral-7b-v0.3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, bad", [
+    (["--layers", "4", "--d-model", "256", "--heads", "6", "--kv-heads", "4", "--context", "1k"], "6"),
+    (["--preset", "paper-1.2b", "--context", "-1"], "-1"),
+    (["--preset", "paper-1.2b", "--context", "12q"], "12q"),
+    (["--preset", "no-such-model", "--context", "1k"], "no-such-model"),
+    (["--layers", "0", "--d-model", "256", "--heads", "4", "--context", "1k"], "0"),
+])
+def test_bad_input_one_line_error(capsys, argv, bad):
+    assert exit_code(["cost", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and bad in err and "Traceback" not in err
+
+
+def exit_code(argv):
+    """main's status, whether returned or raised by argparse."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def test_console_script_exit_code_and_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "gqa.cli", "cost", "--heads", "6", "--kv-heads", "4",
+                           "--layers", "2", "--d-model", "64", "--context", "8"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "n_kv_heads=4" in proc.stderr
+    assert "Traceback" not in proc.stderr

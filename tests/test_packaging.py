@@ -1,0 +1,29 @@
+"""pyproject.toml and environment.yml list the same dependencies."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _normalise(spec: str) -> tuple[str, str]:
+    name = re.match(r"[A-Za-z0-9_.\-]+", spec).group(0)
+    return name.lower().replace("_", "-"), spec[len(name):].replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = project["dependencies"] + extras["book"] + extras["dev"]  # cuda extra: pip only
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = [], []
+    for item in env["dependencies"]:
+        if isinstance(item, dict):
+            pip += item["pip"]
+        elif not item.startswith(("python=", "pip")):
+            conda.append(item)
+    have = dict(_normalise(s) for s in conda + pip)
+    assert have == dict(_normalise(s) for s in wanted)
