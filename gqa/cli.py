@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, ValueError, FileNotFoundError) as e:
+    except (CliError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"gqa {args.command}: error: {e}", file=sys.stderr)
         return 2
 

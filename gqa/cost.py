@@ -256,3 +256,21 @@ def training_memory(shape: Shape, context: int, params: ParamsConvention = "tota
     _check_context(context)
     stored, _ = cost_params(shape, params)
     return 4.0 * stored + context * shape.d_model * shape.layers
+
+
+def component_shares(shape: Shape, contexts: list[int],
+                     quantity: Literal["flops", "memory"]) -> dict[str, list[float]]:
+    """Share of per-token FLOPs or of memory taken by each Table 2 component, at each context.
+
+    Components with nothing to share (zero at every context) are left out; shares at one context sum to 1.
+    """
+    if quantity not in ("flops", "memory"):
+        raise ValueError(f"quantity must be 'flops' or 'memory', got {quantity!r}")
+    rows = [components(shape, t) for t in contexts]
+    names = [c.name for c in rows[0]]
+    shares: dict[str, list[float]] = {}
+    for i, name in enumerate(names):
+        series = [getattr(r[i], quantity) / sum(getattr(c, quantity) for c in r) for r in rows]
+        if any(series):
+            shares[name] = series
+    return shares

@@ -1,0 +1,218 @@
+"""`gqa book`: execute the notebooks under a profile, then build the Jupyter Book offline.
+
+Layout of the build folder (all under book/_build/, never committed):
+  executed/<profile>/<stem>.ipynb   executed notebook, with <stem>.key holding its input hash
+  src/                              staged book sources: book/*.md, configs, executed notebooks, and
+                                    MathJax in src/_offline_static (served as _static/mathjax)
+  html/                             the rendered book
+
+A notebook is re-executed only when its key changes. The key hashes the notebook, its parameters, every
+`gqa/*.py` source file and every file under `data/` (what a notebook may read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_DIR = ROOT / "book"
+NOTEBOOK_DIR = ROOT / "notebooks"
+PARAMS_DIR = NOTEBOOK_DIR / "params"
+BUILD_DIR = BOOK_DIR / "_build"
+# Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
+# to every page, which would load all of MathJax's extensions eagerly.
+OFFLINE_STATIC = "_offline_static"
+
+
+def _require_checkout() -> None:
+    if not (BOOK_DIR / "_toc.yml").exists():
+        raise FileNotFoundError(f"no book sources at {BOOK_DIR}: run `gqa book` from a repo checkout")
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+
+
+def load_profile(name: str) -> dict:
+    """The profile's YAML as a dict, with a `notebooks` mapping (stem -> parameters)."""
+    path = PARAMS_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(profile_names())}")
+    profile = yaml.safe_load(path.read_text()) or {}
+    profile.setdefault("notebooks", {})
+    return profile
+
+
+def notebook_parameters(profile_name: str, stem: str) -> dict:
+    """Papermill parameters for one notebook: the profile's entry plus `profile` itself."""
+    params = dict(load_profile(profile_name)["notebooks"].get(stem) or {})
+    params["profile"] = profile_name
+    return params
+
+
+def _hash_files(h: "hashlib._Hash", files: list[Path]) -> None:
+    for path in sorted(files):
+        h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
+        h.update(path.read_bytes())
+
+
+def input_key(notebook: Path, params: dict) -> str:
+    """Hash of everything an executed notebook depends on."""
+    h = hashlib.sha256()
+    _hash_files(h, [notebook])
+    h.update(json.dumps(params, sort_keys=True).encode())
+    _hash_files(h, list((ROOT / "gqa").rglob("*.py")))
+    data = ROOT / "data"
+    _hash_files(h, [p for p in data.rglob("*") if p.is_file()] if data.exists() else [])
+    return h.hexdigest()
+
+
+@dataclass
+class Execution:
+    stem: str
+    output: Path
+    cached: bool
+    seconds: float
+
+
+def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
+    """Run one notebook with papermill, writing `output` atomically (never a partial file)."""
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_suffix(".partial.ipynb")
+    try:
+        papermill.execute_notebook(str(notebook), str(partial), parameters=params,
+                                   kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR))
+    except Exception as e:
+        failed = output.with_suffix(".failed.ipynb")
+        if partial.exists():
+            partial.replace(failed)
+        first_line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise RuntimeError(f"notebook {notebook.name} failed: {first_line} (see {failed})") from e
+    partial.replace(output)
+
+
+def execute_all(profile_name: str, *, force: bool = False, only: list[str] | None = None,
+                log=print) -> list[Execution]:
+    """Execute every notebook (or only some) under a profile, reusing unchanged results."""
+    _require_checkout()
+    load_profile(profile_name)  # fails early on an unknown profile
+    notebooks = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    if only:
+        unknown = set(only) - {nb.stem for nb in notebooks}
+        if unknown:
+            raise ValueError(f"no such notebook: {', '.join(sorted(unknown))}")
+    out_dir = BUILD_DIR / "executed" / profile_name
+    results = []
+    for i, nb in enumerate(notebooks, 1):
+        params = notebook_parameters(profile_name, nb.stem)
+        key = input_key(nb, params)
+        output, key_file = out_dir / nb.name, out_dir / f"{nb.stem}.key"
+        fresh = output.exists() and key_file.exists() and key_file.read_text() == key
+        start = time.perf_counter()
+        if (fresh and not force) or (only and nb.stem not in only):
+            if not output.exists():
+                raise RuntimeError(f"{nb.stem} was never executed under profile {profile_name!r}; "
+                                   "run without --only")
+            status, cached = "cached (inputs unchanged)" if fresh else "kept (not in --only)", True
+        else:
+            log(f"[{i}/{len(notebooks)}] {nb.stem}: executing ...", flush=True)
+            execute_notebook(nb, output, params)
+            key_file.write_text(key)
+            status, cached = "executed (cache miss)", False
+        seconds = time.perf_counter() - start
+        log(f"[{i}/{len(notebooks)}] {nb.stem}: {status} in {seconds:.1f}s", flush=True)
+        results.append(Execution(nb.stem, output, cached, seconds))
+    return results
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """Copy only if the bytes differ, so Sphinx sees unchanged files as unchanged."""
+    if dst.exists() and dst.read_bytes() == src.read_bytes():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def _mathjax_dir() -> Path:
+    import jupyter_server_mathjax
+
+    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+
+def stage(profile_name: str, executed: list[Execution]) -> Path:
+    """Lay out the book sources for Sphinx: book/ files plus the executed notebooks and MathJax."""
+    src = BUILD_DIR / "src"
+    wanted = set()
+    for path in BOOK_DIR.rglob("*"):
+        rel = path.relative_to(BOOK_DIR)
+        if path.is_file() and rel.parts[0] != "_build":
+            _sync(path, src / rel)
+            wanted.add(src / rel)
+    for ex in executed:
+        _sync(ex.output, src / "notebooks" / ex.output.name)
+        wanted.add(src / "notebooks" / ex.output.name)
+    for stale in [p for p in src.rglob("*") if p.is_file() and OFFLINE_STATIC not in p.parts]:
+        if stale not in wanted:
+            stale.unlink()
+    mathjax = src / OFFLINE_STATIC / "mathjax"
+    if not (mathjax / "MathJax.js").exists():
+        shutil.copytree(_mathjax_dir(), mathjax, dirs_exist_ok=True)
+    return src
+
+
+def build_html(src: Path) -> Path:
+    """jupyter-book build, execution off, warnings and missing references as errors."""
+    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+           "build", str(src),
+           "--path-output", str(BOOK_DIR), "-W", "-n", "--keep-going", "-q"]
+    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise RuntimeError("jupyter-book build failed (warnings are errors); see the output above")
+    index = BUILD_DIR / "html" / "index.html"
+    if not index.exists():
+        raise RuntimeError(f"jupyter-book finished but {index} is missing")
+    return index
+
+
+def build_book(profile_name: str, *, force: bool = False, html: bool = True,
+               only: list[str] | None = None) -> Path | None:
+    start = time.perf_counter()
+    executed = execute_all(profile_name, force=force, only=only)
+    if not html:
+        return None
+    src = stage(profile_name, executed)
+    t = time.perf_counter()
+    print("building HTML ...", flush=True)
+    index = build_html(src)
+    print(f"built {index.relative_to(ROOT)} in {time.perf_counter() - t:.1f}s "
+          f"(profile {profile_name}, {time.perf_counter() - start:.1f}s in all)", flush=True)
+    return index
+
+
+def glued_values(notebook: Path) -> dict[str, str]:
+    """text/plain of every value a notebook glued with myst_nb.glue, by name."""
+    nb = json.loads(Path(notebook).read_text())
+    values = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            meta = out.get("metadata", {}).get("scrapbook")
+            if meta:
+                data = out.get("data", {})
+                text = data.get(meta.get("mime_prefix", "") + "text/plain")
+                if text is not None:
+                    values[meta["name"]] = "".join(text) if isinstance(text, list) else text
+    return values

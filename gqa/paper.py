@@ -1,0 +1,33 @@
+"""The paper's published numbers, loaded from `data/paper/` (typed, with provenance)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    value: float
+    unit: str
+    source: str
+    description: str
+
+
+def claims(path: Path | None = None) -> dict[str, Claim]:
+    """Headline claims by id, from `data/paper/claims.csv`."""
+    path = path or DATA_DIR / "claims.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"paper data not found at {path}: run from a checkout of the repo")
+    with path.open(newline="") as f:
+        return {row["id"]: Claim(row["id"], float(row["value"]), row["unit"], row["source"],
+                                 row["description"]) for row in csv.DictReader(f)}
+
+
+def compare(paper: float, ours: float, *, rel_tol: float = 0.0, abs_tol: float = 0.0) -> str:
+    """'reproduced' when |ours - paper| <= max(rel_tol·|paper|, abs_tol), else 'differs'."""
+    return "reproduced" if abs(ours - paper) <= max(rel_tol * abs(paper), abs_tol) else "differs"

@@ -1,0 +1,56 @@
+"""Plotting helpers shared by the notebooks (matplotlib; one style everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from gqa.units import format_tokens
+
+# One colour per Table 2 component, so Figures 7 and 8 read together.
+COMPONENT_COLORS = {
+    "input embedding": "#8da0cb",
+    "attention projections": "#66c2a5",
+    "attention operator": "#fc8d62",
+    "FFN": "#a6d854",
+    "output projection": "#e78ac3",
+    "KV cache": "#e5c494",
+}
+INVARIANT_COLOR, VARIANT_COLOR = "#4c72b0", "#dd8452"
+
+
+def use_style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+
+
+def stacked_cost_bars(ax: plt.Axes, labels: Sequence[str], invariant: Sequence[float],
+                      variant: Sequence[float], ylabel: str, title: str = "") -> None:
+    """Figure-1-style bars: time-variant stacked on time-invariant, totals written on top."""
+    ax.bar(labels, invariant, color=INVARIANT_COLOR, label="time-invariant (weights)")
+    ax.bar(labels, variant, bottom=invariant, color=VARIANT_COLOR, label="time-variant (context)")
+    for i, (a, b) in enumerate(zip(invariant, variant)):
+        ax.annotate(f"{a + b:.3g}", (i, a + b), ha="center", va="bottom", fontsize=9,
+                    xytext=(0, 2), textcoords="offset points")
+        ax.annotate(f"{a:.3g}", (i, a / 2), ha="center", va="center", fontsize=8, color="white")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.margins(y=0.12)
+
+
+def component_share_area(ax: plt.Axes, contexts: Sequence[int], shares: dict[str, list[float]],
+                         title: str = "") -> None:
+    """Figures-7/8-style stacked shares of each component against context length (log2 axis)."""
+    names = list(shares)
+    ax.stackplot(contexts, [shares[n] for n in names], labels=names,
+                 colors=[COMPONENT_COLORS.get(n, "#999999") for n in names], alpha=0.9)
+    ax.set_xscale("log", base=2)
+    ticks = [t for t in contexts if t & (t - 1) == 0][::2] or list(contexts)
+    ax.set_xticks(ticks, [format_tokens(t) for t in ticks])
+    ax.set_xlim(min(contexts), max(contexts))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("context length T (tokens)")
+    ax.set_ylabel("share")
+    ax.set_title(title)

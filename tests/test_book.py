@@ -1,0 +1,97 @@
+"""The notebooks really use their parameters, and `gqa book` builds offline and caches executions."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gqa import book
+from gqa.cli import main
+
+NOTEBOOKS = sorted(book.NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_have_no_outputs_and_a_parameters_cell(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code)
+
+
+def test_profiles_load_and_unknown_profile_is_an_error():
+    assert {"ci", "cpu", "gpu"} <= set(book.profile_names())
+    for name in ("ci", "cpu", "gpu"):
+        params = book.notebook_parameters(name, "01_cost_model")
+        assert params["profile"] == name and params["bar_context"] > 0
+    with pytest.raises(ValueError, match="'laptop'"):
+        book.load_profile("laptop")
+
+
+def test_input_key_tracks_parameters_and_notebook(tmp_path):
+    nb = NOTEBOOKS[0]
+    assert book.input_key(nb, {"a": 1}) == book.input_key(nb, {"a": 1})
+    assert book.input_key(nb, {"a": 1}) != book.input_key(nb, {"a": 2})
+    edited = tmp_path / nb.name
+    edited.write_text(nb.read_text().replace("The cost model", "The cost model, edited", 1))
+    assert book.input_key(edited, {"a": 1}) != book.input_key(nb, {"a": 1})
+
+
+def _image_payloads(nb_path: Path) -> list[str]:
+    nb = json.loads(nb_path.read_text())
+    return [out["data"]["image/png"] for c in nb["cells"] for out in c.get("outputs", [])
+            if "image/png" in out.get("data", {})]
+
+
+@pytest.mark.slow
+def test_cost_notebook_uses_its_context_parameter(tmp_path):
+    nb = book.NOTEBOOK_DIR / "01_cost_model.ipynb"
+    runs = {}
+    for context in (8192, 131072):
+        params = book.notebook_parameters("ci", nb.stem) | {"bar_context": context}
+        out = tmp_path / f"{context}.ipynb"
+        book.execute_notebook(nb, out, params)
+        runs[context] = (book.glued_values(out), _image_payloads(out))
+    (g8, img8), (g128, img128) = runs[8192], runs[131072]
+    assert g8["T_label"] == "'8K'" and g128["T_label"] == "'128K'"
+    assert g8["base_kv_bytes"] != g128["base_kv_bytes"]
+    assert g8["mem_saving"] != g128["mem_saving"]
+    assert len(img8) == len(img128) >= 2
+    assert img8[0] != img128[0]  # the Figure 1 bars were redrawn
+
+
+def test_failed_notebook_leaves_no_output(tmp_path):
+    import nbformat
+
+    bad = tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
+    out = tmp_path / "out" / "bad.ipynb"
+    with pytest.raises(RuntimeError, match="bad.ipynb failed.*ZeroDivisionError"):
+        book.execute_notebook(bad, out, {})
+    assert not out.exists() and out.with_suffix(".failed.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_book_builds_offline_and_second_build_executes_nothing(capsys):
+    assert main(["book", "--profile", "ci"]) == 0
+    assert main(["book", "--profile", "ci"]) == 0
+    second = capsys.readouterr().out.split("building HTML")[-2].splitlines()
+    assert second and all("cached" in line for line in second if line.startswith("["))
+    html = book.BUILD_DIR / "html"
+    chapter = (html / "notebooks" / "01_cost_model.html").read_text()
+    assert (html / "index.html").exists()
+    assert chapter.count("<img") >= 2
+    assert "Figure 1" in chapter
+    assert "{glue:" not in chapter  # every glued value resolved
+    external = set()
+    for page in html.rglob("*.html"):
+        external |= set(re.findall(r'(?:src|href)="(https?://[^"]+)"', page.read_text()))
+    assert not {u for u in external if re.search(r"\.(js|css|woff2?)(\?|$)", u)}, external
+    assert (html / "_static" / "mathjax" / "MathJax.js").exists()
+
+
+def test_book_cli_errors_are_one_line(capsys):
+    assert main(["book", "--profile", "laptop"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "laptop" in err
