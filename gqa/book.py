@@ -100,7 +100,18 @@ def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
             partial.replace(failed)
         first_line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise RuntimeError(f"notebook {notebook.name} failed: {first_line} (see {failed})") from e
+    _fold_injected_parameters(partial)
     partial.replace(output)
+
+
+def _fold_injected_parameters(path: Path) -> None:
+    """Show papermill's injected parameters in the book as a collapsed cell (tag hide-input)."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
 
 
 def execute_all(profile_name: str, *, force: bool = False, only: list[str] | None = None,

@@ -12,6 +12,7 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 @dataclass(frozen=True)
 class Claim:
     id: str
+    label: str
     value: float
     unit: str
     source: str
@@ -24,10 +25,18 @@ def claims(path: Path | None = None) -> dict[str, Claim]:
     if not path.exists():
         raise FileNotFoundError(f"paper data not found at {path}: run from a checkout of the repo")
     with path.open(newline="") as f:
-        return {row["id"]: Claim(row["id"], float(row["value"]), row["unit"], row["source"],
-                                 row["description"]) for row in csv.DictReader(f)}
+        return {row["id"]: Claim(row["id"], row["label"], float(row["value"]), row["unit"],
+                                 row["source"], row["description"]) for row in csv.DictReader(f)}
 
 
 def compare(paper: float, ours: float, *, rel_tol: float = 0.0, abs_tol: float = 0.0) -> str:
     """'reproduced' when |ours - paper| <= max(rel_tol·|paper|, abs_tol), else 'differs'."""
     return "reproduced" if abs(ours - paper) <= max(rel_tol * abs(paper), abs_tol) else "differs"
+
+
+def check_claim(claim: Claim, ours: float, *, rel_tol: float = 0.0, abs_tol: float = 0.0,
+                how: str = "") -> dict:
+    """One row of a paper-vs-ours table: the claim, both values, the status and how ours was got."""
+    return {"claim": claim.label, "source": claim.source, "unit": claim.unit, "paper": claim.value,
+            "ours": ours, "status": compare(claim.value, ours, rel_tol=rel_tol, abs_tol=abs_tol),
+            "tolerance": f"±{100 * rel_tol:g}%" if rel_tol else f"±{abs_tol:g}", "ours, how": how}

@@ -1,0 +1,25 @@
+import pytest
+
+from gqa import paper
+
+
+def test_claims_load_with_provenance():
+    claims = paper.claims()
+    c = claims["fig1_memory_saving"]
+    assert c.value == 0.508 and c.unit == "fraction" and "Fig. 1" in c.source and c.label
+    assert claims["fig1_flops_saving"].value == 0.578
+    assert all(claim.source and claim.description for claim in claims.values())
+
+
+def test_compare_and_check_claim():
+    assert paper.compare(0.508, 0.52, abs_tol=0.02) == "reproduced"
+    assert paper.compare(0.508, 0.66, abs_tol=0.02) == "differs"
+    assert paper.compare(4.16, 4.3, rel_tol=0.05) == "reproduced"
+    assert paper.compare(4.16, 4.5, rel_tol=0.05) == "differs"
+    row = paper.check_claim(paper.claims()["fig1_flops_saving"], 0.694, abs_tol=0.02, how="per token")
+    assert row["status"] == "differs" and row["paper"] == 0.578 and row["tolerance"] == "±0.02"
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="paper data not found"):
+        paper.claims(tmp_path / "nope.csv")
