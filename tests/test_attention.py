@@ -1,0 +1,103 @@
+"""Every attention backend equals the reference math; the model matches transformers' own Llama."""
+
+import math
+
+import pytest
+import torch
+
+from gqa import attention
+from gqa.attention import causal_mask
+
+CASES = [  # (batch, n_h, n_kv, new tokens T, keys S, d_h)
+    (2, 4, 1, 7, 7, 16),  # multi-query, prefill
+    (1, 6, 6, 5, 5, 8),  # MHA
+    (2, 8, 2, 1, 13, 32),  # decode: one new token against a cache
+    (1, 4, 2, 3, 9, 24),  # chunked prefill against a cache
+    (3, 12, 4, 16, 16, 40),  # head dim unrelated to any hidden size
+]
+
+
+def naive_attention(q, k, v, mask):
+    """Loop over heads: query head h reads KV head h // (n_h / n_kv)."""
+    b, n_h, t, d = q.shape
+    group = n_h // k.shape[1]
+    out = torch.empty(b, t, n_h, d, dtype=torch.float64)
+    for h in range(n_h):
+        scores = q[:, h].double() @ k[:, h // group].double().transpose(-1, -2) / math.sqrt(d)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        out[:, :, h] = torch.softmax(scores, -1) @ v[:, h // group].double()
+    return out
+
+
+def random_qkv(b, n_h, n_kv, t, s, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, n_h, t, d, generator=g), torch.randn(b, n_kv, s, d, generator=g),
+            torch.randn(b, n_kv, s, d, generator=g))
+
+
+def assert_close_rel(actual, expected, rel=1e-5):
+    scale = expected.abs().max().item()
+    torch.testing.assert_close(actual.double(), expected.double(), rtol=rel, atol=rel * scale)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_eager_equals_naive_loop(case):
+    q, k, v = random_qkv(*case)
+    t, s = case[3], case[4]
+    mask = causal_mask(t, s)
+    # a 4-D mask as transformers passes it, and None (causal applied by the backend) when T == S
+    out_mask, _ = attention.eager_attention(None, q, k, v, mask[None, None].expand(case[0], 1, t, s))
+    assert_close_rel(out_mask, naive_attention(q, k, v, mask))
+    if t == s or t == 1:
+        out_none, _ = attention.eager_attention(None, q, k, v, None)
+        assert_close_rel(out_none, naive_attention(q, k, v, mask))
+
+
+# Without a mask transformers guarantees T == S (prefill) or T == 1 (decode); with one, anything goes.
+MASK_CASES = [(case, True) for case in CASES] + [(c, False) for c in CASES if c[3] in (1, c[4])]
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "repeat"])
+@pytest.mark.parametrize("case, with_mask", MASK_CASES, ids=str)
+def test_backend_equals_eager(backend, case, with_mask):
+    q, k, v = random_qkv(*case, seed=1)
+    b, _, _, t, s, _ = case
+    mask = causal_mask(t, s)[None, None].expand(b, 1, t, s) if with_mask else None
+    ref, _ = attention.eager_attention(None, q, k, v, mask)
+    out, _ = attention.FUNCTIONS[backend](None, q, k, v, mask)
+    assert out.shape == (b, t, case[1], case[5])
+    assert_close_rel(out, ref)
+
+
+def test_padding_mask_is_respected():
+    q, k, v = random_qkv(2, 4, 2, 6, 6, 16, seed=2)
+    mask = causal_mask(6, 6)[None, None].repeat(2, 1, 1, 1)
+    mask[1, :, :, :2] = False  # second sequence is left-padded by two tokens
+    mask[1, :, :2, 0] = True  # keep every row non-empty
+    ref = naive_attention(q, k, v, mask[:, 0])
+    for backend in ("eager", "sdpa", "repeat"):
+        out, _ = attention.FUNCTIONS[backend](None, q, k, v, mask)
+        assert_close_rel(out, ref)
+
+
+def test_bad_heads_and_unknown_backends_are_clear_errors():
+    q, k, v = torch.randn(1, 6, 3, 8), torch.randn(1, 4, 3, 8), torch.randn(1, 4, 3, 8)
+    for backend in ("eager", "sdpa", "repeat"):
+        with pytest.raises(ValueError, match="n_heads=6.*n_kv_heads=4"):
+            attention.FUNCTIONS[backend](None, q, k, v, None)
+    with pytest.raises(ValueError, match="'xformers'"):
+        attention.check_backend("xformers")
+
+
+@pytest.mark.skipif(attention.flash_available(), reason="flash-attn is installed with CUDA here")
+def test_flash_without_flash_attn_is_a_clear_error():
+    with pytest.raises(ValueError, match="flash"):
+        attention.check_backend("flash")
+    q = torch.randn(1, 4, 3, 8)
+    with pytest.raises(ValueError, match="flash"):
+        attention.flash_attention(None, q, q[:, :2], q[:, :2], None)
+
+
+def test_sdpa_kernel_is_reported():
+    q, k, v = random_qkv(1, 8, 2, 64, 64, 64)
+    assert attention.sdpa_kernel_used(q, k, v, is_causal=True) in ("flash", "math", "efficient")
