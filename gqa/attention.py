@@ -44,9 +44,11 @@ def causal_mask(q_len: int, kv_len: int, device: torch.device | str = "cpu") -> 
 
 
 def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
-    """(B, n_kv, S, d_h) -> (B, n_kv·n_rep, S, d_h), materialising the copies."""
-    b, n_kv, s, d = x.shape
-    return x[:, :, None].expand(b, n_kv, n_rep, s, d).reshape(b, n_kv * n_rep, s, d)
+    """(B, n_kv, S, d_h) -> (B, n_kv·n_rep, S, d_h), always materialising the copies.
+
+    (An expand-and-reshape can be a free view when n_kv = 1; the official code's repeat is a real copy.)
+    """
+    return x if n_rep == 1 else torch.repeat_interleave(x, n_rep, dim=1)
 
 
 def eager_attention(module: torch.nn.Module | None, query: torch.Tensor, key: torch.Tensor,

@@ -18,13 +18,25 @@ ROPE_THETA = 500_000.0
 RMS_NORM_EPS = 1e-6
 
 
+class DecoupledLlamaConfig(LlamaConfig):
+    """LlamaConfig without transformers' `d % n_h == 0` check: here n_h·d_h need not equal d.
+
+    The Llama modeling code only needs q_proj to be d x (n_h·d_h); the check is stricter than the model.
+    """
+
+    def validate_architecture(self):
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"n_heads={self.num_attention_heads} is not a multiple of "
+                             f"n_kv_heads={self.num_key_value_heads}")
+
+
 def llama_config(shape: Shape, *, attention_backend: str = "sdpa",
-                 max_context: int = 131_072) -> LlamaConfig:
+                 max_context: int = 131_072) -> DecoupledLlamaConfig:
     if shape.qkv_bias:
         raise ValueError(f"shape {shape.name or shape.describe()!r} has QKV biases; gqa builds "
                          "bias-free Llama models (such shapes are for costing only)")
     attention.register()
-    config = LlamaConfig(
+    config = DecoupledLlamaConfig(
         vocab_size=shape.vocab,
         hidden_size=shape.d_model,
         intermediate_size=shape.d_ff,
@@ -71,8 +83,10 @@ def load_model(path: str | Path, *, attention_backend: str = "sdpa",
                dtype: torch.dtype = torch.float32) -> LlamaForCausalLM:
     """Load a model saved with `save_pretrained` (safetensors), with the chosen backend."""
     attention.register()
+    config = DecoupledLlamaConfig.from_pretrained(str(path))
     return LlamaForCausalLM.from_pretrained(
-        str(path), attn_implementation=attention.check_backend(attention_backend), dtype=dtype)
+        str(path), config=config, attn_implementation=attention.check_backend(attention_backend),
+        dtype=dtype)
 
 
 def shape_of(model: LlamaForCausalLM) -> Shape:

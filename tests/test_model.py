@@ -8,7 +8,8 @@ from gqa.shapes import Shape
 
 SHAPES = [Shape(2, 64, 4, 1, head_dim=24, vocab=97),  # d_h != d / n_h, multi-query
           Shape(2, 48, 4, 4, head_dim=16, vocab=50),  # MHA
-          Shape(3, 64, 8, 2, head_dim=8, vocab=61, tied=False)]
+          Shape(3, 64, 8, 2, head_dim=8, vocab=61, tied=False),
+          Shape(2, 96, 6, 2, head_dim=20, vocab=70)]  # n_h does not divide d: decoupled for real
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.describe())
