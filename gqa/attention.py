@@ -173,6 +173,19 @@ def register() -> None:
     _registered = True
 
 
+_KERNEL_NAMES = {0: "math", 1: "flash", 2: "efficient", 3: "cudnn", 4: "overrideable", -1: "error"}
+
+
+def sdpa_kernel_chosen(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                       attention_mask: torch.Tensor | None = None, is_causal: bool = False) -> str:
+    """The SDPA kernel PyTorch's dispatcher picks for these inputs (`torch._fused_sdp_choice`, the
+    function `scaled_dot_product_attention` itself consults). Cheap and silent; `sdpa_kernel_used`
+    confirms it from a profiler trace."""
+    choice = torch._fused_sdp_choice(query, key, value, attention_mask, 0.0, is_causal, scale=None,
+                                     enable_gqa=query.shape[1] != key.shape[1])
+    return _KERNEL_NAMES.get(int(choice), f"backend {int(choice)}")
+
+
 def sdpa_kernel_used(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                      attention_mask: torch.Tensor | None = None, is_causal: bool = False) -> str:
     """Which SDPA kernel PyTorch runs for these inputs (with native GQA), read from the profiler.

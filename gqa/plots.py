@@ -54,3 +54,28 @@ def component_share_area(ax: plt.Axes, contexts: Sequence[int], shares: dict[str
     ax.set_xlabel("context length T (tokens)")
     ax.set_ylabel("share")
     ax.set_title(title)
+
+
+BACKEND_STYLE = {"sdpa": ("#4c72b0", "o"), "repeat": ("#c44e52", "s"), "eager": ("#55a868", "^"),
+                 "flash": ("#8172b2", "D")}
+
+
+def context_axis(ax: plt.Axes, contexts: Sequence[int], log_y: bool = True) -> None:
+    """Log2 context axis labelled 1K, 4K, ... and a log y axis."""
+    ax.set_xscale("log", base=2)
+    if log_y:
+        ax.set_yscale("log")
+    ticks = sorted(set(int(t) for t in contexts))
+    ax.set_xticks(ticks, [format_tokens(t) for t in ticks])
+    ax.minorticks_off() if not log_y else None
+    ax.set_xlabel("context length T (tokens)")
+
+
+def backend_lines(ax: plt.Axes, frame, value: str, ylabel: str, title: str = "") -> None:
+    """One line per attention backend of `value` against context (rows of one phase and n_kv)."""
+    for backend, rows in frame.sort_values("context").groupby("backend", sort=False):
+        color, marker = BACKEND_STYLE.get(backend, ("#777777", "x"))
+        ax.plot(rows["context"], rows[value], marker=marker, color=color, label=backend, lw=1.6, ms=5)
+    context_axis(ax, frame["context"])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)

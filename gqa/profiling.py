@@ -318,7 +318,8 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
             log(f"skipped {c.backend} {c.phase} n_kv={c.n_kv} T={c.context}: needs "
                 f"{working_bytes(cfg, c) / 1e9:.1f} GB > max_working_bytes")
     bandwidth = memory_bandwidth(cfg.device)
-    meta = {"device": cfg.device, "device_name": device_name(cfg.device), "torch": torch.__version__,
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.node(),
+            "device": cfg.device, "device_name": device_name(cfg.device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": cfg.dtype, "batch": cfg.batch,
             "n_heads": cfg.n_heads, "head_dim": cfg.head_dim, "bandwidth_gb_s": bandwidth / 1e9}
     rows: list[dict] = []
@@ -335,7 +336,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
         if c.backend in ("sdpa", "repeat"):
             kk, vv = (k, v) if c.backend == "sdpa" else (attention.repeat_kv(k, cfg.n_heads // c.n_kv),
                                                          attention.repeat_kv(v, cfg.n_heads // c.n_kv))
-            kernel = attention.sdpa_kernel_used(q, kk, vv, is_causal=c.phase == "prefill")
+            kernel = attention.sdpa_kernel_chosen(q, kk, vv, is_causal=c.phase == "prefill")
         traffic = traffic_bytes(cfg, c)
         rows.append({**meta, **asdict(c), "n_kv": c.n_kv, "kernel": kernel,
                      "time_ms": median * 1e3, "time_ms_min": fastest * 1e3,
@@ -426,3 +427,15 @@ def check_cost_model(device: str = "cpu", tokens: int = 64, batch: int = 2) -> l
     for row in rows:
         row["equal"] = row["measured"] == row["analytic"]
     return rows
+
+
+def load_sweeps(profile: str, directory: Path | None = None):
+    """Every committed sweep of a profile (data/profiles/*_<profile>.csv) as one pandas DataFrame."""
+    import pandas as pd
+
+    directory = directory or PROFILE_DIR
+    files = sorted(directory.glob(f"*_{profile}.csv"))
+    if not files:
+        raise FileNotFoundError(f"no attention sweep for profile {profile!r} in {directory}: "
+                                f"run `gqa profile --profile {profile}` first")
+    return pd.concat([pd.read_csv(f).assign(source=f.name) for f in files], ignore_index=True)

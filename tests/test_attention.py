@@ -98,6 +98,11 @@ def test_flash_without_flash_attn_is_a_clear_error():
         attention.flash_attention(None, q, q[:, :2], q[:, :2], None)
 
 
-def test_sdpa_kernel_is_reported():
-    q, k, v = random_qkv(1, 8, 2, 64, 64, 64)
-    assert attention.sdpa_kernel_used(q, k, v, is_causal=True) in ("flash", "math", "efficient")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_sdpa_kernel_is_reported_and_the_dispatcher_choice_matches_the_trace(dtype, with_mask):
+    q, k, v = (t.to(dtype) for t in random_qkv(1, 8, 2, 64, 64, 64))
+    mask = causal_mask(64, 64) if with_mask else None
+    traced = attention.sdpa_kernel_used(q, k, v, mask, is_causal=not with_mask)
+    assert traced in ("flash", "math", "efficient", "cudnn")
+    assert attention.sdpa_kernel_chosen(q, k, v, mask, is_causal=not with_mask) == traced
