@@ -276,7 +276,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
                         max_context=cfg.context)
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
-                                  eps=1e-8, fused=False, foreach=False)
+                                  eps=1e-8, foreach=True)
     ddp_model = model
     if dist_info.world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(model)
@@ -301,7 +301,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
 
     train_tokens, val_tokens = prepared.tokens("train"), prepared.tokens("val")
     bar = tqdm(total=steps, initial=state["step"], disable=not (progress and dist_info.main),
-               unit="step", dynamic_ncols=True)
+               unit="step", dynamic_ncols=True, mininterval=2.0)
     started, tokens_this_session = time.perf_counter(), 0
     last_loss = float("nan")
     step = state["step"]
