@@ -449,6 +449,48 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
+# --- gqa bench --------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gqa.benchmarks import training_throughput
+    from gqa.book import load_profile
+    from gqa.sweep import sweep_configs
+
+    section = load_profile(args.profile).get("sweep")
+    if not section:
+        raise CliError(f"profile {args.profile!r} has no sweep section")
+    configs = sweep_configs(section)
+    cfg = max(configs, key=lambda c: (c.layers * c.d_model, c.n_heads + c.n_kv_heads))
+    if args.context:
+        from dataclasses import replace as dc_replace
+
+        cfg = dc_replace(cfg, context=args.context)
+    r = training_throughput(cfg, cfg.vocab_size, steps=args.steps)
+    print(f"training throughput, profile {args.profile}: {r['shape']}, context {r['context']}, "
+          f"batch {r['batch']}, {r['threads']} threads, {r['tokens']:,} tokens timed")
+    rows = [(f"gqa train step ({cfg.attention})", f"{r['gqa_tokens_per_s']:,.0f} tok/s"),
+            ("plain transformers loop (eager)", f"{r['plain_eager_tokens_per_s']:,.0f} tok/s"),
+            ("ratio", f"{r['ratio']:.2f}x")]
+    for label, value in rows:
+        print(f"  {label:34}{value:>16}")
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK", parser_class=_Parser)
+    t = bsub.add_parser(
+        "train", help="tokens/s of gqa's training step vs a plain transformers eager loop",
+        description="Time gqa's training step against a plain loop over transformers' "
+                    "LlamaForCausalLM with eager attention: same shape (the profile's largest sweep "
+                    "run), same batches, same device.")
+    t.add_argument("--profile", default="cpu")
+    t.add_argument("--steps", type=_positive_int, default=20, help="timed steps (after 3 warm-up)")
+    t.add_argument("--context", type=_tokens, help="override the profile's training context")
+    p.set_defaults(func=cmd_bench)
+
+
 # --- entry point --------------------------------------------------------------------------------
 
 
@@ -463,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_train(sub)
     _add_sweep(sub)
+    _add_bench(sub)
     _add_book(sub)
     return parser
 

@@ -79,3 +79,28 @@ def backend_lines(ax: plt.Axes, frame, value: str, ylabel: str, title: str = "")
     context_axis(ax, frame["context"])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+
+
+def heads_palette(heads: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """A stable colour per head configuration (ordered by n_h·n_kv, largest first)."""
+    ordered = sorted(set(heads), key=lambda h: (-h[0], -h[1]))
+    colors = sns.color_palette("viridis", n_colors=max(len(ordered), 2))
+    return {h: colors[i] for i, h in enumerate(ordered)}
+
+
+def loss_vs_params(ax: plt.Axes, frame, x: str = "n_non_embedding", y: str = "val_loss",
+                   title: str = "") -> None:
+    """Final loss against parameters, one line per head configuration (runs as dots)."""
+    heads = list(zip(frame["n_heads"], frame["n_kv_heads"]))
+    palette = heads_palette(heads)
+    for (n_h, n_kv), rows in frame.groupby(["n_heads", "n_kv_heads"], sort=False):
+        rows = rows.sort_values(x)
+        ax.plot(rows[x], rows[y], marker="o", ms=5, lw=1.2, color=palette[(n_h, n_kv)],
+                label=f"({n_h}, {n_kv})")
+    ax.set_xscale("log")
+    ax.set_xlabel("non-embedding parameters N")
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: tuple(-int(v) for v in labels[i][1:-1].split(",")))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], title="(n_h, n_kv)", fontsize=8)

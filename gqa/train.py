@@ -246,6 +246,25 @@ def _forward(model, inputs: torch.Tensor, device: str) -> torch.Tensor:
     return model(inputs).logits
 
 
+def next_token_loss(model, batch: torch.Tensor, device: str) -> torch.Tensor:
+    """Mean cross-entropy of predicting batch[:, 1:] from batch[:, :-1]."""
+    logits = _forward(model, batch[:, :-1], device)
+    return F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+
+
+def optimizer_step(model, optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """Backward, clip the global gradient norm, step, clear the gradients."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
+                             eps=1e-8, foreach=True)
+
+
 @dataclass
 class TrainResult:
     record: dict
@@ -275,8 +294,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     model = build_model(shape, attention_backend=cfg.attention, seed=cfg.seed, device=cfg.device,
                         max_context=cfg.context)
     model.train()
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
-                                  eps=1e-8, foreach=True)
+    optimizer = make_optimizer(model, cfg)
     ddp_model = model
     if dist_info.world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(model)
@@ -312,18 +330,13 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
             group["lr"] = lr
         batch = datalib.batch_at(train_tokens, cfg.context, cfg.batch_size, step * cfg.batch_size, cfg.seed)
         batch = torch.from_numpy(batch[dist_info.rank * local_batch:(dist_info.rank + 1) * local_batch])
-        batch = batch.to(cfg.device)
-        logits = _forward(ddp_model, batch[:, :-1], cfg.device)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+        loss = next_token_loss(ddp_model, batch.to(cfg.device), cfg.device)
         loss_value = _mean_across(float(loss.detach()), dist_info)
         if not math.isfinite(loss_value):
             bar.close()
             raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr {lr:.3g}); the last good "
                                    f"checkpoint (step {state['step']}) is kept in {ckpt_dir}")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(model, optimizer, loss, cfg.grad_clip)
         step += 1
         last_loss = loss_value
         tokens_this_session += cfg.batch_size * cfg.context
@@ -334,7 +347,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
             state["val_losses"].append([step, _mean_across(val, dist_info)])
         elapsed = time.perf_counter() - started
         bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}",
-                        tok_s=f"{tokens_this_session / max(elapsed, 1e-9):,.0f}")
+                        tok_s=f"{tokens_this_session / max(elapsed, 1e-9):,.0f}", refresh=False)
         bar.update()
         state["step"] = step
         if (step % cfg.checkpoint_every == 0 or step == steps) and dist_info.main:

@@ -182,3 +182,14 @@ def test_sweep_trains_what_is_missing_and_skips_what_is_recorded(data_cache, sma
     assert len(rest) == 1
     assert sweep.run_sweep("t", section, progress=False, log=lambda *a: None) == []
     assert len(runs.read(runs.store_path("t"))) == 4
+
+
+def test_throughput_benchmark_times_both_loops():
+    from gqa.benchmarks import training_throughput
+
+    cfg = TrainConfig(layers=1, d_model=32, n_heads=4, n_kv_heads=2, head_dim=8, vocab_size=300,
+                      context=16, batch_size=4)
+    r = training_throughput(cfg, vocab=300, steps=2, warmup=1)
+    assert r["tokens"] == 2 * 4 * 16
+    assert r["gqa_tokens_per_s"] > 0 and r["plain_eager_tokens_per_s"] > 0
+    assert r["ratio"] == pytest.approx(r["gqa_tokens_per_s"] / r["plain_eager_tokens_per_s"])
