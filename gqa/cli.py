@@ -491,6 +491,122 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+# --- gqa fit / plan ---------------------------------------------------------------------------------
+
+
+def _heads_pair(text: str) -> tuple[int, int]:
+    try:
+        n_h, n_kv = (int(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid head configuration {text!r}: use N_H,N_KV like 32,8") from None
+    from gqa.shapes import check_heads
+
+    try:
+        check_heads(n_h, n_kv)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return n_h, n_kv
+
+
+def _fit_source(args: argparse.Namespace):
+    from gqa import runs, search
+
+    if args.runs and args.fits:
+        raise CliError("give --runs or --fits, not both")
+    if args.fits:
+        return search.source_from_json(args.fits)
+    path = Path(args.runs) if args.runs else runs.store_path("cpu")
+    if not path.exists():
+        raise CliError(f"no run records at {path}: run `gqa sweep --profile cpu` or pass --runs/--fits")
+    source = search.source_from_records(path, resamples=args.resamples, seed=args.seed)
+    if not args.runs:
+        source.description = f"default: the project's tiny CPU study ({source.description})"
+    return source
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    source = _fit_source(args)
+    report = source.to_json()
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote {len(source.fits)} fits to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from gqa import search
+    from gqa.shapes import shape_for_params
+
+    source = _fit_source(args)
+    ranked = search.search(source.fits, args.target_loss, args.context, source.setting)
+    best = ranked[0]
+    setting = source.setting
+    buildable = shape_for_params(best.params, *best.heads, head_dim=setting.head_dim, vocab=setting.vocab,
+                                 anchors=setting.anchors)
+    report = {"source": source.description, "context": args.context, "target_loss": args.target_loss,
+              "recommended": {"n_heads": best.heads[0], "n_kv_heads": best.heads[1]},
+              "params_non_embedding": best.params,
+              "shape": {"layers": best.layers, "d_model": best.d_model, "head_dim": setting.head_dim,
+                        "vocab": setting.vocab, "nearest_buildable": buildable.to_dict()},
+              "memory_values": best.memory, "memory_bytes": best.memory_bytes, "flops_per_token": best.flops,
+              "z": best.z, "ranking": [c.to_dict() for c in ranked]}
+    if args.baseline:
+        report["baseline"] = search.compare(source.fits, args.target_loss, args.context, args.baseline,
+                                            setting).to_dict()
+    report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting)
+                            if source.boot is not None else None)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"fits: {report['source']}")
+    print(f"target loss {args.target_loss} at context {format_tokens(args.context)}: "
+          f"use (n_h, n_kv) = {best.heads} with N* = {best.params:,.0f} non-embedding parameters")
+    print(f"  shape: L = {best.layers:.2f}, d = {best.d_model:.1f} (nearest buildable: {buildable.describe()})")
+    print(f"  memory {format_bytes(best.memory_bytes)} ({setting.dtype}), {format_count(best.flops)} FLOPs/token, "
+          f"Z = {best.z:,.1f}")
+    if args.baseline:
+        b = report["baseline"]
+        print(f"  vs baseline {tuple(args.baseline)} at the same loss: memory {-100 * b['memory_saving']:+.1f}%, "
+              f"FLOPs {-100 * b['flops_saving']:+.1f}%; at equal Z the optimum reaches loss "
+              f"{b['loss_at_equal_z']:.3f} ({b['loss_gain']:+.3f})")
+    if report["confidence"]:
+        shares = ", ".join(f"({k}) {100 * v:.0f}%" for k, v in list(report["confidence"].items())[:4])
+        print(f"  optimal in bootstrap resamples: {shares}")
+    print("  all candidates by Z: " + ", ".join(f"{c.heads} {c.z:,.0f}" for c in ranked[:8]))
+    return 0
+
+
+def _add_fit_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", metavar="JSONL", help="run records to fit (default data/runs/cpu.jsonl)")
+    p.add_argument("--fits", metavar="JSON", help="fitted laws written by `gqa fit` instead of runs")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+
+def _add_fit_plan(sub: argparse._SubParsersAction) -> None:
+    f = sub.add_parser("fit", help="fit L(N; H) = (a/N)^b + E per head configuration from run records",
+                       description="Fit the loss law per head configuration (Huber on log residuals, "
+                                   "as in Epoch AI's Chinchilla replication) with bootstrap intervals.")
+    _add_fit_source_args(f)
+    f.add_argument("--out", metavar="JSON", help="write the fits here (default: print)")
+    f.set_defaults(func=cmd_fit)
+    p = sub.add_parser(
+        "plan", help="the cost-optimal head configuration and size for a target loss and context",
+        description="Step 3 of the paper: for each fitted head configuration, the size N* that "
+                    "reaches the target loss, its shape, and its inference cost at the context; the "
+                    "configuration with the smallest Z (Eq. 5) wins.",
+        epilog="example: gqa plan --context 128k --target-loss 4.0 --baseline 8,8")
+    p.add_argument("--context", "-T", type=_tokens, required=True, help="expected context (128k = 131072)")
+    p.add_argument("--target-loss", type=float, required=True, help="target loss L* (nats/token)")
+    p.add_argument("--baseline", type=_heads_pair, help="compare with this H, e.g. 32,8")
+    _add_fit_source_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_plan)
+
+
 # --- entry point --------------------------------------------------------------------------------
 
 
@@ -505,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_train(sub)
     _add_sweep(sub)
+    _add_fit_plan(sub)
     _add_bench(sub)
     _add_book(sub)
     return parser

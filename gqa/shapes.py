@@ -12,7 +12,9 @@ in `norms`, and `numel` (= total + norms) is the exact number of values a built 
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 PAPER_VOCAB = 50_304  # GPT-2 tokenizer padded to a multiple of 64 (paper, Sec. 4)
@@ -224,21 +226,30 @@ def get_preset(name: str) -> Shape:
 # --- Appendix B.1: parameter budget -> shape ------------------------------------------------------
 
 
-def _anchors() -> list[tuple[float, float]]:
-    """(non-embedding N under MHA, aspect ratio d/L) of every paper shape, sorted by N."""
+Anchors = Sequence[tuple[float, float]]  # (non-embedding N, aspect ratio d/L), sorted by N
+
+
+def anchors_from_shapes(shapes: list[tuple[int, int]], head_dim: int = PAPER_HEAD_DIM) -> Anchors:
+    """Aspect-ratio anchors from (layers, d_model) pairs, each counted as MHA with n_h = d/d_h."""
     points = []
-    for label in {**PAPER_SCALING_SHAPES, **PAPER_ANCHOR_SHAPES}:
-        shape = paper_shape(label)
-        points.append((float(shape.params().non_embedding), shape.d_model / shape.layers))
+    for layers, d_model in shapes:
+        heads = max(1, d_model // head_dim)
+        shape = Shape(layers, d_model, heads, heads, head_dim=head_dim)
+        points.append((float(shape.params().non_embedding), d_model / layers))
     return sorted(points)
 
 
-def aspect_ratio_for(n_non_embedding: float) -> float:
-    """d/L for a model of N non-embedding parameters: linear in log N between the paper's shapes.
+@functools.lru_cache(maxsize=None)
+def paper_anchors() -> Anchors:
+    """The paper's Table 9 and Table 7 shapes as aspect-ratio anchors."""
+    return tuple(anchors_from_shapes(list({**PAPER_SCALING_SHAPES, **PAPER_ANCHOR_SHAPES}.values())))
 
-    Outside the range of the paper's shapes the nearest end's ratio is used.
+
+def aspect_ratio_for(n_non_embedding: float, anchors: Anchors | None = None) -> float:
+    """d/L for a model of N non-embedding parameters: linear in log N between anchor shapes (the
+    paper's by default). Outside the anchors' range the nearest end's ratio is used.
     """
-    anchors = _anchors()
+    anchors = anchors or paper_anchors()
     logn = math.log(n_non_embedding)
     if logn <= math.log(anchors[0][0]):
         return anchors[0][1]
@@ -256,14 +267,14 @@ def non_embedding_params(layers: float, d_model: float, n_heads: int, n_kv_heads
 
 
 def solve_layers(n_non_embedding: float, n_heads: int, n_kv_heads: int,
-                 head_dim: int = PAPER_HEAD_DIM) -> tuple[float, float]:
+                 head_dim: int = PAPER_HEAD_DIM, anchors: Anchors | None = None) -> tuple[float, float]:
     """Continuous (L, d) with d = r(N)·L whose non-embedding count equals N (bisection on L)."""
     check_heads(n_heads, n_kv_heads)
     if not n_non_embedding > 0:
         raise ValueError(f"parameter budget must be positive, got {n_non_embedding!r}")
-    ratio = aspect_ratio_for(n_non_embedding)
+    ratio = aspect_ratio_for(n_non_embedding, anchors)
     lo, hi = 1e-6, 1e6
-    for _ in range(200):
+    for _ in range(80):
         mid = math.sqrt(lo * hi)
         if non_embedding_params(mid, ratio * mid, n_heads, n_kv_heads, head_dim) < n_non_embedding:
             lo = mid
@@ -274,14 +285,15 @@ def solve_layers(n_non_embedding: float, n_heads: int, n_kv_heads: int,
 
 
 def shape_for_params(n_non_embedding: float, n_heads: int, n_kv_heads: int,
-                     head_dim: int = PAPER_HEAD_DIM, vocab: int = PAPER_VOCAB) -> Shape:
+                     head_dim: int = PAPER_HEAD_DIM, vocab: int = PAPER_VOCAB,
+                     anchors: Anchors | None = None) -> Shape:
     """The paper's Appendix B.1 conversion of a non-embedding budget into a buildable shape.
 
     Starts from the continuous solution of `solve_layers`; tries the integer L around it and, for each,
     the multiples of 32 for d around the exact root; keeps the shape whose non-embedding count (with the
     paper's d_ff rule) is closest to the budget. Cost searches use the continuous solution instead.
     """
-    layers_f, _ = solve_layers(n_non_embedding, n_heads, n_kv_heads, head_dim)
+    layers_f, _ = solve_layers(n_non_embedding, n_heads, n_kv_heads, head_dim, anchors)
     best: Shape | None = None
     for layers in {max(1, math.floor(layers_f) + k) for k in (-1, 0, 1, 2)}:
         lo, hi = 1.0, 1e7  # bisection on d: the count is increasing in d

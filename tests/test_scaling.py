@@ -1,0 +1,168 @@
+"""Fits recover known laws; Step 3 agrees with brute force; bad input is refused clearly."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from gqa import search
+from gqa.scaling import (HUBER_DELTA, PowerLaw, _huber, bootstrap, fit_family, fit_head_law,
+                         fit_power_law, ols_check)
+
+TRUTH = {(8, 8): PowerLaw(2e4, 0.35, 2.0), (8, 1): PowerLaw(4e4, 0.33, 2.05), (1, 1): PowerLaw(1e5, 0.30, 2.1)}
+SIZES = np.geomspace(3e4, 1e7, 8)
+
+
+def synthetic(truth=TRUTH, noise=0.005, seed=0):
+    rng = np.random.default_rng(seed)
+    return {h: (SIZES, law.predict(SIZES) * np.exp(rng.normal(0, noise, SIZES.size))) for h, law in truth.items()}
+
+
+def test_bootstrap_intervals_contain_the_truth():
+    data = synthetic()
+    boot = bootstrap(data, resamples=1000, seed=1)
+    for h, law in TRUTH.items():
+        interval = boot.interval(h)
+        for name, value in (("a", law.a), ("b", law.b), ("e", law.e)):
+            lo, hi = interval[name]
+            assert lo <= value <= hi, (h, name, value, interval[name])
+        lo, hi = boot.predict_interval(h, [1e8])
+        assert lo[0] <= law.predict(1e8) <= hi[0]
+        assert boot.point[h].r2 > 0.99
+
+
+def test_fit_minimises_the_stated_objective():
+    n, loss = synthetic()[(8, 8)]
+    fit = fit_power_law(n, loss)
+
+    def objective(theta):
+        pred = np.logaddexp(theta[1] * (theta[0] - np.log(n)), theta[2])
+        return _huber(pred - np.log(loss), HUBER_DELTA)[0].sum()
+
+    ours = objective([np.log(fit.a), fit.b, np.log(fit.e)])
+    reference = min(minimize(objective, x0, method="Nelder-Mead",
+                             options={"xatol": 1e-12, "fatol": 1e-16, "maxiter": 40000}).fun
+                    for x0 in ([np.log(2e4), 0.35, np.log(2.0)], [np.log(1e4), 0.5, np.log(1.5)]))
+    assert ours <= reference * (1 + 1e-6)
+
+
+def test_exact_data_is_recovered_and_statsmodels_agrees():
+    law = PowerLaw(5e4, 0.4, 1.8)
+    fit = fit_power_law(SIZES, law.predict(SIZES))
+    assert fit.a == pytest.approx(5e4, rel=1e-3) and fit.b == pytest.approx(0.4, rel=1e-3)
+    assert fit.e == pytest.approx(1.8, rel=1e-4)
+    check = ols_check(fit, SIZES, law.predict(SIZES))
+    assert check["b"] == pytest.approx(fit.b, rel=1e-3) and check["a"] == pytest.approx(fit.a, rel=1e-2)
+    assert fit.params_for_loss(float(law.predict(1e6))) == pytest.approx(1e6, rel=1e-3)
+
+
+def test_shared_e_option():
+    truth = {h: PowerLaw(law.a, law.b, 2.0) for h, law in TRUTH.items()}
+    fits = fit_family(synthetic(truth, noise=0.001), shared_e=True)
+    assert len({round(f.e, 12) for f in fits.values()}) == 1
+    assert next(iter(fits.values())).e == pytest.approx(2.0, abs=0.05)
+    boot = bootstrap(synthetic(truth, noise=0.001), resamples=50, seed=0, shared_e=True)
+    assert np.allclose(boot.samples[(8, 8)][:, 2], boot.samples[(1, 1)][:, 2])
+
+
+@pytest.mark.parametrize("n, loss, match", [
+    ([1e4, 1e5], [3.0, 2.5], "needs runs at >= 3 sizes"),
+    ([1e5, 1e5, 1e5], [3.0, 2.9, 3.1], "single size"),
+    ([1e4, 1e5, 1e6], [3.0, -1.0, 2.0], "positive"),
+    ([1e4, 1e5, 1e6], [3.0, float("nan"), 2.0], "finite"),
+])
+def test_bad_fit_input_is_a_clear_error(n, loss, match):
+    with pytest.raises(ValueError, match=match):
+        fit_power_law(n, loss)
+
+
+def test_unreachable_target_and_head_law():
+    with pytest.raises(ValueError, match="irreducible loss"):
+        PowerLaw(1e4, 0.3, 2.0).params_for_loss(1.9)
+    heads = np.array([1, 2, 4, 8, 16, 32])
+    law = fit_head_law(heads, 0.579 * heads**-0.124 + 2.473)  # the paper's 470M fit, Appendix I
+    assert (law.a, law.b, law.c) == pytest.approx((0.579, -0.124, 2.473), rel=1e-4)
+    fixed = fit_head_law(heads, 1.356 * heads**-0.044 + 1.53, c=1.53)
+    assert (fixed.a, fixed.b) == pytest.approx((1.356, -0.044), rel=1e-4)
+
+
+# --- Step 3 -------------------------------------------------------------------------------------
+
+PAPERLIKE = {h: PowerLaw(3e8 * (32 / h[0]) ** 0.35 * (32 / h[1]) ** 0.08, 0.33, 1.9)
+             for h in search.candidate_heads(32)}
+
+
+def test_candidates():
+    assert len(search.candidate_heads(32)) == 21
+    assert (32, 8) in search.candidate_heads(32) and (8, 32) not in search.candidate_heads(32)
+    with pytest.raises(ValueError, match="power of two"):
+        search.candidate_heads(24)
+
+
+@pytest.mark.parametrize("target, context", [(2.6, 131072), (2.8, 8192), (2.4, 32768), (3.0, 65536)])
+def test_step3_agrees_with_brute_force(target, context):
+    ranked = search.search(PAPERLIKE, target, context)
+    assert ranked[0].heads == search.brute_force(PAPERLIKE, target, context)
+    assert [c.z for c in ranked] == sorted(c.z for c in ranked)
+    best = ranked[0]
+    assert float(PAPERLIKE[best.heads].predict(best.params)) == pytest.approx(target, rel=1e-9)
+
+
+def test_cost_at_follows_the_equations():
+    c = search.cost_at((8, 1), 1e9, 131072)
+    total = 1e9 + 50304 * c.d_model
+    assert c.flops == pytest.approx(2 * total + 4 * 131072 * c.layers * 64 * 8)
+    assert c.memory == pytest.approx(total + 2 * 131072 * c.layers * 64 * 1)
+    assert c.z == pytest.approx(0.9 * c.memory**0.5 + 0.1 * c.flops ** (1 / 3))
+
+
+def test_compare_and_grid():
+    cmp = search.compare(PAPERLIKE, 2.615, 131072, (32, 8))
+    assert cmp.optimum.z <= cmp.baseline.z
+    assert cmp.loss_gain >= 0 and cmp.loss_at_equal_z == pytest.approx(2.615 - cmp.loss_gain)
+    assert cmp.memory_saving == pytest.approx(1 - cmp.optimum.memory / cmp.baseline.memory)
+    g = search.grid(PAPERLIKE, [2.6, 1.0], [8192, 131072])
+    assert g[(2.6, 8192)] == search.search(PAPERLIKE, 2.6, 8192)[0].heads and g[(1.0, 8192)] is None
+    with pytest.raises(ValueError, match="baseline"):
+        search.compare({(8, 1): PAPERLIKE[(8, 1)]}, 2.6, 8192, (32, 8))
+    with pytest.raises(ValueError, match="unreachable"):
+        search.search(PAPERLIKE, 1.0, 8192)
+
+
+def test_confidence_counts_bootstrap_winners():
+    data = synthetic()
+    boot = bootstrap(data, resamples=40, seed=0)
+    shares = search.confidence(boot, 2.3, 8192)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def _records(tmp_path):
+    lines = []
+    for (n_h, n_kv), law in TRUTH.items():
+        for i, n in enumerate(SIZES[:5]):
+            lines.append({"run_id": f"{n_h}{n_kv}{i}", "n_heads": n_h, "n_kv_heads": n_kv, "head_dim": 16,
+                          "vocab": 2048, "layers": 2 + i, "d_model": 32 * (i + 1), "n_non_embedding": n,
+                          "val_loss": float(law.predict(n))})
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def test_plan_cli_json_and_errors(tmp_path, capsys):
+    from gqa.cli import main
+
+    path = _records(tmp_path)
+    assert main(["plan", "--runs", str(path), "--context", "32k", "--target-loss", "2.3", "--baseline", "8,8",
+                 "--resamples", "50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("recommended", "params_non_embedding", "shape", "memory_bytes", "flops_per_token", "z",
+                "baseline", "confidence", "source"):
+        assert key in out
+    assert out["shape"]["head_dim"] == 16 and out["shape"]["vocab"] == 2048
+    assert main(["fit", "--runs", str(path), "--resamples", "20", "--out", str(tmp_path / "fits.json")]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--fits", str(tmp_path / "fits.json"), "--context", "8k", "--target-loss", "2.3"]) == 0
+    assert "use (n_h, n_kv)" in capsys.readouterr().out
+    assert main(["plan", "--runs", str(path), "--context", "8k", "--target-loss", "1.0", "--resamples", "0"]) == 2
+    assert "unreachable" in capsys.readouterr().err
