@@ -477,6 +477,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_fit(args: argparse.Namespace) -> int:
+    from gqa.benchmarks import fitting_speed
+
+    r = fitting_speed(resamples=args.resamples)
+    print("fitting and search speed (synthetic runs, 21 head configurations x 8 sizes):")
+    for key, value in r.items():
+        print(f"  {key:28}{value:>10.2f} s")
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK", parser_class=_Parser)
@@ -488,7 +498,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--profile", default="cpu")
     t.add_argument("--steps", type=_positive_int, default=20, help="timed steps (after 3 warm-up)")
     t.add_argument("--context", type=_tokens, help="override the profile's training context")
-    p.set_defaults(func=cmd_bench)
+    t.set_defaults(func=cmd_bench)
+    f = bsub.add_parser("fit", help="seconds to fit + bootstrap 21 configurations, fill the Table-4 "
+                                    "grid, and run gqa plan",
+                        description="Time the fitting and search path on synthetic runs: 21 head "
+                                    "configurations x 1,000 bootstrap resamples, an 8 x 5 grid of "
+                                    "(target loss, context), and a whole `gqa plan` process.")
+    f.add_argument("--resamples", type=_positive_int, default=1000)
+    f.set_defaults(func=cmd_bench_fit)
 
 
 # --- gqa fit / plan ---------------------------------------------------------------------------------

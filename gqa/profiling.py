@@ -232,6 +232,12 @@ class SweepConfig:
     max_working_bytes: float = 4e9  # skip a case whose analytic working set exceeds this
     min_seconds: float = 0.2  # time each case for at least this long
 
+    def __post_init__(self) -> None:
+        from gqa.shapes import check_heads
+
+        for n_kv in self.kv_heads:
+            check_heads(self.n_heads, n_kv)
+
     @classmethod
     def from_dict(cls, raw: dict) -> SweepConfig:
         known = set(cls.__dataclass_fields__)

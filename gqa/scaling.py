@@ -195,10 +195,21 @@ def fit_family(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *,
         k = len(keys)
         for g, h in enumerate(keys):
             thetas[h] = (theta[2 * g], theta[2 * g + 1], theta[2 * k])
-    else:
-        for h, group in zip(keys, arrays):
-            log_a, b, log_e = _fit_groups([group], False, delta, _start_grid([group], False))
-            thetas[h] = (log_a, b, log_e)
+    else:  # independent configurations: every (configuration, starting point) in one batch
+        packed = [_pack([group]) for group in arrays]
+        width = max(p[0].shape[1] for p in packed)
+        starts = [_start_grid([group], False) for group in arrays]
+        n_starts = len(starts[0])
+        log_n, log_loss, weight = (np.zeros((len(keys) * n_starts, 1, width)) for _ in range(3))
+        for g, (ln, ll, w) in enumerate(packed):
+            rows = slice(g * n_starts, (g + 1) * n_starts)
+            log_n[rows], log_loss[rows] = ln[0, 0], ll[0, 0]  # padding value, weight 0
+            log_n[rows, 0, :ln.shape[1]], log_loss[rows, 0, :ln.shape[1]] = ln[0], ll[0]
+            weight[rows, 0, :ln.shape[1]] = w[0]
+        theta, values = _fit_batch(log_n, log_loss, weight, np.concatenate(starts), False, delta)
+        for g, h in enumerate(keys):
+            rows = slice(g * n_starts, (g + 1) * n_starts)
+            thetas[h] = tuple(theta[rows][int(np.argmin(values[rows]))])
     fits = {}
     for h, (n, loss) in zip(keys, arrays):
         log_a, b, log_e = thetas[h]

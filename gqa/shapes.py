@@ -268,19 +268,23 @@ def non_embedding_params(layers: float, d_model: float, n_heads: int, n_kv_heads
 
 def solve_layers(n_non_embedding: float, n_heads: int, n_kv_heads: int,
                  head_dim: int = PAPER_HEAD_DIM, anchors: Anchors | None = None) -> tuple[float, float]:
-    """Continuous (L, d) with d = r(N)·L whose non-embedding count equals N (bisection on L)."""
+    """Continuous (L, d) with d = r(N)·L whose non-embedding count equals N.
+
+    With d = r·L the count is N = 8r²L³ + 2r·d_h·(n_h + n_kv)·L², increasing in L: Newton's method
+    from the cubic term's root converges in a few steps.
+    """
     check_heads(n_heads, n_kv_heads)
     if not n_non_embedding > 0:
         raise ValueError(f"parameter budget must be positive, got {n_non_embedding!r}")
     ratio = aspect_ratio_for(n_non_embedding, anchors)
-    lo, hi = 1e-6, 1e6
-    for _ in range(80):
-        mid = math.sqrt(lo * hi)
-        if non_embedding_params(mid, ratio * mid, n_heads, n_kv_heads, head_dim) < n_non_embedding:
-            lo = mid
-        else:
-            hi = mid
-    layers = math.sqrt(lo * hi)
+    cubic, square = 8 * ratio**2, 2 * ratio * head_dim * (n_heads + n_kv_heads)
+    layers = (n_non_embedding / cubic) ** (1 / 3)  # an upper bound: Newton descends monotonically
+    for _ in range(60):
+        f = cubic * layers**3 + square * layers**2 - n_non_embedding
+        step = f / (3 * cubic * layers**2 + 2 * square * layers)
+        layers -= step
+        if abs(step) <= 1e-15 * layers:
+            break
     return layers, ratio * layers
 
 

@@ -58,6 +58,8 @@ def test_oversized_cases_are_skipped_with_a_message():
 def test_bad_sweep_settings_are_clear_errors():
     with pytest.raises(ValueError, match="colour"):
         profiling.SweepConfig.from_dict({"colour": "blue"})
+    with pytest.raises(ValueError, match="n_heads=16.*n_kv_heads=3"):
+        profiling.SweepConfig(n_heads=16, kv_heads=[2, 3])
     with pytest.raises(ValueError, match="'fp64'"):
         profiling.run_sweep(profiling.SweepConfig(dtype="fp64"))
     with pytest.raises(ValueError, match="'xformers'"):
