@@ -104,3 +104,47 @@ def loss_vs_params(ax: plt.Axes, frame, x: str = "n_non_embedding", y: str = "va
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: tuple(-int(v) for v in labels[i][1:-1].split(",")))
     ax.legend([handles[i] for i in order], [labels[i] for i in order], title="(n_h, n_kv)", fontsize=8)
+
+
+def fitted_panel(ax: plt.Axes, points: dict, curves: dict, xlabel: str, title: str = "") -> None:
+    """Loss against a cost, Figure-2 style: dots are trained models, lines are fits, bands bootstrap 95%.
+
+    points: H -> (x, loss) arrays; curves: H -> (x, loss, lower, upper) arrays.
+    """
+    palette = heads_palette(list(points) + list(curves))
+    for h in sorted(curves, key=lambda h: (-h[0], -h[1])):
+        x, y, lo, hi = curves[h]
+        ax.plot(x, y, color=palette[h], lw=1.3, label=f"({h[0]}, {h[1]})")
+        ax.fill_between(x, lo, hi, color=palette[h], alpha=0.15, lw=0)
+    for h, (x, y) in points.items():
+        ax.scatter(x, y, color=palette[h], s=18, zorder=3, edgecolor="white", linewidth=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation loss")
+    ax.set_title(title)
+
+
+def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Sequence[int],
+               confidence: dict | None = None, title: str = "") -> None:
+    """Table-4 style grid: the optimal (n_h, n_kv) per target loss (rows) and context (columns)."""
+    import numpy as np
+
+    winners = sorted({h for h in cells.values() if h is not None}, key=lambda h: (-h[0], -h[1]))
+    palette = heads_palette(winners)
+    rgb = np.ones((len(targets), len(contexts), 3))
+    for i, target in enumerate(targets):
+        for j, context in enumerate(contexts):
+            h = cells[(target, context)]
+            if h is not None:
+                rgb[i, j] = [0.35 + 0.65 * c for c in palette[h]]  # lightened for legible text
+            text = "—" if h is None else f"{h[0]},{h[1]}"
+            if confidence and h is not None:
+                text += f"\n{100 * confidence[(target, context)]:.0f}%"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9)
+    ax.imshow(rgb, aspect="auto")
+    ax.set_xticks(range(len(contexts)), [format_tokens(c) for c in contexts])
+    ax.set_yticks(range(len(targets)), [f"{t:g}" for t in targets])
+    ax.set_xlabel("context length T")
+    ax.set_ylabel("target loss L*")
+    ax.grid(False)
+    ax.set_title(title)
