@@ -30,6 +30,16 @@ def _tokens(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _profile_section(profile: str, key: str) -> dict:
+    """One section of notebooks/params/<profile>.yaml, or a one-line error if it has none."""
+    from gqa.book import load_profile
+
+    section = load_profile(profile).get(key)
+    if not section:
+        raise CliError(f"profile {profile!r} has no {key} section")
+    return dict(section)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -248,11 +258,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gqa import profiling
-    from gqa.book import load_profile
 
-    raw = dict(load_profile(args.profile).get("attention_profile") or {})
-    if not raw:
-        raise CliError(f"profile {args.profile!r} has no attention_profile section")
+    raw = _profile_section(args.profile, "attention_profile")
     if args.device:
         raw["device"] = args.device
     if args.dtype:
@@ -418,12 +425,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gqa.book import load_profile
     from gqa.sweep import run_sweep, sweep_configs
 
-    section = load_profile(args.profile).get("sweep")
-    if not section:
-        raise CliError(f"profile {args.profile!r} has no sweep section")
+    section = _profile_section(args.profile, "sweep")
     if args.dry_run:
         from gqa import runs
 
@@ -454,13 +458,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from gqa.benchmarks import training_throughput
-    from gqa.book import load_profile
     from gqa.sweep import sweep_configs
 
-    section = load_profile(args.profile).get("sweep")
-    if not section:
-        raise CliError(f"profile {args.profile!r} has no sweep section")
-    configs = sweep_configs(section)
+    configs = sweep_configs(_profile_section(args.profile, "sweep"))
     cfg = max(configs, key=lambda c: (c.layers * c.d_model, c.n_heads + c.n_kv_heads))
     if args.context:
         from dataclasses import replace as dc_replace

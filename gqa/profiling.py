@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import functools
 import gc
 import os
 import platform
@@ -332,11 +333,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
     bar = progress(total=2 * len(todo)) if progress else None
     for c in todo:  # timings first: the memory pass changes how malloc behaves
         q, k, v = _inputs(cfg, c)
-        fn = attention.FUNCTIONS[c.backend]
-
-        def call():
-            return fn(None, q, k, v, None)
-
+        call = functools.partial(attention.FUNCTIONS[c.backend], None, q, k, v, None)
         median, fastest = time_call(call, cfg.device, min_seconds=cfg.min_seconds)
         kernel = ""
         if c.backend in ("sdpa", "repeat"):
@@ -351,15 +348,13 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
                      "flops": case_flops(cfg, c)})
         if bar:
             bar.update()
-        del q, k, v
+        del q, k, v, call
     for row in rows:
         c = Case(row["backend"], row["phase"], row["n_kv"], row["context"])
-        q, k, v = _inputs(cfg, c)
-        fn = attention.FUNCTIONS[c.backend]
-        fn(None, q, k, v, None)  # warm up: one-time allocations are not the op's
-        row["peak_extra_bytes"] = min(peak_extra_memory(lambda: fn(None, q, k, v, None), cfg.device)
-                                      for _ in range(2))
-        del q, k, v
+        call = functools.partial(attention.FUNCTIONS[c.backend], None, *_inputs(cfg, c), None)
+        call()  # warm up: one-time allocations are not the op's
+        row["peak_extra_bytes"] = min(peak_extra_memory(call, cfg.device) for _ in range(2))
+        del call
         if bar:
             bar.update()
     if bar:

@@ -100,7 +100,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(data_cache, small_corp
     done = subprocess.run(_train_cli(small_corpus, tmp_path / "killed", store, "--resume"),
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"resuming run" in done.stdout + done.stderr
+    assert "resuming run" in done.stdout + done.stderr
     reference = subprocess.run(_train_cli(small_corpus, tmp_path / "straight", tmp_path / "ref.jsonl"),
                                capture_output=True, text=True)
     assert reference.returncode == 0, reference.stderr[-2000:]
