@@ -281,6 +281,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
 
     from gqa.model import build_model
 
+    commit, machine = runs.git_commit(), runs.machine()  # the code and machine this process runs
     dist_info = init_distributed(cfg.device)
     prepared = datalib.prepare(cfg.data_spec(), log=log if dist_info.main else (lambda *a: None))
     vocab = prepared.vocab_size
@@ -372,7 +373,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
         "train_losses": state["train_losses"], "val_losses": state["val_losses"],
         "wall_time_s": wall, "tokens_per_s": steps * cfg.batch_size * cfg.context / wall,
         "corpus_fingerprint": prepared.meta["corpus_fingerprint"],
-        "git_commit": runs.git_commit(), "machine": runs.machine(),
+        "git_commit": commit, "machine": machine,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if dist_info.main:
