@@ -247,7 +247,12 @@ def source_from_records(path, *, resamples: int = 1000, seed: int = 0, shared_e:
     boot = bootstrap(data, resamples=resamples, seed=seed, shared_e=shared_e, point=fits) if resamples else None
     setting = CostSetting(head_dim=meta["head_dim"], vocab=meta["vocab"],
                           anchors=tuple(anchors_from_shapes(meta["sizes"], meta["head_dim"])))
-    return FitSource(f"{len(records)} runs in {path}", fits, setting, boot)
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    shown = Path(path).resolve()
+    shown = shown.relative_to(repo) if shown.is_relative_to(repo) else shown
+    return FitSource(f"{len(records)} runs in {shown}", fits, setting, boot)
 
 
 def source_from_json(path) -> FitSource:
