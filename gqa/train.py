@@ -322,7 +322,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     bar = tqdm(total=steps, initial=state["step"], disable=not (progress and dist_info.main),
                unit="step", dynamic_ncols=True, mininterval=2.0)
     started, tokens_this_session = time.perf_counter(), 0
-    last_loss = float("nan")
+    last_loss = state["train_losses"][-1][1] if state["train_losses"] else float("nan")
     step = state["step"]
     while step < steps:
         lr = wsd_lr(step, steps, cfg.lr, warmup_frac=cfg.warmup_frac, decay_frac=cfg.decay_frac,

@@ -69,6 +69,9 @@ def test_a_training_run_lowers_the_loss_and_is_recorded(data_cache, small_corpus
     assert record["machine"]["torch"] == torch.__version__
     with pytest.raises(ValueError, match="already holds a checkpoint"):
         train(tiny(small_corpus), tmp_path / "run", progress=False, log=lambda *a: None)
+    again = train(tiny(small_corpus), tmp_path / "run", resume=True, progress=False, log=lambda *a: None)
+    assert again.record["final_train_loss"] == result.record["final_train_loss"]  # a finished run resumes
+    assert again.record["val_loss"] == result.record["val_loss"]
 
 
 def _train_cli(corpus, out, record, *extra):
