@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 
@@ -40,3 +44,15 @@ def check_claim(claim: Claim, ours: float, *, rel_tol: float = 0.0, abs_tol: flo
     return {"claim": claim.label, "source": claim.source, "unit": claim.unit, "paper": claim.value,
             "ours": ours, "status": compare(claim.value, ours, rel_tol=rel_tol, abs_tol=abs_tol),
             "tolerance": f"±{100 * rel_tol:g}%" if rel_tol else f"±{abs_tol:g}", "ours, how": how}
+
+
+def table(name: str) -> "pd.DataFrame":
+    """A typed table of the paper from `data/paper/<name>.csv` (table4, table5, table7, table9,
+    appendix_i_fits) or the digitised Figure 2 points (fig2_points)."""
+    import pandas as pd
+
+    path = DATA_DIR / f"{name}.csv"
+    if not path.exists():
+        known = sorted(p.stem for p in DATA_DIR.glob("*.csv"))
+        raise FileNotFoundError(f"no paper table {name!r} at {path}; known: {', '.join(known)}")
+    return pd.read_csv(path)

@@ -23,3 +23,19 @@ def test_compare_and_check_claim():
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="paper data not found"):
         paper.claims(tmp_path / "nope.csv")
+
+
+def test_typed_tables_agree_with_the_shapes_the_package_uses():
+    from gqa.shapes import PAPER_ANCHOR_SHAPES, PAPER_SCALING_SHAPES
+
+    t9 = paper.table("table9")
+    assert {r.label.lower(): (r.layers, r.d_model) for r in t9.itertuples()} == PAPER_SCALING_SHAPES
+    t7 = paper.table("table7")
+    # Table 7 restarts at 1.2B (36, 1536), which the package keeps with the Table 9 shapes.
+    assert {r.label.lower(): (r.layers, r.d_model) for r in t7.itertuples()} == \
+        {"1.2b": PAPER_SCALING_SHAPES["1.2b"], **PAPER_ANCHOR_SHAPES}
+    t4 = paper.table("table4")
+    assert len(t4) == 40 and t4.groupby("target_loss").size().eq(5).all()
+    assert (t4.n_kv <= t4.n_h).all()
+    with pytest.raises(FileNotFoundError, match="known: appendix_i_fits"):
+        paper.table("table99")
