@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from gqa import cost
 from gqa.scaling import Bootstrap, PowerLaw
-from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB, Anchors, solve_layers
+from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB, Anchors, Shape, solve_layers
 
 Heads = tuple[int, int]
 
@@ -143,16 +143,38 @@ class Comparison:
                 "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()}
 
 
-def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads,
+def cost_of_shape(shape: Shape, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+    """Cost at context T of an exact shape (no size-to-shape conversion), counted as `setting` says."""
+    n_params = shape.params().non_embedding
+    n_cost = shape.params().total if setting.params == "total" else n_params
+    flops = cost.eq3_flops(n_cost, shape.layers, shape.n_heads, shape.head_dim, context)
+    if setting.flops_per == "context":
+        flops *= context
+    memory = cost.eq4_memory(n_cost, shape.layers, shape.n_kv_heads, shape.head_dim, context)
+    memory_bytes = memory * cost.bytes_per_value(setting.dtype)
+    z = cost.eq5_z(memory if setting.z_memory == "values" else memory_bytes, flops, setting.hw)
+    return Candidate(shape.heads, n_params, shape.layers, shape.d_model, flops, memory, memory_bytes, z)
+
+
+def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
             setting: CostSetting = CostSetting()) -> Comparison:
-    """Savings of the cost-optimal H over a baseline H at the same loss, and its loss gain at equal Z."""
-    if baseline not in fits:
-        raise ValueError(f"no fit for the baseline H = {baseline}; fitted: {sorted(fits)}")
+    """Savings of the cost-optimal H over a baseline at the same loss, and its loss gain at equal Z.
+
+    The baseline is a head configuration, sized by its own fit to reach the target, or an exact
+    shape, taken to reach the target loss (e.g. a model whose loss you measured).
+    """
     optimum = search(fits, target, context, setting)[0]
-    n_base = size_for_loss(fits[baseline], target)
-    if n_base is None:
-        raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} (E = {fits[baseline].e:.4f})")
-    base = cost_at(baseline, n_base, context, setting)
+    if isinstance(baseline, Shape):
+        base = cost_of_shape(baseline, context, setting)
+    else:
+        if baseline not in fits:
+            raise ValueError(f"no fit for the baseline H = {baseline}; fitted: {sorted(fits)}; "
+                             "give the baseline as an exact shape instead")
+        n_base = size_for_loss(fits[baseline], target)
+        if n_base is None:
+            raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} "
+                             f"(E = {fits[baseline].e:.4f})")
+        base = cost_at(baseline, n_base, context, setting)
     n_equal_z = _params_for_z(optimum.heads, base.z, context, setting)
     loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
     return Comparison(optimum, base, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
@@ -222,8 +244,11 @@ class FitSource:
     boot: Bootstrap | None = None
 
     def to_json(self) -> dict:
-        out = {"source": self.description, "head_dim": self.setting.head_dim, "vocab": self.setting.vocab,
-               "anchors": [list(a) for a in self.setting.anchors] if self.setting.anchors else None,
+        st = self.setting
+        out = {"source": self.description, "head_dim": st.head_dim, "vocab": st.vocab,
+               "anchors": [list(a) for a in st.anchors] if st.anchors else None,
+               "cost_setting": {"params": st.params, "flops_per": st.flops_per, "z_memory": st.z_memory,
+                                "dtype": st.dtype},
                "fits": [{"n_heads": h[0], "n_kv_heads": h[1], "a": f.a, "b": f.b, "e": f.e, "r2": f.r2,
                          "n_points": f.n_points} for h, f in self.fits.items()]}
         if self.boot is not None:
@@ -269,6 +294,8 @@ def source_from_json(path) -> FitSource:
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: not a fits file ({e})") from None
     anchors = tuple(tuple(a) for a in raw["anchors"]) if raw.get("anchors") else None
+    counted = raw.get("cost_setting") or {}
     setting = CostSetting(head_dim=int(raw.get("head_dim", PAPER_HEAD_DIM)),
-                          vocab=int(raw.get("vocab", PAPER_VOCAB)), anchors=anchors)
+                          vocab=int(raw.get("vocab", PAPER_VOCAB)), anchors=anchors,
+                          **{k: counted[k] for k in ("params", "flops_per", "z_memory", "dtype") if k in counted})
     return FitSource(raw.get("source", str(path)), fits, setting)

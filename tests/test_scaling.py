@@ -156,7 +156,7 @@ def test_plan_cli_json_and_errors(tmp_path, capsys):
     assert main(["plan", "--runs", str(path), "--context", "32k", "--target-loss", "2.3", "--baseline", "8,8",
                  "--resamples", "50", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    for key in ("recommended", "params_non_embedding", "shape", "memory_bytes", "flops_per_token", "z",
+    for key in ("recommended", "params_non_embedding", "shape", "memory_bytes", "flops", "z", "cost_setting",
                 "baseline", "confidence", "source"):
         assert key in out
     assert out["shape"]["head_dim"] == 16 and out["shape"]["vocab"] == 2048
