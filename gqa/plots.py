@@ -148,3 +148,34 @@ def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Se
     ax.set_ylabel("target loss L*")
     ax.grid(False)
     ax.set_title(title)
+
+
+STATUS_COLORS = {"reproduced": "#b8e0b8", "differs": "#f4b6b6", "not checkable": "#e6e6e6"}
+
+
+def status_grid(ax: plt.Axes, frame, targets: Sequence[float], contexts: Sequence[int], title: str = "") -> None:
+    """Table 4 checked cell by cell: 'paper / ours' in each cell, coloured by status.
+
+    frame: rows with target_loss, context, paper, ours (tuples or None) and status.
+    """
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    rgb = np.ones((len(targets), len(contexts), 3))
+    for r in frame.itertuples():
+        i, j = list(targets).index(r.target_loss), list(contexts).index(r.context)
+        rgb[i, j] = to_rgb(STATUS_COLORS[r.status])
+        ours = "—" if r.ours is None else f"{r.ours[0]},{r.ours[1]}"
+        ax.text(j, i, f"{r.paper[0]},{r.paper[1]}\n{ours}", ha="center", va="center", fontsize=8.5,
+                color="#222222" if r.status != "not checkable" else "#777777")
+    ax.imshow(rgb, aspect="auto")
+    ax.set_xticks(range(len(contexts)), [format_tokens(c) for c in contexts])
+    ax.set_yticks(range(len(targets)), [f"{t:g}" for t in targets])
+    ax.set_xlabel("context length T")
+    ax.set_ylabel("target loss L*")
+    ax.grid(False)
+    ax.set_title(title)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8, title="paper / ours")

@@ -95,3 +95,20 @@ def test_book_cli_errors_are_one_line(capsys):
     assert main(["book", "--profile", "laptop"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "laptop" in err
+
+
+@pytest.mark.slow
+def test_paper_check_follows_its_context_and_tolerances(tmp_path):
+    nb = book.NOTEBOOK_DIR / "06_paper_check.ipynb"
+    base = book.notebook_parameters("ci", nb.stem)
+    runs = {}
+    for name, extra in (("default", {}), ("loose", {"context": 32768, "tol_saving": 0.5, "tol_loss": 0.2})):
+        out = tmp_path / f"{name}.ipynb"
+        book.execute_notebook(nb, out, base | extra)
+        runs[name] = book.glued_values(out)
+    default, loose = runs["default"], runs["loose"]
+    assert default["T_label"] == "'128K'" and loose["T_label"] == "'32K'"  # Figure 9-11 mode
+    assert "digitised" in default["dots_from"] and "identified shapes" in loose["dots_from"]
+    # statuses follow the stated tolerances: looser ones reproduce the headline savings and loss gain
+    assert int(loose["n_reproduced"]) == int(default["n_reproduced"]) + 3
+    assert default["tol_saving_pp"] == "'5'" and loose["tol_saving_pp"] == "'50'"
