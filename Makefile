@@ -5,9 +5,10 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := $(VENV)/.chromium
 PROFILE ?= cpu
 
-.PHONY: book test setup clean
+.PHONY: book test setup check-book clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,13 +17,25 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[book,dev]" "$(TORCH)"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The book's browser checks (tests/test_book.py) open pages in Debian's chromium; install it if missing.
+$(CHROMIUM): | $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the book's browser checks"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	touch $@
+
+setup: $(STAMP) $(CHROMIUM)
 
 book: $(STAMP)
 	$(BIN)/gqa book --profile $(PROFILE)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Build the book, then check it as a reader would (links, headless Chromium) with screenshots.
+check-book: $(STAMP) $(CHROMIUM)
+	$(BIN)/gqa book --profile $(PROFILE) --check
 
 clean:
 	rm -rf book/_build

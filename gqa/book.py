@@ -32,6 +32,7 @@ BUILD_DIR = BOOK_DIR / "_build"
 # Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
 # to every page, which would load all of MathJax's extensions eagerly.
 OFFLINE_STATIC = "_offline_static"
+MATHJAX_ENTRY = "tex-chtml.js"  # book/_config.yml points mathjax_path at it
 
 
 def _require_checkout() -> None:
@@ -156,10 +157,26 @@ def _sync(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def _mathjax_dir() -> Path:
-    import jupyter_server_mathjax
+# A favicon, so browsers do not request a missing /favicon.ico.
+FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">
+<rect width="16" height="16" rx="3" fill="#4c72b0"/><rect x="3" y="3" width="4" height="10" fill="#fff"/>
+<rect x="9" y="9" width="4" height="4" fill="#dd8452"/></svg>
+"""
 
-    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+
+def _mathjax_dir() -> Path:
+    """MathJax 3 (with its fonts) from the `sphinx-mathjax-offline` wheel, which installs it as data."""
+    from importlib import metadata
+
+    try:
+        folder = Path(metadata.distribution("sphinx-mathjax-offline").locate_file(
+            "sphinx-mathjax-offline/static/mathjax"))
+    except metadata.PackageNotFoundError:
+        raise RuntimeError("MathJax is missing: pip install -e '.[book]' (sphinx-mathjax-offline)") from None
+    if not (folder / MATHJAX_ENTRY).exists():
+        raise RuntimeError(f"MathJax is incomplete at {folder}: {MATHJAX_ENTRY} is missing")
+    return folder
 
 
 def stage(profile_name: str, executed: list[Execution]) -> Path:
@@ -178,8 +195,12 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
         if stale not in wanted:
             stale.unlink()
     mathjax = src / OFFLINE_STATIC / "mathjax"
-    if not (mathjax / "MathJax.js").exists():
-        shutil.copytree(_mathjax_dir(), mathjax, dirs_exist_ok=True)
+    if not (mathjax / MATHJAX_ENTRY).exists():
+        shutil.rmtree(mathjax, ignore_errors=True)
+        shutil.copytree(_mathjax_dir(), mathjax)
+    favicon = src / OFFLINE_STATIC / "favicon.svg"
+    if not favicon.exists() or favicon.read_text() != FAVICON:
+        favicon.write_text(FAVICON)
     return src
 
 
@@ -227,3 +248,44 @@ def glued_values(notebook: Path) -> dict[str, str]:
                 if text is not None:
                     values[meta["name"]] = "".join(text) if isinstance(text, list) else text
     return values
+
+
+# Pages a reader checks first, and the glued value that must be visible on each (None: any page text).
+CHECKED_PAGES = {"index.html": None, "notebooks/04_scaling_fits.html": ("04_scaling_fits", "min_r2"),
+                 "notebooks/06_paper_check.html": ("06_paper_check", "resid_family")}
+SCREENSHOT_DIR = BUILD_DIR / "screenshots"
+
+
+def check_built_book(profile_name: str) -> tuple:
+    """Check the built book like a reader: internal links offline, then the index and two chapters in
+    headless Chromium (images loaded, a glued number visible, no console errors), with screenshots in
+    book/_build/screenshots/. Returns (LinkReport, [PageReport]); prints a summary."""
+    from gqa import browser, linkcheck
+
+    html_dir = BUILD_DIR / "html"
+    links = linkcheck.check_links(html_dir)
+    print(f"links: {links.links} in {links.pages} pages, {len(links.broken)} broken, "
+          f"{len(links.external)} external hyperlinks (not fetched), "
+          f"{len(links.external_resources)} external resources")
+    for problem in links.broken:
+        print(f"  broken: {problem}")
+    for address in sorted(links.external_resources):
+        print(f"  loads from outside: {address}")
+    expected = {}
+    for page, glued in CHECKED_PAGES.items():
+        if glued is None:
+            expected[page] = "grouped-query attention"
+            continue
+        stem, name = glued
+        values = glued_values(BUILD_DIR / "executed" / profile_name / f"{stem}.ipynb")
+        expected[page] = values[name].strip("'\"")
+    pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)
+    for report in pages:
+        status = "ok" if report.ok else "FAILED"
+        print(f"{status}: {report.url.split('/', 3)[-1]}: {report.images} images, "
+              f"{len(report.broken_images)} not loaded, text {expected[report.url.split('/', 3)[-1]]!r} "
+              f"{'found' if report.text_found else 'MISSING'}, {len(report.console_errors)} console errors; "
+              f"screenshot {Path(report.screenshot).relative_to(ROOT)}")
+        for error in report.console_errors:
+            print(f"  console: {error}")
+    return links, pages

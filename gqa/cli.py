@@ -230,9 +230,15 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from gqa.book import build_book
+    from gqa.book import build_book, check_built_book
 
+    if args.check and args.no_html:
+        raise CliError("--check needs the HTML build; drop --no-html")
     build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+    if args.check:
+        links, pages = check_built_book(args.profile)
+        if links.broken or links.external_resources or not all(p.ok for p in pages):
+            raise CliError("the built book failed its checks (see above)")
     return 0
 
 
@@ -248,6 +254,10 @@ def _add_book(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", metavar="NOTEBOOK", action="append",
                    help="execute only this notebook (stem, repeatable); others must be cached")
     p.add_argument("--no-html", action="store_true", help="execute notebooks, skip the HTML build")
+    p.add_argument("--check", action="store_true",
+                   help="then check it as a reader would: internal links offline, and the index and two "
+                        "chapters in headless Chromium (images, a glued number, console errors), saving "
+                        "screenshots in book/_build/screenshots/")
     p.set_defaults(func=cmd_book)
 
 

@@ -88,7 +88,7 @@ def test_book_builds_offline_and_second_build_executes_nothing(capsys):
     for page in html.rglob("*.html"):
         external |= set(re.findall(r'(?:src|href)="(https?://[^"]+)"', page.read_text()))
     assert not {u for u in external if re.search(r"\.(js|css|woff2?)(\?|$)", u)}, external
-    assert (html / "_static" / "mathjax" / "MathJax.js").exists()
+    assert (html / "_static" / "mathjax" / book.MATHJAX_ENTRY).exists()
 
 
 def test_book_cli_errors_are_one_line(capsys):
@@ -112,3 +112,34 @@ def test_paper_check_follows_its_context_and_tolerances(tmp_path):
     # statuses follow the stated tolerances: looser ones reproduce the headline savings and loss gain
     assert int(loose["n_reproduced"]) == int(default["n_reproduced"]) + 3
     assert default["tol_saving_pp"] == "'5'" and loose["tol_saving_pp"] == "'50'"
+
+
+def test_link_check_finds_missing_files_and_anchors(tmp_path):
+    from gqa.linkcheck import check_links
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text('<a href="sub/page.html#here">ok</a> <a href="sub/page.html#gone">x</a>'
+                                         '<img src="missing.png"> <a href="https://example.org/">ext</a>'
+                                         '<script src="https://cdn.example.org/x.js"></script>'
+                                         '<a href="#top" id="top">self</a> <a href="mailto:a@b.c">m</a>')
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">Here</h1><a href="../index.html">back</a>')
+    report = check_links(tmp_path)
+    assert report.pages == 2 and report.external == {"https://example.org/"}
+    assert report.external_resources == {"https://cdn.example.org/x.js"}
+    assert sorted(report.broken) == ["index.html: missing.png (no such file)",
+                                     "index.html: sub/page.html#gone (no element with id 'gone')"]
+
+
+@pytest.mark.slow
+def test_built_book_passes_a_readers_checks():
+    """Links offline; index and two chapters in a real headless Chromium from a local HTTP server."""
+    assert main(["book", "--profile", "ci"]) == 0  # cached when the build test ran first
+    links, pages = book.check_built_book("ci")
+    assert links.pages >= 7 and links.links > 100 and not links.broken
+    assert not links.external_resources, links.external_resources  # an offline book loads nothing from outside
+    for report in pages:
+        assert not report.broken_images, (report.url, report.broken_images)
+        assert not report.console_errors, (report.url, report.console_errors)
+        assert report.text_found, report.url
+        assert Path(report.screenshot).stat().st_size > 10_000  # a rendered page, not a blank
+    assert sum(p.images for p in pages) >= 3  # the chapters' figures were among what loaded
