@@ -27,3 +27,14 @@ def test_environment_yml_matches_pyproject():
             conda.append(item)
     have = dict(_normalise(s) for s in conda + pip)
     assert have == dict(_normalise(s) for s in wanted)
+
+
+def test_citation_file_is_valid_cff():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors", "license"):
+        assert cff[key], key
+    paper = cff["references"][0]
+    assert paper["type"] == "conference-paper" and paper["year"] == 2025
+    assert [a["family-names"] for a in paper["authors"]][0] == "Chen"
+    assert "CITATION.cff" in (ROOT / "book" / "references.md").read_text()
