@@ -334,17 +334,27 @@ class HeadLaw:
 
 def fit_head_law(n_heads: Sequence[float], loss: Sequence[float], c: float | None = None) -> HeadLaw:
     """Least-squares fit of L(n_h) = a·n_h^b + c; pass `c` to hold the constant fixed (as the paper
-    does when comparing context lengths)."""
+    does when comparing context lengths).
+
+    Bounded as the law means it: a > 0, -5 <= b < 0, and 0 <= c <= min(loss) (c is the loss with
+    unlimited heads). Without the bounds, a few noisy points let the fit run off to b -> 0 with a huge a
+    and a negative c, a logarithm in disguise.
+    """
     from scipy.optimize import curve_fit
 
     h, y = np.asarray(n_heads, float), np.asarray(loss, float)
     if len(np.unique(h)) < (2 if c is not None else 3):
         raise ValueError(f"a head-count fit needs >= {2 if c is not None else 3} distinct head counts")
+    if not np.all(y > 0):
+        raise ValueError(f"losses must be positive, got {y.min()!r}")
+    span = y.max() - y.min() + 1e-6
     if c is None:
         (a, b, c_fit), _ = curve_fit(lambda x, a, b, c: a * x**b + c, h, y,
-                                     p0=(y.max() - y.min() + 1e-3, -0.5, y.min()), maxfev=20000)
+                                     p0=(span, -0.3, max(y.min() - span, 0.0)),
+                                     bounds=([1e-12, -5.0, 0.0], [np.inf, -1e-6, y.min()]), maxfev=20000)
     else:
-        (a, b), _ = curve_fit(lambda x, a, b: a * x**b + c, h, y, p0=(y.max() - c, -0.1), maxfev=20000)
+        (a, b), _ = curve_fit(lambda x, a, b: a * x**b + c, h, y, p0=(max(y.max() - c, 1e-6), -0.1),
+                              bounds=([1e-12, -5.0], [np.inf, -1e-6]), maxfev=20000)
         c_fit = c
     law = HeadLaw(float(a), float(b), float(c_fit))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
