@@ -664,9 +664,11 @@ def _add_fit_plan(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=cmd_fit)
     p = sub.add_parser(
         "plan", help="the cost-optimal head configuration and size for a target loss and context",
-        description="Step 3 of the paper: for each fitted head configuration, the size N* that "
-                    "reaches the target loss, its shape, and its inference cost at the context; the "
-                    "configuration with the smallest Z (Eq. 5) wins.",
+        description="Step 3 of the paper: for each fitted head configuration, the size N* that reaches\n"
+                    "the target loss, its shape, and its inference cost at the context; the configuration\n"
+                    "with the smallest Z (Eq. 5) wins. Without --runs or --fits, the fits come from the\n"
+                    "models of the paper's Figure 2 (data/paper/fig2_points.csv), costed as that figure\n"
+                    "counts them (N without embeddings, FLOPs per sequence of T tokens, Z on bytes).",
         epilog="examples: gqa plan --context 128k --target-loss 2.615 --baseline 32,8  (the paper's fits)\n"
                "          gqa plan --runs data/runs/cpu.jsonl --context 8k --target-loss 3.0 --baseline 8,8",
         formatter_class=argparse.RawDescriptionHelpFormatter)
