@@ -124,6 +124,17 @@ def fitted_panel(ax: plt.Axes, points: dict, curves: dict, xlabel: str, title: s
     ax.set_title(title)
 
 
+def _grid_axes(ax: plt.Axes, rgb, targets: Sequence[float], contexts: Sequence[int], title: str) -> None:
+    """The frame of a Table-4 grid: coloured cells, target losses down, contexts across."""
+    ax.imshow(rgb, aspect="auto")
+    ax.set_xticks(range(len(contexts)), [format_tokens(c) for c in contexts])
+    ax.set_yticks(range(len(targets)), [f"{t:g}" for t in targets])
+    ax.set_xlabel("context length T")
+    ax.set_ylabel("target loss L*")
+    ax.grid(False)
+    ax.set_title(title)
+
+
 def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Sequence[int],
                confidence: dict | None = None, title: str = "") -> None:
     """Table-4 style grid: the optimal (n_h, n_kv) per target loss (rows) and context (columns)."""
@@ -141,13 +152,7 @@ def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Se
             if confidence and h is not None:
                 text += f"\n{100 * confidence[(target, context)]:.0f}%"
             ax.text(j, i, text, ha="center", va="center", fontsize=9)
-    ax.imshow(rgb, aspect="auto")
-    ax.set_xticks(range(len(contexts)), [format_tokens(c) for c in contexts])
-    ax.set_yticks(range(len(targets)), [f"{t:g}" for t in targets])
-    ax.set_xlabel("context length T")
-    ax.set_ylabel("target loss L*")
-    ax.grid(False)
-    ax.set_title(title)
+    _grid_axes(ax, rgb, targets, contexts, title)
 
 
 STATUS_COLORS = {"reproduced": "#b8e0b8", "differs": "#f4b6b6", "not checkable": "#e6e6e6"}
@@ -168,13 +173,7 @@ def status_grid(ax: plt.Axes, frame, targets: Sequence[float], contexts: Sequenc
         ours = "—" if r.ours is None else f"{r.ours[0]},{r.ours[1]}"
         ax.text(j, i, f"{r.paper[0]},{r.paper[1]}\n{ours}", ha="center", va="center", fontsize=8.5,
                 color="#222222" if r.status != "not checkable" else "#777777")
-    ax.imshow(rgb, aspect="auto")
-    ax.set_xticks(range(len(contexts)), [format_tokens(c) for c in contexts])
-    ax.set_yticks(range(len(targets)), [f"{t:g}" for t in targets])
-    ax.set_xlabel("context length T")
-    ax.set_ylabel("target loss L*")
-    ax.grid(False)
-    ax.set_title(title)
+    _grid_axes(ax, rgb, targets, contexts, title)
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper left",

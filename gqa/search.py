@@ -112,6 +112,22 @@ def grid(fits: Mapping[Heads, PowerLaw], targets: Iterable[float], contexts: Ite
     return out
 
 
+def grid_pattern(cells: Mapping[tuple[float, int], Heads | None], targets: Sequence[float],
+                 contexts: Sequence[int]) -> tuple[int, int]:
+    """How many rows and columns of a Table-4 grid follow the paper's pattern: the optimum's n_h·n_kv
+    never grows with the context (rows) and never shrinks as the target loss falls (columns).
+    Targets are ordered from high to low loss, contexts from short to long; empty cells are skipped."""
+    size = {k: (h[0] * h[1] if h else None) for k, h in cells.items()}
+
+    def ordered(values, smaller_after: bool) -> bool:
+        values = [v for v in values if v is not None]
+        return all((b <= a) if smaller_after else (b >= a) for a, b in zip(values, values[1:]))
+
+    rows = sum(ordered([size[(t, c)] for c in contexts], True) for t in targets)
+    cols = sum(ordered([size[(t, c)] for t in targets], False) for c in contexts)
+    return rows, cols
+
+
 def _params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetting,
                   lo: float = 1e2, hi: float = 1e14) -> float:
     """The non-embedding size whose Z at the context equals z_target (Z grows with N: bisection)."""

@@ -166,3 +166,14 @@ def test_plan_cli_json_and_errors(tmp_path, capsys):
     assert "use (n_h, n_kv)" in capsys.readouterr().out
     assert main(["plan", "--runs", str(path), "--context", "8k", "--target-loss", "1.0", "--resamples", "0"]) == 2
     assert "unreachable" in capsys.readouterr().err
+
+
+def test_grid_pattern_counts_rows_and_columns_that_follow_table4():
+    targets, contexts = [3.0, 2.8], [8192, 32768, 131072]
+    cells = {(3.0, 8192): (32, 1), (3.0, 32768): (8, 1), (3.0, 131072): (4, 1),   # shrinks with T: ok
+             (2.8, 8192): (32, 2), (2.8, 32768): None, (2.8, 131072): (8, 2)}     # gap skipped: ok
+    assert search.grid_pattern(cells, targets, contexts) == (2, 3)
+    cells[(2.8, 131072)] = (2, 1)  # column 128K: fewer heads at the lower target loss breaks it
+    assert search.grid_pattern(cells, targets, contexts) == (2, 2)
+    cells[(3.0, 131072)] = (16, 1)  # row 3.0 now grows with the context
+    assert search.grid_pattern(cells, targets, contexts) == (1, 2)
