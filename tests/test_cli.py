@@ -84,3 +84,17 @@ def test_console_script_exit_code_and_no_traceback():
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "n_kv_heads=4" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_calling_main_in_process_leaves_sigpipe_alone(capsys):
+    import signal
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["cost", "--preset", "paper-3m", "--context", "1k"]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before  # a caller's broken pipe must not kill it
+
+
+def test_console_command_ends_quietly_when_its_reader_goes_away():
+    proc = subprocess.run(f"{sys.executable} -m gqa.cli cost --list-presets | head -1", shell=True,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() and "Traceback" not in proc.stderr

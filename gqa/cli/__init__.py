@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):  # `gqa ... | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if argv is None and hasattr(signal, "SIGPIPE"):  # the console command: `gqa ... | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # (never in a caller's process: it would kill it)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
