@@ -22,8 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from gqa import cost
-from gqa import search
+from gqa import cost, search
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_SCALING_SHAPES, Shape, non_embedding_params
 
@@ -221,7 +220,7 @@ def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: H
     base = shape_cost(BASELINE, context)
     n_star = fits[heads].params_for_loss(target)
     ours = search.cost_at(heads, n_star, context, setting)
-    n_equal_z = search._params_for_z(heads, base["z"], context, setting)
+    n_equal_z = search.params_for_z(heads, base["z"], context, setting)
     loss_equal_z = float(fits[heads].predict(n_equal_z))
     paper_models = shape_cost(PAPER_OPTIMUM, context)
     return {

@@ -128,7 +128,7 @@ def grid_pattern(cells: Mapping[tuple[float, int], Heads | None], targets: Seque
     return rows, cols
 
 
-def _params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetting,
+def params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetting,
                   lo: float = 1e2, hi: float = 1e14) -> float:
     """The non-embedding size whose Z at the context equals z_target (Z grows with N: bisection)."""
     if cost_at(heads, lo, context, setting).z > z_target:
@@ -191,7 +191,7 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
             raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} "
                              f"(E = {fits[baseline].e:.4f})")
         base = cost_at(baseline, n_base, context, setting)
-    n_equal_z = _params_for_z(optimum.heads, base.z, context, setting)
+    n_equal_z = params_for_z(optimum.heads, base.z, context, setting)
     loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
     return Comparison(optimum, base, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
                       1 - optimum.z / base.z, loss_equal_z, target - loss_equal_z)

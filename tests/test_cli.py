@@ -95,6 +95,10 @@ def test_calling_main_in_process_leaves_sigpipe_alone(capsys):
 
 
 def test_console_command_ends_quietly_when_its_reader_goes_away():
-    proc = subprocess.run(f"{sys.executable} -m gqa.cli cost --list-presets | head -1", shell=True,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stdout.strip() and "Traceback" not in proc.stderr
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "gqa.cli", "cost", "--preset", "paper-3m", "--context", "1k"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head` exiting before the command writes
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == -signal.SIGPIPE and "Traceback" not in stderr
