@@ -250,16 +250,25 @@ def glued_values(notebook: Path) -> dict[str, str]:
     return values
 
 
-# Pages a reader checks first, and the glued value that must be visible on each (None: any page text).
-CHECKED_PAGES = {"index.html": None, "notebooks/04_scaling_fits.html": ("04_scaling_fits", "min_r2"),
-                 "notebooks/06_paper_check.html": ("06_paper_check", "resid_family")}
+# Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.
+CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
+    "index.html": "grouped-query attention",
+    "notebooks/01_cost_model.html": ("01_cost_model", "base_N"),
+    "notebooks/02_attention.html": ("02_attention", "sweep_meta"),
+    "notebooks/03_training.html": ("03_training", "n_train_tokens"),
+    "notebooks/04_scaling_fits.html": ("04_scaling_fits", "min_r2"),
+    "notebooks/05_cost_optimal.html": ("05_cost_optimal", "source"),
+    "notebooks/06_paper_check.html": ("06_paper_check", "resid_family"),
+    "run_it_yourself.html": "Exercises for a course",
+    "references.html": "CITATION.cff",
+}
 SCREENSHOT_DIR = BUILD_DIR / "screenshots"
 
 
 def check_built_book(profile_name: str) -> tuple:
-    """Check the built book like a reader: internal links offline, then the index and two chapters in
-    headless Chromium (images loaded, a glued number visible, no console errors), with screenshots in
-    book/_build/screenshots/. Returns (LinkReport, [PageReport]); prints a summary."""
+    """Check the built book like a reader: internal links offline, then every page in headless Chromium
+    (images loaded, a glued value visible, no console errors), with screenshots in book/_build/screenshots/.
+    Returns (LinkReport, [PageReport]); prints a summary."""
     from gqa import browser, linkcheck
 
     html_dir = BUILD_DIR / "html"
@@ -272,11 +281,11 @@ def check_built_book(profile_name: str) -> tuple:
     for address in sorted(links.external_resources):
         print(f"  loads from outside: {address}")
     expected = {}
-    for page, glued in CHECKED_PAGES.items():
-        if glued is None:
-            expected[page] = "grouped-query attention"
+    for page, want in CHECKED_PAGES.items():
+        if isinstance(want, str):
+            expected[page] = want
             continue
-        stem, name = glued
+        stem, name = want
         values = glued_values(BUILD_DIR / "executed" / profile_name / f"{stem}.ipynb")
         expected[page] = values[name].strip("'\"")
     pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)

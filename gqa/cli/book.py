@@ -33,7 +33,7 @@ def add_book(sub: argparse._SubParsersAction) -> None:
                    help="execute only this notebook (stem, repeatable); others must be cached")
     p.add_argument("--no-html", action="store_true", help="execute notebooks, skip the HTML build")
     p.add_argument("--check", action="store_true",
-                   help="then check it as a reader would: internal links offline, and the index and two "
-                        "chapters in headless Chromium (images, a glued number, console errors), saving "
-                        "screenshots in book/_build/screenshots/")
+                   help="then check it as a reader would: internal links offline, and every page in "
+                        "headless Chromium (images, a glued value, console errors), saving screenshots in "
+                        "book/_build/screenshots/")
     p.set_defaults(func=cmd_book)
