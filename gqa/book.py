@@ -21,8 +21,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from gqa.browser import PageReport
+    from gqa.linkcheck import LinkReport
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIR = ROOT / "book"
@@ -164,7 +169,6 @@ FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">
 """
 
 
-
 def _mathjax_dir() -> Path:
     """MathJax 3 (with its fonts) from the `sphinx-mathjax-offline` wheel, which installs it as data."""
     from importlib import metadata
@@ -265,7 +269,7 @@ CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
 SCREENSHOT_DIR = BUILD_DIR / "screenshots"
 
 
-def check_built_book(profile_name: str) -> tuple:
+def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
     """Check the built book like a reader: internal links offline, then every page in headless Chromium
     (images loaded, a glued value visible, no console errors), with screenshots in book/_build/screenshots/.
     Returns (LinkReport, [PageReport]); prints a summary."""

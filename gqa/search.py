@@ -61,19 +61,32 @@ class Candidate:
         return {**asdict(self), "heads": list(self.heads)}
 
 
-def cost_at(heads: Heads, n_params: float, context: int, setting: CostSetting = CostSetting()) -> Candidate:
-    """Cost at context T of a model with n_params non-embedding parameters and heads H."""
-    n_h, n_kv = heads
-    layers, d_model = solve_layers(n_params, n_h, n_kv, setting.head_dim, setting.anchors)
-    total = n_params + setting.vocab * d_model  # tied embedding, counted once
-    n_cost = total if setting.params == "total" else n_params
-    flops = cost.eq3_flops(n_cost, layers, n_h, setting.head_dim, context)
+def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_model: float, head_dim: int,
+            context: int, setting: CostSetting) -> Candidate:
+    """Eq. 3-5 for one model, counted as `setting` says (which N, per token or per sequence, Z on what)."""
+    n_cost = n_total if setting.params == "total" else n_params
+    flops = cost.eq3_flops(n_cost, layers, heads[0], head_dim, context)
     if setting.flops_per == "context":
         flops *= context
-    memory = cost.eq4_memory(n_cost, layers, n_kv, setting.head_dim, context)
+    memory = cost.eq4_memory(n_cost, layers, heads[1], head_dim, context)
     memory_bytes = memory * cost.bytes_per_value(setting.dtype)
     z = cost.eq5_z(memory if setting.z_memory == "values" else memory_bytes, flops, setting.hw)
-    return Candidate(heads, n_params, layers, d_model, flops, memory, memory_bytes, z)
+    return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z)
+
+
+def cost_at(heads: Heads, n_params: float, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+    """Cost at context T of a model with n_params non-embedding parameters and heads H, its shape
+    from the Appendix B.1 conversion (continuous L and d)."""
+    layers, d_model = solve_layers(n_params, *heads, setting.head_dim, setting.anchors)
+    total = n_params + setting.vocab * d_model  # tied embedding, counted once
+    return _costed(heads, n_params, total, layers, d_model, setting.head_dim, context, setting)
+
+
+def cost_of_shape(shape: Shape, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+    """Cost at context T of an exact shape (no size-to-shape conversion), counted as `setting` says."""
+    counts = shape.params()
+    return _costed(shape.heads, counts.non_embedding, counts.total, shape.layers, shape.d_model, shape.head_dim,
+                   context, setting)
 
 
 def size_for_loss(law: PowerLaw, target: float) -> float | None:
@@ -129,7 +142,7 @@ def grid_pattern(cells: Mapping[tuple[float, int], Heads | None], targets: Seque
 
 
 def params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetting,
-                  lo: float = 1e2, hi: float = 1e14) -> float:
+                 lo: float = 1e2, hi: float = 1e14) -> float:
     """The non-embedding size whose Z at the context equals z_target (Z grows with N: bisection)."""
     if cost_at(heads, lo, context, setting).z > z_target:
         raise ValueError(f"even a {lo:.0e}-parameter model with H = {heads} costs more than Z = {z_target:.4g}")
@@ -157,19 +170,6 @@ class Comparison:
     def to_dict(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
                 "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()}
-
-
-def cost_of_shape(shape: Shape, context: int, setting: CostSetting = CostSetting()) -> Candidate:
-    """Cost at context T of an exact shape (no size-to-shape conversion), counted as `setting` says."""
-    n_params = shape.params().non_embedding
-    n_cost = shape.params().total if setting.params == "total" else n_params
-    flops = cost.eq3_flops(n_cost, shape.layers, shape.n_heads, shape.head_dim, context)
-    if setting.flops_per == "context":
-        flops *= context
-    memory = cost.eq4_memory(n_cost, shape.layers, shape.n_kv_heads, shape.head_dim, context)
-    memory_bytes = memory * cost.bytes_per_value(setting.dtype)
-    z = cost.eq5_z(memory if setting.z_memory == "values" else memory_bytes, flops, setting.hw)
-    return Candidate(shape.heads, n_params, shape.layers, shape.d_model, flops, memory, memory_bytes, z)
 
 
 def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
