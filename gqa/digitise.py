@@ -292,16 +292,17 @@ class Digitised:
     gridline_error_px: list[float]
     radius: float
     missing: list[str]
+    panels: tuple[str, ...] = PANEL_X
 
     def report(self) -> str:
         lines = [f"marker radius {self.radius:.1f} px"]
-        for name, xa, ya, grid in zip(PANEL_X, self.x_axes, self.y_axes, self.gridline_error_px):
+        for name, xa, ya, grid in zip(self.panels, self.x_axes, self.y_axes, self.gridline_error_px):
             lines.append(
                 f"{name:>13}: x from {len(xa.ticks_px)} ticks, residual max {np.abs(xa.residuals_px).max():.2f} px"
                 f" ({np.abs(xa.residuals_px).max() / abs(xa.scale):.4f} decades); y from {len(ya.ticks_px)}"
                 f" ticks, max {np.abs(ya.residuals_px).max():.2f} px; decade gridlines off by {grid:.2f} px")
         counts = self.points.pivot_table(index=["n_h", "n_kv"], columns="panel", values="loss",
-                                         aggfunc="count").reindex(columns=list(PANEL_X)).fillna(0).astype(int)
+                                         aggfunc="count").reindex(columns=list(self.panels)).fillna(0).astype(int)
         lines.append("points per series and panel:\n" + counts.to_string())
         lines += [f"missing: {m}" for m in self.missing] or ["missing: none"]
         return "\n".join(lines)
@@ -384,7 +385,7 @@ def digitise(path: Path | str, spec: FigureSpec = FIG2, *, min_score: float = 0.
                         "pixel_x": c, "pixel_y": r, "score": round(score, 3), "found_by": how})
     points = pd.DataFrame(records).sort_values(["panel", "n_h", "n_kv", "loss"],
                                                ascending=[True, False, False, False]).reset_index(drop=True)
-    return Digitised(points, boxes, x_axes, y_axes, grid_err, radius, missing)
+    return Digitised(points, boxes, x_axes, y_axes, grid_err, radius, missing, spec.panels)
 
 
 def provenance(result: Digitised, image: Path | str) -> dict:
