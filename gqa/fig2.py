@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from gqa import cost, search
+from gqa import cost, scaling, search
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_SCALING_SHAPES, Shape, non_embedding_params
 
@@ -172,8 +172,6 @@ def shape_cost(shape: Shape, context: int = CONTEXT) -> dict:
 
 def source(resamples: int = 1000, seed: int = 0, shared_e: bool = False) -> search.FitSource:
     """The fits of Figure 2's digitised points, as a `gqa plan` source (Figure 2's cost accounting)."""
-    from gqa import scaling
-
     fig_models = identify(models())
     data = fit_data(fig_models)
     fits = scaling.fit_family(data, shared_e=shared_e)
@@ -185,12 +183,14 @@ def source(resamples: int = 1000, seed: int = 0, shared_e: bool = False) -> sear
                             "per sequence of T tokens, Z on bytes", fits, FIG2_SETTING, boot)
 
 
-def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.DataFrame | None = None) -> pd.DataFrame:
+def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.DataFrame | None = None,
+                 boot: scaling.Bootstrap | None = None) -> pd.DataFrame:
     """Table 4 cell by cell: the paper's optimum, ours from `fits`, and a status.
 
     A cell whose paper optimum is not among the fitted configurations is 'not checkable': the
     optimum over a subset says nothing about a configuration outside it. When the paper's optimum is
-    in the subset, it must also be the subset's optimum, so ours must equal it.
+    in the subset, it must also be the subset's optimum, so ours must equal it. With a bootstrap,
+    `paper_share` is the share of resamples whose optimum is the paper's (checkable cells only).
     """
     from gqa.paper import table as paper_table
 
@@ -208,8 +208,11 @@ def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.Data
             status, reason = "reproduced", ""
         else:
             status, reason = "differs", f"ours {ours}" if ours else "unreachable with these fits"
+        share = np.nan
+        if boot is not None and status != "not checkable":
+            share = search.confidence(boot, r.target_loss, int(r.context), setting).get(f"{paper[0]},{paper[1]}", 0.0)
         rows.append({"target_loss": r.target_loss, "context": int(r.context), "paper": paper, "ours": ours,
-                     "status": status, "reason": reason})
+                     "status": status, "reason": reason, "paper_share": share})
     return pd.DataFrame(rows)
 
 

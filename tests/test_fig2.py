@@ -67,6 +67,12 @@ def test_table4_check_statuses():
     assert out.status[0] == ("reproduced" if ours == (8, 1) else "differs")
     assert out.status[1] == ("reproduced" if ours == (4, 1) else "differs")
     assert out.status[2] == "not checkable" and "(32, 1)" in out.reason[2]
+    data = {(8, 1): ([1e7, 3e7, 1e8, 3e8], list(fits[(8, 1)].predict(np.array([1e7, 3e7, 1e8, 3e8])) + 0.002)),
+            (4, 1): ([1e7, 3e7, 1e8, 3e8], list(fits[(4, 1)].predict(np.array([1e7, 3e7, 1e8, 3e8])) - 0.002))}
+    boot = scaling.bootstrap(data, resamples=40, seed=0, point=scaling.fit_family(data))
+    shared = fig2.table4_check(fits, table=table, boot=boot)
+    assert shared.paper_share[:2].between(0, 1).all() and abs(shared.paper_share[:2].sum() - 1) < 1e-9
+    assert np.isnan(shared.paper_share[2])  # not checkable: no share
 
 
 def test_headline_from_the_digitised_fits():
