@@ -293,12 +293,11 @@ def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
         values = glued_values(BUILD_DIR / "executed" / profile_name / f"{stem}.ipynb")
         expected[page] = values[name].strip("'\"")
     pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)
-    for report in pages:
+    for page, report in zip(expected, pages):
         status = "ok" if report.ok else "FAILED"
-        print(f"{status}: {report.url.split('/', 3)[-1]}: {report.images} images, "
-              f"{len(report.broken_images)} not loaded, text {expected[report.url.split('/', 3)[-1]]!r} "
-              f"{'found' if report.text_found else 'MISSING'}, {len(report.console_errors)} console errors; "
-              f"screenshot {Path(report.screenshot).relative_to(ROOT)}")
+        print(f"{status}: {page}: {report.images} images, {len(report.broken_images)} not loaded, "
+              f"text {expected[page]!r} {'found' if report.text_found else 'MISSING'}, "
+              f"{len(report.console_errors)} console errors; screenshot {Path(report.screenshot).relative_to(ROOT)}")
         for error in report.console_errors:
             print(f"  console: {error}")
     return links, pages

@@ -159,19 +159,18 @@ def calibrate_x(rgb: np.ndarray, box: Box, decades: tuple[int, ...]) -> AxisFit:
         raise DigitiseError("no x tick marks below the axes")
     longest = max(n for _, n in marks)
     major = [c for c, n in marks if n >= 0.75 * longest]
+    minor = [c for c, n in marks if n < 0.75 * longest]  # in column order, like `major`
     if len(major) != len(decades):
         raise DigitiseError(f"found {len(major)} major x ticks, the spec reads {len(decades)} labels")
     px, values = [], []
-    for c, n in marks:
-        if n >= 0.75 * longest:
-            continue
+    for c in minor:
         i = int(np.searchsorted(major, c))  # majors to the left
         if i == 0:  # left of the first decade: 9, 8, ... × 10^(e-1) counting back
-            k = sum(1 for m, _ in marks if m > c and m < major[0] and _ < 0.75 * longest)
-            mantissa, exp = 9 - k, decades[0] - 1
-        else:
-            k = sum(1 for m, _ in marks if major[i - 1] < m < c and _ < 0.75 * longest)
-            mantissa, exp = 2 + k, decades[i - 1]
+            between = np.searchsorted(minor, major[0]) - np.searchsorted(minor, c, side="right")
+            mantissa, exp = 9 - int(between), decades[0] - 1
+        else:  # right of decade i-1: 2, 3, ... × 10^e counting on
+            between = np.searchsorted(minor, c) - np.searchsorted(minor, major[i - 1], side="right")
+            mantissa, exp = 2 + int(between), decades[i - 1]
         if not 2 <= mantissa <= 9:
             raise DigitiseError(f"minor tick at column {c:.1f} does not fit the 2..9 pattern")
         px.append(c)

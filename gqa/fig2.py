@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from gqa import cost, scaling, search
+from gqa import scaling, search
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_SCALING_SHAPES, Shape, non_embedding_params
 
@@ -106,10 +106,8 @@ def aspect_ratio(solved: pd.DataFrame, head_dim: int = PAPER_HEAD_DIM) -> pd.Ser
 def predicted(layers: int, d_model: int, heads: Heads, context: int = CONTEXT,
               head_dim: int = PAPER_HEAD_DIM) -> tuple[int, float, float, float]:
     """(N non-embedding, memory bytes, FLOPs per sequence, Z) of one shape, as Figure 2 counts them."""
-    n = Shape(layers, d_model, *heads, head_dim=head_dim).params().non_embedding
-    memory = cost.eq4_memory(n, layers, heads[1], head_dim, context) * BYTES
-    flops = cost.eq3_flops(n, layers, heads[0], head_dim, context) * context
-    return n, memory, flops, cost.eq5_z(memory, flops)
+    c = search.cost_of_shape(Shape(layers, d_model, *heads, head_dim=head_dim), context, FIG2_SETTING)
+    return c.params, c.memory_bytes, c.flops, c.z
 
 
 @dataclass(frozen=True)

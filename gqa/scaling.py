@@ -63,8 +63,9 @@ def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     return value, grad
 
 
-def _r2(n: np.ndarray, loss: np.ndarray, law: PowerLaw) -> float:
-    ss_res = float(np.sum((loss - law.predict(n)) ** 2))
+def _r2(loss: np.ndarray, predicted: np.ndarray) -> float:
+    """Coefficient of determination of predictions against observed losses (NaN if all are equal)."""
+    ss_res = float(np.sum((loss - predicted) ** 2))
     ss_tot = float(np.sum((loss - loss.mean()) ** 2))
     return 1 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
@@ -213,7 +214,7 @@ def fit_family(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *,
     for h, (n, loss) in zip(keys, arrays):
         log_a, b, log_e = thetas[h]
         law = PowerLaw(float(np.exp(log_a)), float(b), float(np.exp(log_e)))
-        fits[h] = PowerLaw(law.a, law.b, law.e, _r2(n, loss, law), len(n))
+        fits[h] = PowerLaw(law.a, law.b, law.e, _r2(loss, law.predict(n)), len(n))
     return fits
 
 
@@ -357,6 +358,4 @@ def fit_head_law(n_heads: Sequence[float], loss: Sequence[float], c: float | Non
                               bounds=([1e-12, -5.0], [np.inf, -1e-6]), maxfev=20000)
         c_fit = c
     law = HeadLaw(float(a), float(b), float(c_fit))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1 - float(np.sum((y - law.predict(h)) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
-    return HeadLaw(law.a, law.b, law.c, r2)
+    return HeadLaw(law.a, law.b, law.c, _r2(y, law.predict(h)))
