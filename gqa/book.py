@@ -1,18 +1,20 @@
 """`gqa book`: execute the notebooks under a profile, then build the Jupyter Book offline.
 
 Layout of the build folder (all under book/_build/, never committed):
-  executed/<profile>/<stem>.ipynb   executed notebook, with <stem>.key holding its input hash
-  src/                              staged book sources: book/*.md, configs, executed notebooks, and
+  executed/<stem>/<key>.ipynb       an executed notebook, named by the hash of its inputs, with <key>.json
+                                    saying which profile executed it, when, and how long it took
+  src/                              staged book sources: book/*.md, configs, the executed notebooks, and
                                     MathJax in src/_offline_static (served as _static/mathjax)
   html/                             the rendered book
 
-A notebook is re-executed only when its key changes. The key hashes the notebook, its parameters, every
-`gqa/*.py` source file and every file under `data/` (what a notebook may read).
+The cache is addressed by content: a notebook runs again only when its inputs change
+(`gqa.notebook_inputs`), and two profiles that give a notebook the same inputs share one execution. Before
+anything runs the profile is validated (`gqa.profiles`) and every notebook's data is looked up; a gap stops
+the build with one line per gap naming the command that fills it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,64 +25,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
+from gqa import profiles
+from gqa.notebook_inputs import notebook_inputs
+from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
 if TYPE_CHECKING:
     from gqa.browser import PageReport
     from gqa.linkcheck import LinkReport
 
-ROOT = Path(__file__).resolve().parents[1]
-BOOK_DIR = ROOT / "book"
-NOTEBOOK_DIR = ROOT / "notebooks"
-PARAMS_DIR = NOTEBOOK_DIR / "params"
-BUILD_DIR = BOOK_DIR / "_build"
 # Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
 # to every page, which would load all of MathJax's extensions eagerly.
 OFFLINE_STATIC = "_offline_static"
 MATHJAX_ENTRY = "tex-chtml.js"  # book/_config.yml points mathjax_path at it
+EXECUTED_DIR = BUILD_DIR / "executed"
+KEEP_PER_NOTEBOOK = 8  # executions kept per notebook in the cache (the newest)
+
+
+class MissingData(RuntimeError):
+    """Data a notebook reads is not there; one line per gap, each naming the command that makes it."""
 
 
 def _require_checkout() -> None:
     if not (BOOK_DIR / "_toc.yml").exists():
         raise FileNotFoundError(f"no book sources at {BOOK_DIR}: run `gqa book` from a repo checkout")
-
-
-def profile_names() -> list[str]:
-    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
-
-
-def load_profile(name: str) -> dict:
-    """The profile's YAML as a dict, with a `notebooks` mapping (stem -> parameters)."""
-    path = PARAMS_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ValueError(f"unknown profile {name!r}; known: {', '.join(profile_names())}")
-    profile = yaml.safe_load(path.read_text()) or {}
-    profile.setdefault("notebooks", {})
-    return profile
-
-
-def notebook_parameters(profile_name: str, stem: str) -> dict:
-    """Papermill parameters for one notebook: the profile's entry plus `profile` itself."""
-    params = dict(load_profile(profile_name)["notebooks"].get(stem) or {})
-    params["profile"] = profile_name
-    return params
-
-
-def _hash_files(h: "hashlib._Hash", files: list[Path]) -> None:
-    for path in sorted(files):
-        h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
-        h.update(path.read_bytes())
-
-
-def input_key(notebook: Path, params: dict) -> str:
-    """Hash of everything an executed notebook depends on."""
-    h = hashlib.sha256()
-    _hash_files(h, [notebook])
-    h.update(json.dumps(params, sort_keys=True).encode())
-    _hash_files(h, list((ROOT / "gqa").rglob("*.py")))
-    data = ROOT / "data"
-    _hash_files(h, [p for p in data.rglob("*") if p.is_file()] if data.exists() else [])
-    return h.hexdigest()
 
 
 @dataclass
@@ -106,50 +73,94 @@ def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
             partial.replace(failed)
         first_line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise RuntimeError(f"notebook {notebook.name} failed: {first_line} (see {failed})") from e
-    _fold_injected_parameters(partial)
+    show_used_parameters(partial, params)
     partial.replace(output)
 
 
-def _fold_injected_parameters(path: Path) -> None:
-    """Show papermill's injected parameters in the book as a collapsed cell (tag hide-input)."""
+def show_used_parameters(path: Path, params: dict) -> None:
+    """Make the `parameters` cell show the values the run used (papermill's injected cell is then
+    removed from the page): a reader sees what was run, not the notebook's defaults."""
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        if "parameters" in tags:
+            lines = "".join(cell["source"]).splitlines()
+            for i, line in enumerate(lines):
+                head, sep, comment = line.partition("  #")
+                name = head.split("=")[0].split(":")[0].strip()
+                if "=" in head and name in params:
+                    lhs = head.split("=")[0].rstrip()
+                    lines[i] = f"{lhs} = {params[name]!r}" + (f"{sep}{comment}" if sep else "")
+            cell["source"] = [line + "\n" for line in lines[:-1]] + lines[-1:]
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+
+
+def _prune(folder: Path, keep: int = KEEP_PER_NOTEBOOK) -> None:
+    done = sorted(folder.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in done if not p.name.endswith((".partial.ipynb", ".failed.ipynb"))][keep:]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
+
+
+@dataclass
+class Plan:
+    """What one build will do: per notebook its parameters, its cache file and whether that exists."""
+
+    profile: profiles.Profile
+    items: list[tuple[Path, dict, Path]]  # (notebook, parameters, cached output path)
+    gaps: list[str]
+
+
+def plan(profile_name: str, *, force: bool = False) -> Plan:
+    """Validate the profile and find every notebook's cached output and missing data; runs nothing."""
+    profile = profiles.load(profile_name)
+    items, gaps = [], []
+    for nb in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        params = profile.notebook_parameters(nb.stem)
+        if force and "retrain" in profiles.notebook_defaults(nb.stem):
+            params["retrain"] = True
+        inputs = notebook_inputs(nb, params, profile)
+        items.append((nb, params, EXECUTED_DIR / nb.stem / f"{inputs.key}.ipynb"))
+        gaps += [f"{nb.stem}: {gap}" for gap in inputs.gaps]
+    return Plan(profile, items, gaps)
 
 
 def execute_all(profile_name: str, *, force: bool = False, only: list[str] | None = None,
                 log=print) -> list[Execution]:
     """Execute every notebook (or only some) under a profile, reusing unchanged results."""
     _require_checkout()
-    load_profile(profile_name)  # fails early on an unknown profile
-    notebooks = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
     if only:
-        unknown = set(only) - {nb.stem for nb in notebooks}
+        unknown = set(only) - set(profiles.notebook_stems())
         if unknown:
-            raise ValueError(f"no such notebook: {', '.join(sorted(unknown))}")
-    out_dir = BUILD_DIR / "executed" / profile_name
-    results = []
-    for i, nb in enumerate(notebooks, 1):
-        params = notebook_parameters(profile_name, nb.stem)
-        key = input_key(nb, params)
-        output, key_file = out_dir / nb.name, out_dir / f"{nb.stem}.key"
-        fresh = output.exists() and key_file.exists() and key_file.read_text() == key
+            raise ValueError(f"no such notebook: {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(profiles.notebook_stems())}")
+    build = plan(profile_name, force=force)
+    if build.gaps:
+        raise MissingData("\n".join(["data the notebooks read is missing (nothing was executed):"] + build.gaps))
+    results, n = [], len(build.items)
+    for i, (nb, params, output) in enumerate(build.items, 1):
+        selected = not only or nb.stem in only
         start = time.perf_counter()
-        if (fresh and not force) or (only and nb.stem not in only):
-            if not output.exists():
-                raise RuntimeError(f"{nb.stem} was never executed under profile {profile_name!r}; "
-                                   "run without --only")
-            status, cached = "cached (inputs unchanged)" if fresh else "kept (not in --only)", True
+        if output.exists() and not (force and selected):
+            origin = json.loads(output.with_suffix(".json").read_text()) if output.with_suffix(".json").exists() else {}
+            by = origin.get("profile")
+            status = "cached (inputs unchanged" + (f"; executed under profile {by!r})" if by and by != build.profile.name
+                                                   else ")")
+            cached = True
+        elif not selected:
+            raise RuntimeError(f"{nb.stem} has no execution for these inputs; run without --only")
         else:
-            log(f"[{i}/{len(notebooks)}] {nb.stem}: executing ...", flush=True)
+            log(f"[{i}/{n}] {nb.stem}: executing ...", flush=True)
             execute_notebook(nb, output, params)
-            key_file.write_text(key)
+            output.with_suffix(".json").write_text(json.dumps(
+                {"profile": build.profile.name, "executed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 "seconds": round(time.perf_counter() - start, 1), "parameters": params}, indent=1, default=str))
+            _prune(output.parent)
             status, cached = "executed (cache miss)", False
         seconds = time.perf_counter() - start
-        log(f"[{i}/{len(notebooks)}] {nb.stem}: {status} in {seconds:.1f}s", flush=True)
+        log(f"[{i}/{n}] {nb.stem}: {status} in {seconds:.1f}s", flush=True)
         results.append(Execution(nb.stem, output, cached, seconds))
     return results
 
@@ -193,8 +204,8 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
             _sync(path, src / rel)
             wanted.add(src / rel)
     for ex in executed:
-        _sync(ex.output, src / "notebooks" / ex.output.name)
-        wanted.add(src / "notebooks" / ex.output.name)
+        _sync(ex.output, src / "notebooks" / f"{ex.stem}.ipynb")
+        wanted.add(src / "notebooks" / f"{ex.stem}.ipynb")
     for stale in [p for p in src.rglob("*") if p.is_file() and OFFLINE_STATIC not in p.parts]:
         if stale not in wanted:
             stale.unlink()
@@ -290,7 +301,7 @@ def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
             expected[page] = want
             continue
         stem, name = want
-        values = glued_values(BUILD_DIR / "executed" / profile_name / f"{stem}.ipynb")
+        values = glued_values(BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")  # what the HTML shows
         expected[page] = values[name].strip("'\"")
     pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)
     for page, report in zip(expected, pages):

@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gqa.paths import CACHE_DIR
+
 EOS = "<|endoftext|>"
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "gqa-data"
+DEFAULT_CACHE = CACHE_DIR / "gqa-data"
 FORMAT_VERSION = 1
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gqa.paths import DATA_DIR as _DATA_ROOT
+
 if TYPE_CHECKING:
     import pandas as pd
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+DATA_DIR = _DATA_ROOT / "paper"
 
 
 @dataclass(frozen=True)

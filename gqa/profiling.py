@@ -30,7 +30,7 @@ import torch
 from gqa import attention, cost
 from gqa.shapes import Shape
 
-PROFILE_DIR = Path(__file__).resolve().parents[1] / "data" / "profiles"
+from gqa.paths import PROFILES_DATA_DIR as PROFILE_DIR
 
 # FlopCounterMode module names -> Table 2 component names
 _PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -430,13 +430,45 @@ def check_cost_model(device: str = "cpu", tokens: int = 64, batch: int = 2) -> l
     return rows
 
 
-def load_sweeps(profile: str, directory: Path | None = None):
-    """Every committed sweep of a profile (data/profiles/*_<profile>.csv) as one pandas DataFrame."""
+def expected_cases(cfg: SweepConfig) -> list[Case]:
+    """The cases a sweep measures: every case whose analytic working set fits max_working_bytes."""
+    return [c for c in cases(cfg) if working_bytes(cfg, c) <= cfg.max_working_bytes]
+
+
+SWEEP_COLUMNS = ("date", "device", "device_name", "dtype", "batch", "n_heads", "head_dim", "backend", "phase",
+                 "n_kv", "context", "time_ms", "floor_ms", "kv_cache_bytes", "peak_extra_bytes")
+
+
+def find_sweep(cfg: SweepConfig, directory: Path | None = None):
+    """The measured rows of a sweep, found by what produced them, not by a profile's name.
+
+    A CSV under data/profiles/ serves when it was measured with the same settings (device kind, dtype,
+    batch, n_h, d_h) and holds every case the sweep asks for; only those cases' rows are returned, with
+    the file's name in a `source` column. Where several files serve, this machine's is preferred, then
+    the newest. None when no file serves (run `gqa profile` with these settings)."""
     import pandas as pd
 
-    directory = directory or PROFILE_DIR
-    files = sorted(directory.glob(f"*_{profile}.csv"))
-    if not files:
-        raise FileNotFoundError(f"no attention sweep for profile {profile!r} in {directory}: "
-                                f"run `gqa profile --profile {profile}` first")
-    return pd.concat([pd.read_csv(f).assign(source=f.name) for f in files], ignore_index=True)
+    from gqa.paths import display_path
+
+    want = {(c.backend, c.phase, c.n_kv, c.context) for c in expected_cases(cfg)}
+    kind = "cuda" if cfg.device.startswith("cuda") else "cpu"
+    found = []
+    for path in sorted((directory or PROFILE_DIR).glob("*.csv")):
+        try:
+            df = pd.read_csv(path)
+        except (ValueError, OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{display_path(path)}: not a readable sweep CSV ({e})") from None
+        missing = [c for c in SWEEP_COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{display_path(path)}: not a sweep CSV (no column {missing[0]!r})")
+        same = ((df["device"].astype(str).str.split(":").str[0] == kind) & (df["dtype"] == cfg.dtype)
+                & (df["batch"] == cfg.batch) & (df["n_heads"] == cfg.n_heads) & (df["head_dim"] == cfg.head_dim))
+        part = df[same]
+        keys = [(b, p, int(n), int(t)) for b, p, n, t in zip(part.backend, part.phase, part.n_kv, part.context)]
+        if want <= set(keys):
+            found.append((path, part[[k in want for k in keys]].assign(source=path.name)))
+    if not found:
+        return None
+    here = device_name(cfg.device) if kind == "cpu" else None
+    mine = [f for f in found if (f[1]["device_name"] == here).all()] or found
+    return max(mine, key=lambda f: (str(f[1]["date"].max()), f[0].name))[1].reset_index(drop=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-RUNS_DIR = Path(__file__).resolve().parents[1] / "data" / "runs"
-REPO = Path(__file__).resolve().parents[1]
+from gqa.paths import ROOT as REPO
+from gqa.paths import RUNS_DIR, display_path
 
 
 def store_path(name: str) -> Path:
@@ -59,28 +59,63 @@ def append(record: dict, path: Path) -> None:
 
 
 def read(path: Path) -> list[dict]:
-    """Every record of a store; a missing store is empty; a corrupt line is an error naming it."""
+    """Every record of a store, one per run id (the first written wins); a missing store is empty;
+    a corrupt line is an error naming the file and line."""
     if not path.exists():
         return []
-    records = []
+    records, seen = [], set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{display_path(path)}:{number}: not a JSON record ({e.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+            raise ValueError(f"{display_path(path)}:{number}: a run record needs a string `run_id`")
+        if record["run_id"] not in seen:
+            seen.add(record["run_id"])
+            records.append(record)
     return records
 
 
-def recorded_ids(path: Path) -> set[str]:
-    return {r["run_id"] for r in read(path)}
+def read_all(directory: Path | None = None) -> list[dict]:
+    """Every record of every store in data/runs/, one per run id (stores read in name order)."""
+    records, seen = [], set()
+    for path in sorted((directory or RUNS_DIR).glob("*.jsonl")):
+        for record in read(path):
+            if record["run_id"] not in seen:
+                seen.add(record["run_id"])
+                records.append(record)
+    return records
 
 
-def load(path: Path):
+def store_ids(directory: Path | None = None) -> dict[str, set[str]]:
+    """{store name: its run ids} for every store in data/runs/."""
+    return {p.stem: {r["run_id"] for r in read(p)} for p in sorted((directory or RUNS_DIR).glob("*.jsonl"))}
+
+
+def recorded_ids(path: Path | None = None) -> set[str]:
+    """Run ids recorded in one store, or in every store of data/runs/ when no path is given."""
+    return {r["run_id"] for r in (read(path) if path is not None else read_all())}
+
+
+def records_for(configs, directory: Path | None = None) -> tuple[list[dict], list]:
+    """The records of these run configurations, found by run id in any store (what produced them,
+    not the profile's name), and the configurations not recorded yet: (records, missing)."""
+    by_id = {r["run_id"]: r for r in read_all(directory)}
+    found = [by_id[c.run_id()] for c in configs if c.run_id() in by_id]
+    missing = [c for c in configs if c.run_id() not in by_id]
+    return found, missing
+
+
+def frame(records: list[dict]):
     """Records as a pandas DataFrame: scalar fields as columns, loss curves left as lists."""
     import pandas as pd
 
-    records = read(path)
-    if not records:
-        return pd.DataFrame()
-    return pd.json_normalize(records, sep=".")
+    return pd.json_normalize(records, sep=".") if records else pd.DataFrame()
+
+
+def load(path: Path):
+    """A store's records as a pandas DataFrame (see `frame`)."""
+    return frame(read(path))

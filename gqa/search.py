@@ -274,26 +274,27 @@ class FitSource:
         return out
 
 
-def source_from_records(path, *, resamples: int = 1000, seed: int = 0, shared_e: bool = False) -> FitSource:
-    """Fit every head configuration of a run store (N = non-embedding parameters, validation loss)."""
+def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0, shared_e: bool = False,
+                        label: str | None = None) -> FitSource:
+    """Fit every head configuration of a run store, or of a list of records (N = non-embedding
+    parameters, validation loss). `label` says where a list of records came from."""
     from gqa import runs
+    from gqa.paths import display_path
     from gqa.scaling import bootstrap, fit_family
     from gqa.shapes import anchors_from_shapes
 
-    records = runs.read(path)
+    if isinstance(path_or_records, list):
+        records, where = path_or_records, label or "the given records"
+    else:
+        records, where = runs.read(path_or_records), display_path(path_or_records)
     if not records:
-        raise ValueError(f"no run records in {path}")
+        raise ValueError(f"no run records in {where}")
     data, meta = fits_from_records(records)
     fits = fit_family(data, shared_e=shared_e)
     boot = bootstrap(data, resamples=resamples, seed=seed, shared_e=shared_e, point=fits) if resamples else None
     setting = CostSetting(head_dim=meta["head_dim"], vocab=meta["vocab"],
                           anchors=tuple(anchors_from_shapes(meta["sizes"], meta["head_dim"])))
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    shown = Path(path).resolve()
-    shown = shown.relative_to(repo) if shown.is_relative_to(repo) else shown
-    return FitSource(f"{len(records)} runs in {shown}", fits, setting, boot)
+    return FitSource(f"{len(records)} runs in {where}", fits, setting, boot)
 
 
 def source_from_json(path) -> FitSource:

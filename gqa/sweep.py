@@ -6,17 +6,19 @@ A profile's `sweep` section:
   heads: list of [n_h, n_kv]
   sizes: list of [layers, d_model] (optionally a third element: a per-size learning rate)
 Records go to data/runs/<profile>.jsonl; checkpoints to .cache/runs/<profile>/<run_id>/, so a killed
-sweep resumes the run it was in and skips the ones already recorded.
+sweep resumes the run it was in and skips the ones already recorded. A run is identified by its settings
+(`TrainConfig.run_id`), so a run recorded in any store under data/runs/ (by another profile with the same
+settings, say) is done and is not trained again.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from gqa import runs
+from gqa.paths import CACHE_DIR
 from gqa.train import TrainConfig, train
 
-RUN_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "runs"
+RUN_CACHE = CACHE_DIR / "runs"
 
 
 def sweep_configs(section: dict) -> list[TrainConfig]:
@@ -42,7 +44,7 @@ def run_sweep(profile: str, section: dict, *, limit: int | None = None, progress
     """Train what is missing; return the records written in this call."""
     store = runs.store_path(profile)
     configs = sweep_configs(section)
-    done = runs.recorded_ids(store)
+    done = runs.recorded_ids()  # a run recorded under any profile is done: records are found by run id
     todo = [c for c in configs if c.run_id() not in done]
     log(f"sweep {profile}: {len(configs)} runs, {len(configs) - len(todo)} recorded, {len(todo)} to train")
     written = []
@@ -53,3 +55,15 @@ def run_sweep(profile: str, section: dict, *, limit: int | None = None, progress
                        progress=progress, log=log)
         written.append(result.record)
     return written
+
+
+def study_records(section: dict, profile: str = "this profile") -> tuple[list[dict], str]:
+    """The records of every run a sweep section plans, found by run id in any store of data/runs/, and
+    a label naming the stores they came from. An error names the command that trains what is missing."""
+    configs = sweep_configs(section)
+    found, missing = runs.records_for(configs)
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of the {len(configs)} runs of {profile}'s sweep are not "
+                                f"recorded in data/runs/: run `gqa sweep --profile {profile}`")
+    stores = sorted({name for name, ids in runs.store_ids().items() if ids & {r['run_id'] for r in found}})
+    return found, ", ".join(f"data/runs/{name}.jsonl" for name in stores)

@@ -98,6 +98,10 @@ class TrainConfig:
     def run_id(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
+    def settings_id(self) -> str:
+        """Hash of every setting, execution ones included (evaluation changes the recorded curves)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def budget_tokens(self, vocab: int) -> int:
         if self.tokens is not None:
             return self.tokens

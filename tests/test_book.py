@@ -1,13 +1,17 @@
 """The notebooks really use their parameters, and `gqa book` builds offline and caches executions."""
 
+import html
 import json
 import re
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from gqa import book
+from gqa import book, profiles
 from gqa.cli import main
+from gqa.notebook_inputs import notebook_inputs
 
 NOTEBOOKS = sorted(book.NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -21,21 +25,23 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell(path):
 
 
 def test_profiles_load_and_unknown_profile_is_an_error():
-    assert {"ci", "cpu", "gpu"} <= set(book.profile_names())
+    assert {"ci", "cpu", "gpu"} <= set(profiles.profile_names())
     for name in ("ci", "cpu", "gpu"):
-        params = book.notebook_parameters(name, "01_cost_model")
+        params = profiles.load(name).notebook_parameters("01_cost_model")
         assert params["profile"] == name and params["bar_context"] > 0
     with pytest.raises(ValueError, match="'laptop'"):
-        book.load_profile("laptop")
+        profiles.load("laptop")
 
 
 def test_input_key_tracks_parameters_and_notebook(tmp_path):
-    nb = NOTEBOOKS[0]
-    assert book.input_key(nb, {"a": 1}) == book.input_key(nb, {"a": 1})
-    assert book.input_key(nb, {"a": 1}) != book.input_key(nb, {"a": 2})
+    nb, ci = NOTEBOOKS[0], profiles.load("ci")
+    key = lambda path, params: notebook_inputs(path, params, ci).key  # noqa: E731
+    assert key(nb, {"a": 1}) == key(nb, {"a": 1})
+    assert key(nb, {"a": 1}) != key(nb, {"a": 2})
+    assert key(nb, {"a": 1, "profile": "x", "retrain": True}) == key(nb, {"a": 1})  # bookkeeping, not inputs
     edited = tmp_path / nb.name
     edited.write_text(nb.read_text().replace("The cost model", "The cost model, edited", 1))
-    assert book.input_key(edited, {"a": 1}) != book.input_key(nb, {"a": 1})
+    assert key(edited, {"a": 1}) != key(nb, {"a": 1})
 
 
 def _image_payloads(nb_path: Path) -> list[str]:
@@ -49,7 +55,7 @@ def test_cost_notebook_uses_its_context_parameter(tmp_path):
     nb = book.NOTEBOOK_DIR / "01_cost_model.ipynb"
     runs = {}
     for context in (8192, 131072):
-        params = book.notebook_parameters("ci", nb.stem) | {"bar_context": context}
+        params = profiles.load("ci").notebook_parameters(nb.stem) | {"bar_context": context}
         out = tmp_path / f"{context}.ipynb"
         book.execute_notebook(nb, out, params)
         runs[context] = (book.glued_values(out), _image_payloads(out))
@@ -100,7 +106,7 @@ def test_book_cli_errors_are_one_line(capsys):
 @pytest.mark.slow
 def test_paper_check_follows_its_context_and_tolerances(tmp_path):
     nb = book.NOTEBOOK_DIR / "06_paper_check.ipynb"
-    base = book.notebook_parameters("ci", nb.stem)
+    base = profiles.load("ci").notebook_parameters(nb.stem)
     runs = {}
     for name, extra in (("default", {}), ("loose", {"context": 32768, "tol_saving": 0.5, "tol_loss": 0.2})):
         out = tmp_path / f"{name}.ipynb"
@@ -144,3 +150,94 @@ def test_built_book_passes_a_readers_checks():
         assert Path(report.screenshot).stat().st_size > 10_000  # a rendered page, not a blank
     assert len(pages) == len(book.CHECKED_PAGES) >= 9
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
+
+
+# --- recipes a reader copies, run verbatim ---------------------------------------------------------
+
+
+def _bash_block(markdown: Path, needle: str) -> str:
+    blocks = re.findall(r"```bash\n(.*?)```", markdown.read_text(), re.S)
+    found = [b for b in blocks if needle in b]
+    assert len(found) == 1, f"{markdown.name}: {len(found)} bash blocks contain {needle!r}"
+    return found[0]
+
+
+def _run_bash(script: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.mark.slow
+def test_custom_profile_recipe_executes_chapter_6_only(tmp_path):
+    """The "Your own profile" recipe of the book (and the README), on the ci profile instead of cpu."""
+    chapter = _bash_block(book.BOOK_DIR / "run_it_yourself.md", "extends: cpu")
+    assert chapter == _bash_block(book.ROOT / "README.md", "extends: cpu")  # one recipe, shown twice
+    assert main(["book", "--profile", "ci", "--no-html"]) == 0  # the build the recipe follows
+    (tmp_path / ".venv").symlink_to(book.ROOT / ".venv")
+    start = time.perf_counter()
+    proc = _run_bash(chapter.replace("extends: cpu", "extends: ci"), tmp_path)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = {line.split()[1].rstrip(":"): line for line in proc.stdout.splitlines() if line.startswith("[")}
+    executed = sorted(stem for stem, line in status.items() if "executed" in line and "cached" not in line)
+    assert executed == ["06_paper_check"], proc.stdout
+    assert all("cached" in status[s] for s in status if s != "06_paper_check")
+    print(f"custom-profile recipe on ci: {seconds:.1f}s (chapter 6 and the HTML build)")
+    page = (book.BUILD_DIR / "html" / "notebooks" / "06_paper_check.html").read_text()
+    assert "512K" in page and "{glue:" not in page
+
+
+@pytest.mark.slow
+def test_readme_papermill_recipe_runs_verbatim_and_renders():
+    readme = _bash_block(book.ROOT / "README.md", "papermill notebooks/06_paper_check.ipynb")
+    assert readme == _bash_block(book.BOOK_DIR / "run_it_yourself.md", "papermill notebooks/06_paper_check.ipynb")
+    proc = _run_bash(readme, book.ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = Path("/tmp/paper_check_512k.ipynb")
+    values = book.glued_values(run)
+    page = Path("/tmp/paper_check_512k.html").read_text()
+    assert "{glue:" not in page and page.count("data:image/png;base64,") >= 3
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "At T = 512K" in text.replace("$", "")
+    for name in ("ctx_mem_saving", "ctx_flops_saving", "ctx_best", "n_reproduced"):  # the headline at 512K
+        assert values[name].strip("'\"") in text, name
+    assert "context = 524288" in text  # the parameters the run used
+    assert Path("/tmp/cost_32k.html").read_text().count("{glue:") == 0
+
+
+# --- prose that follows the result --------------------------------------------------------------------
+
+
+def _page_text(stem: str) -> str:
+    page = (book.BUILD_DIR / "html" / "notebooks" / f"{stem}.html").read_text()
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", page)))
+
+
+@pytest.mark.slow
+def test_ci_book_sentences_follow_the_glued_numbers():
+    assert main(["book", "--profile", "ci"]) == 0
+    values = {stem: book.glued_values(book.BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")
+              for stem in ("02_attention", "04_scaling_fits", "05_cost_optimal", "01_cost_model")}
+    # chapter 2: slower or faster, by the measured ratio
+    ratio = float(values["02_attention"]["head_time_ratio"].strip("'"))
+    want = "times slower than `sdpa`" if ratio >= 1 else "times faster than `sdpa`"
+    assert want.replace("`", "") in _page_text("02_attention").replace("`", "")
+    # chapter 4: the head-count law's sentence by how many sizes were fitted and found a floor
+    fitted, floors = int(values["04_scaling_fits"]["n_head_fits"]), int(values["04_scaling_fits"]["n_floor"])
+    text = _page_text("04_scaling_fits")
+    if fitted == 0:
+        assert "the head-count law is not fitted here" in text
+        assert "sizes have enough configurations" not in text
+    elif floors == 0:
+        assert "In none does the fit find a floor" in text
+    elif floors == fitted:
+        assert "In every one the fit finds a floor" in text
+    else:
+        assert f"In {floors} of them the fit finds a floor" in text
+    # chapter 5: lowers or raises the loss, by the sign of the gain
+    gain = float(values["05_cost_optimal"]["h_gain"].strip("'"))
+    words = f"lowers the loss by {gain:.3f}" if gain > 0 else f"raises the loss by {-gain:.3f}"
+    assert words in _page_text("05_cost_optimal")
+    # the parameters cell shows what the build used, not the notebook's defaults
+    ci = profiles.load("ci").notebook_parameters("01_cost_model")
+    assert f"contexts = {ci['contexts']!r}" in _page_text("01_cost_model")

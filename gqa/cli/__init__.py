@@ -13,6 +13,7 @@ from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
 from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
+from gqa.cli.render import add_render
 from gqa.cli.train import add_data, add_sweep, add_train
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub)
     add_digitise(sub)
     add_book(sub)
+    add_render(sub)
     return parser
 
 
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CliError, ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"gqa {args.command}: error: {e}", file=sys.stderr)
+        for line in str(e).splitlines() or [type(e).__name__]:  # one line per problem, each prefixed
+            print(f"gqa {args.command}: error: {line}", file=sys.stderr)
         return 2
 
 

@@ -24,13 +24,13 @@ def _tokens(text: str) -> int:
 
 
 def _profile_section(profile: str, key: str) -> dict:
-    """One section of notebooks/params/<profile>.yaml, or a one-line error if it has none."""
-    from gqa.book import load_profile
+    """One section of a profile (a name in notebooks/params/ or a YAML path), validated, or an error."""
+    from gqa import profiles
 
-    section = load_profile(profile).get(key)
+    section = profiles.load(profile).section(key)
     if not section:
         raise CliError(f"profile {profile!r} has no {key} section")
-    return dict(section)
+    return section
 
 
 def _positive_int(text: str) -> int:

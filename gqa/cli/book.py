@@ -23,12 +23,16 @@ def cmd_book(args: argparse.Namespace) -> int:
 def add_book(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "book", help="execute the notebooks under a profile and build the HTML book",
-        description="Execute each notebook with papermill and the profile's parameters into "
-                    "book/_build, skipping notebooks whose inputs are unchanged, then build the "
-                    "Jupyter Book offline with Sphinx warnings as errors.")
+        description="Validate the profile and look up the data every notebook reads (stopping with "
+                    "the command that makes whatever is missing), execute each notebook with papermill "
+                    "and the profile's parameters into book/_build, skipping notebooks whose inputs "
+                    "(parameters, profile sections, data, gqa source, library versions) are unchanged, "
+                    "then build the Jupyter Book offline with Sphinx warnings as errors.")
     p.add_argument("--profile", default="cpu",
-                   help="compute profile: notebooks/params/<profile>.yaml (ci, cpu, gpu)")
-    p.add_argument("--force", action="store_true", help="re-execute every notebook")
+                   help="a profile's name in notebooks/params/ (ci, cpu, gpu) or the path of a YAML file; "
+                        "a profile can `extends:` another and override only what it names")
+    p.add_argument("--force", action="store_true",
+                   help="re-execute every notebook (or those of --only), and train the live model again")
     p.add_argument("--only", metavar="NOTEBOOK", action="append",
                    help="execute only this notebook (stem, repeatable); others must be cached")
     p.add_argument("--no-html", action="store_true", help="execute notebooks, skip the HTML build")

@@ -40,7 +40,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
           f"batch {cfg.batch}, n_h={cfg.n_heads}, n_kv in {cfg.kv_heads}, d_h={cfg.head_dim}")
     rows = profiling.run_sweep(cfg, progress=lambda total: tqdm(total=total, unit="case"),
                                log=lambda msg: print("  " + msg))
-    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, args.profile)
+    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, Path(args.profile).stem)
     profiling.write_rows(rows, out)
     print(f"  measured bandwidth {rows[0]['bandwidth_gb_s']:.1f} GB/s; {len(rows)} rows -> {out}")
     print(f"\n{'phase':8}{'n_kv':>5}{'T':>8}{'sdpa ms':>10}{'repeat ms':>11}{'repeat/sdpa':>12}"

@@ -129,13 +129,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         from gqa import runs
 
-        done = runs.recorded_ids(runs.store_path(args.profile))
-        for cfg in sweep_configs(section):
+        done = runs.recorded_ids()
+        configs = sweep_configs(section)
+        for cfg in configs:
             mark = "done" if cfg.run_id() in done else "todo"
             print(f"{mark}  {cfg.run_id()}  H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} "
                   f"d={cfg.d_model} d_h={cfg.head_dim}")
+        todo = sum(cfg.run_id() not in done for cfg in configs)
+        print(f"{len(configs)} runs: {len(configs) - todo} recorded in data/runs/, {todo} to train")
         return 0
-    run_sweep(args.profile, section, limit=args.limit)
+    from gqa import profiles
+
+    run_sweep(profiles.load(args.profile).name, section, limit=args.limit)
     return 0
 
 
