@@ -246,7 +246,7 @@ def build_book(profile_name: str, *, force: bool = False, html: bool = True,
     print("building HTML ...", flush=True)
     index = build_html(src)
     print(f"built {index.relative_to(ROOT)} in {time.perf_counter() - t:.1f}s "
-          f"(profile {profile_name}, {time.perf_counter() - start:.1f}s in all)", flush=True)
+          f"(profile {profiles.load(profile_name).name}, {time.perf_counter() - start:.1f}s in all)", flush=True)
     return index
 
 
