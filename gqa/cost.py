@@ -12,6 +12,7 @@ dtype that differs from the weights) is a separate function or option whose defa
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -62,6 +63,15 @@ class HardwareWeights:
     lam: float = 0.9
     alpha: float = 0.5
     beta: float = 1 / 3
+
+    def __post_init__(self) -> None:
+        for name, value in (("lambda", self.lam), ("alpha", self.alpha), ("beta", self.beta)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if not 0 <= self.lam <= 1:
+            raise ValueError(f"lambda must lie in [0, 1], got {self.lam}")
+        if self.alpha <= 0 or self.beta <= 0:
+            raise ValueError(f"alpha and beta must be positive, got alpha={self.alpha}, beta={self.beta}")
 
 
 def eq5_z(memory: float, flops: float, hw: HardwareWeights = HardwareWeights()) -> float:
@@ -188,22 +198,29 @@ class Component:
     memory: float  # values held in memory
 
 
-def components(shape: Shape, context: int) -> list[Component]:
+def components(shape: Shape, context: int, *, params: ParamsConvention = "total",
+               batch: int = 1) -> list[Component]:
     """Table 2 per component, with SwiGLU's three FFN matrices and the KV cache as a memory row.
 
-    FLOPs sum to the paper-convention total (`inference_cost(...).flops`), memory to `.memory`.
+    FLOPs (per token) sum to `inference_cost(shape, context, params=params, batch=batch).flops / batch`
+    and memory to its `.memory`: under `params="non_embedding"` the embedding and output rows are zero,
+    and the KV cache row holds `batch` sequences.
     """
     _check_context(context)
+    if params not in ("total", "non_embedding"):
+        raise ValueError(f"params must be 'total' or 'non_embedding', got {params!r}")
     c = shape.params()
     L, d_h = shape.layers, shape.head_dim
-    output_flops = 2 * shape.d_model * shape.vocab  # the output projection runs whether tied or not
+    embeddings = params == "total"
+    output_flops = 2 * shape.d_model * shape.vocab if embeddings else 0  # runs whether tied or not
+    embedding, output = (c.embedding, c.output) if embeddings else (0, 0)
     return [
-        Component("input embedding", c.embedding, 0.0, float(c.embedding)),
+        Component("input embedding", embedding, 0.0, float(embedding)),
         Component("attention projections", c.attention, 2.0 * c.attention, float(c.attention)),
         Component("attention operator", 0, 4.0 * L * context * shape.n_heads * d_h, 0.0),
         Component("FFN", c.ffn, 2.0 * c.ffn, float(c.ffn)),
-        Component("output projection", c.output, float(output_flops), float(c.output)),
-        Component("KV cache", 0, 0.0, 2.0 * context * L * d_h * shape.n_kv_heads),
+        Component("output projection", output, float(output_flops), float(output)),
+        Component("KV cache", 0, 0.0, 2.0 * batch * context * L * d_h * shape.n_kv_heads),
     ]
 
 

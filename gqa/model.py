@@ -32,8 +32,8 @@ class DecoupledLlamaConfig(LlamaConfig):
 
 def llama_config(shape: Shape, *, attention_backend: str = "sdpa",
                  max_context: int = 131_072) -> DecoupledLlamaConfig:
-    if shape.qkv_bias:
-        raise ValueError(f"shape {shape.name or shape.describe()!r} has QKV biases; gqa builds "
+    if shape.qkv_bias or shape.o_bias or shape.qk_norm:
+        raise ValueError(f"shape {shape.name or shape.describe()!r} has attention biases or QK norms; gqa builds "
                          "bias-free Llama models (such shapes are for costing only)")
     attention.register()
     config = DecoupledLlamaConfig(

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gqa.paths import DATA_DIR as _DATA_ROOT
+from gqa.paths import PAPER_DATA_DIR
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DATA_DIR = _DATA_ROOT / "paper"
+DATA_DIR = PAPER_DATA_DIR
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ PARAMS_DIR = NOTEBOOK_DIR / "params"
 BOOK_DIR = ROOT / "book"
 BUILD_DIR = BOOK_DIR / "_build"
 CACHE_DIR = ROOT / ".cache"
+# The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
+PAPER_DATA_DIR = DATA_DIR / "paper" if (DATA_DIR / "paper").is_dir() else Path(__file__).resolve().parent / "paper_data"
 
 
 def display_path(path: Path | str) -> str:

@@ -106,15 +106,22 @@ def loss_vs_params(ax: plt.Axes, frame, x: str = "n_non_embedding", y: str = "va
     ax.legend([handles[i] for i in order], [labels[i] for i in order], title="(n_h, n_kv)", fontsize=8)
 
 
-def fitted_panel(ax: plt.Axes, points: dict, curves: dict, xlabel: str, title: str = "") -> None:
+def fitted_panel(ax: plt.Axes, points: dict, curves: dict, xlabel: str, title: str = "",
+                 inside: dict | None = None) -> None:
     """Loss against a cost, Figure-2 style: dots are trained models, lines are fits, bands bootstrap 95%.
 
-    points: H -> (x, loss) arrays; curves: H -> (x, loss, lower, upper) arrays.
+    points: H -> (x, loss) arrays; curves: H -> (x, loss, lower, upper) arrays; inside: H -> boolean array,
+    True where the curve's size lies inside the sizes its fit saw (outside is drawn dashed: extrapolation).
     """
+    import numpy as np
+
     palette = heads_palette(list(points) + list(curves))
     for h in sorted(curves, key=lambda h: (-h[0], -h[1])):
-        x, y, lo, hi = curves[h]
-        ax.plot(x, y, color=palette[h], lw=1.3, label=f"({h[0]}, {h[1]})")
+        x, y, lo, hi = (np.asarray(v, float) for v in curves[h])
+        seen = np.ones(len(x), bool) if inside is None or h not in inside else np.asarray(inside[h], bool)
+        if not seen.all():  # the whole curve dashed, the part inside the data drawn solid over it
+            ax.plot(x, y, color=palette[h], lw=1.0, ls="--")
+        ax.plot(np.where(seen, x, np.nan), y, color=palette[h], lw=1.3, label=f"({h[0]}, {h[1]})")
         ax.fill_between(x, lo, hi, color=palette[h], alpha=0.15, lw=0)
     for h, (x, y) in points.items():
         ax.scatter(x, y, color=palette[h], s=18, zorder=3, edgecolor="white", linewidth=0.5)
@@ -136,8 +143,9 @@ def _grid_axes(ax: plt.Axes, rgb, targets: Sequence[float], contexts: Sequence[i
 
 
 def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Sequence[int],
-               confidence: dict | None = None, title: str = "") -> None:
-    """Table-4 style grid: the optimal (n_h, n_kv) per target loss (rows) and context (columns)."""
+               confidence: dict | None = None, title: str = "", extrapolated: set | None = None) -> None:
+    """Table-4 style grid: the optimal (n_h, n_kv) per target loss (rows) and context (columns); cells in
+    `extrapolated` (whose N* lies outside the sizes the fit saw) are marked with a dagger."""
     import numpy as np
 
     winners = sorted({h for h in cells.values() if h is not None}, key=lambda h: (-h[0], -h[1]))
@@ -148,7 +156,8 @@ def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Se
             h = cells[(target, context)]
             if h is not None:
                 rgb[i, j] = [0.35 + 0.65 * c for c in palette[h]]  # lightened for legible text
-            text = "—" if h is None else f"{h[0]},{h[1]}"
+            text = "—" if h is None else f"{h[0]},{h[1]}" + ("†" if extrapolated and (target, context) in extrapolated
+                                                               else "")
             if confidence and h is not None:
                 text += f"\n{100 * confidence[(target, context)]:.0f}%"
             ax.text(j, i, text, ha="center", va="center", fontsize=9)

@@ -28,6 +28,16 @@ class PowerLaw:
     e: float
     r2: float = float("nan")
     n_points: int = 0
+    # what the fit saw: the range of sizes N and of losses (None when unknown, e.g. a typed fit)
+    n_range: tuple[float, float] | None = None
+    loss_range: tuple[float, float] | None = None
+
+    def extrapolation(self, n: float) -> float:
+        """How far N lies outside the sizes the fit saw, as a factor >= 1 (1: inside; nan: unknown)."""
+        if self.n_range is None:
+            return float("nan")
+        low, high = self.n_range
+        return float(max(1.0, n / high, low / n))
 
     def predict(self, n) -> np.ndarray:
         n = np.asarray(n, dtype=float)
@@ -214,7 +224,8 @@ def fit_family(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *,
     for h, (n, loss) in zip(keys, arrays):
         log_a, b, log_e = thetas[h]
         law = PowerLaw(float(np.exp(log_a)), float(b), float(np.exp(log_e)))
-        fits[h] = PowerLaw(law.a, law.b, law.e, _r2(loss, law.predict(n)), len(n))
+        fits[h] = PowerLaw(law.a, law.b, law.e, _r2(loss, law.predict(n)), len(n),
+                           (float(n.min()), float(n.max())), (float(loss.min()), float(loss.max())))
     return fits
 
 
@@ -237,7 +248,8 @@ class Bootstrap:
         self.resamples = len(next(iter(self.samples.values())))
 
     def laws(self, i: int) -> dict[Heads, PowerLaw]:
-        return {h: PowerLaw(*s[i]) for h, s in self.samples.items()}
+        return {h: PowerLaw(*s[i], n_range=self.point[h].n_range, loss_range=self.point[h].loss_range)
+                for h, s in self.samples.items()}
 
     def interval(self, h: Heads, level: float = 0.95) -> dict[str, tuple[float, float]]:
         lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100

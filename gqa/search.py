@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from gqa import cost
 from gqa.scaling import Bootstrap, PowerLaw
@@ -56,9 +56,22 @@ class Candidate:
     memory: float  # values
     memory_bytes: float
     z: float
+    # how far N* lies outside the sizes its fit saw, as a factor (1: inside; nan: unknown or no fit)
+    extrapolation: float = float("nan")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "heads": list(self.heads)}
+        return _json_safe({**asdict(self), "heads": list(self.heads)})
+
+
+def _json_safe(value):
+    """nan and inf become None, so the dictionary is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_model: float, head_dim: int,
@@ -97,14 +110,43 @@ def size_for_loss(law: PowerLaw, target: float) -> float | None:
         return None
 
 
+def check_target(fits: Mapping[Heads, PowerLaw], target: float) -> None:
+    """A target loss a law family can be asked about: finite, above the lowest E, and not above every
+    loss the fits saw (that would ask for models smaller than any trained). ValueError otherwise."""
+    if not math.isfinite(target):
+        raise ValueError(f"target loss must be a finite number, got {target}")
+    lowest_e = min(law.e for law in fits.values())
+    if target <= lowest_e:
+        raise ValueError(f"target loss {target:g} is unreachable: every fit's irreducible loss E is at or above "
+                         f"it (lowest E = {lowest_e:.4f})")
+    seen = [law.loss_range[1] for law in fits.values() if law.loss_range is not None]
+    if seen and target > max(seen):
+        raise ValueError(f"target loss {target:g} is above every loss the fits saw (highest {max(seen):.4f}): "
+                         "it asks for models smaller than any trained; choose a target inside the data")
+
+
 def search(fits: Mapping[Heads, PowerLaw], target: float, context: int,
-           setting: CostSetting = CostSetting()) -> list[Candidate]:
-    """Step 3: every reachable candidate, cheapest Z first. ValueError if none reaches the target."""
-    found = []
+           setting: CostSetting = CostSetting(), *, max_extrapolation: float | None = None) -> list[Candidate]:
+    """Step 3: every reachable candidate, cheapest Z first, each with how far N* extrapolates its fit.
+
+    Candidates are exactly the fitted configurations. With `max_extrapolation`, candidates whose N* lies
+    more than that factor outside the sizes their fit saw are dropped. ValueError if none is left."""
+    if not math.isfinite(target):
+        raise ValueError(f"target loss must be a finite number, got {target}")
+    found, too_far = [], []
     for heads, law in fits.items():
         n_star = size_for_loss(law, target)
-        if n_star is not None:
-            found.append(cost_at(heads, n_star, context, setting))
+        if n_star is None:
+            continue
+        candidate = replace(cost_at(heads, n_star, context, setting), extrapolation=law.extrapolation(n_star))
+        if max_extrapolation is not None and not candidate.extrapolation <= max_extrapolation:
+            too_far.append(candidate)
+        else:
+            found.append(candidate)
+    if not found and too_far:
+        least = min(too_far, key=lambda c: c.extrapolation)
+        raise ValueError(f"every configuration that reaches loss {target:g} extrapolates its fit beyond "
+                         f"{max_extrapolation:g}x (least: {least.heads} at {least.extrapolation:.1f}x)")
     if not found:
         lowest = min(law.e for law in fits.values())
         raise ValueError(f"target loss {target} is unreachable: every fit's irreducible loss E is above it "
@@ -157,31 +199,38 @@ def params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetti
 
 @dataclass(frozen=True)
 class Comparison:
-    """The optimum against a baseline at one target loss and context."""
+    """The optimum against a baseline at the baseline's loss and context."""
 
-    optimum: Candidate
+    optimum: Candidate  # the cheapest configuration sized to reach the baseline's loss
     baseline: Candidate
+    baseline_loss: float  # the loss both are compared at
+    baseline_loss_assumed: bool  # True when nothing measured or fitted says the baseline reaches it
     memory_saving: float  # 1 − M_opt / M_base, same loss
     flops_saving: float  # 1 − C_opt / C_base, same loss
     z_saving: float
     loss_at_equal_z: float  # loss the optimal H reaches at the baseline's Z
-    loss_gain: float  # target − loss_at_equal_z
+    loss_gain: float  # baseline_loss − loss_at_equal_z: positive means lower loss than the baseline
+    equal_z_extrapolation: float  # how far the size at equal Z lies outside the optimum's fit (factor)
 
     def to_dict(self) -> dict:
-        return {**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
-                "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()}
+        return _json_safe({**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
+                           "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()})
 
 
 def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
-            setting: CostSetting = CostSetting()) -> Comparison:
-    """Savings of the cost-optimal H over a baseline at the same loss, and its loss gain at equal Z.
+            setting: CostSetting = CostSetting(), *, baseline_loss: float | None = None,
+            max_extrapolation: float | None = None) -> Comparison:
+    """Savings of the cost-optimal H over a baseline at the same loss, and its loss at equal Z.
 
-    The baseline is a head configuration, sized by its own fit to reach the target, or an exact
-    shape, taken to reach the target loss (e.g. a model whose loss you measured).
+    The baseline is a head configuration, sized by its own fit to reach the target (its loss is the
+    target), or an exact shape with `baseline_loss`, its known loss (a measured model, or a fit's
+    prediction); without one its loss is assumed to be the target and the result says so. Both sides are
+    compared at the baseline's loss: the optimum is searched at that loss, not at the target.
     """
-    optimum = search(fits, target, context, setting)[0]
     if isinstance(baseline, Shape):
         base = cost_of_shape(baseline, context, setting)
+        assumed = baseline_loss is None
+        loss = target if assumed else baseline_loss
     else:
         if baseline not in fits:
             raise ValueError(f"no fit for the baseline H = {baseline}; fitted: {sorted(fits)}; "
@@ -190,11 +239,15 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
         if n_base is None:
             raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} "
                              f"(E = {fits[baseline].e:.4f})")
-        base = cost_at(baseline, n_base, context, setting)
+        base = replace(cost_at(baseline, n_base, context, setting),
+                       extrapolation=fits[baseline].extrapolation(n_base))
+        loss, assumed = target, False
+    optimum = search(fits, loss, context, setting, max_extrapolation=max_extrapolation)[0]
     n_equal_z = params_for_z(optimum.heads, base.z, context, setting)
     loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
-    return Comparison(optimum, base, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
-                      1 - optimum.z / base.z, loss_equal_z, target - loss_equal_z)
+    return Comparison(optimum, base, loss, assumed, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
+                      1 - optimum.z / base.z, loss_equal_z, loss - loss_equal_z,
+                      fits[optimum.heads].extrapolation(n_equal_z))
 
 
 def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting()) -> dict:
@@ -266,12 +319,13 @@ class FitSource:
                "cost_setting": {"params": st.params, "flops_per": st.flops_per, "z_memory": st.z_memory,
                                 "dtype": st.dtype},
                "fits": [{"n_heads": h[0], "n_kv_heads": h[1], "a": f.a, "b": f.b, "e": f.e, "r2": f.r2,
-                         "n_points": f.n_points} for h, f in self.fits.items()]}
+                         "n_points": f.n_points, "n_range": f.n_range, "loss_range": f.loss_range}
+                        for h, f in self.fits.items()]}
         if self.boot is not None:
             out["bootstrap"] = {"resamples": self.boot.resamples, "seed": self.boot.seed,
                                 "shared_e": self.boot.shared_e,
                                 "intervals_95": {f"{h[0]},{h[1]}": self.boot.interval(h) for h in self.fits}}
-        return out
+        return _json_safe(out)
 
 
 def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0, shared_e: bool = False,
@@ -302,13 +356,27 @@ def source_from_json(path) -> FitSource:
     import json
     from pathlib import Path
 
-    raw = json.loads(Path(path).read_text())
     try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: not a fits file (expected a JSON object with a `fits` list)")
+    try:
+        def pair(value):
+            return (float(value[0]), float(value[1])) if value else None
+
         fits = {(int(f["n_heads"]), int(f["n_kv_heads"])): PowerLaw(float(f["a"]), float(f["b"]), float(f["e"]),
-                                                                    float(f.get("r2", "nan")),
-                                                                    int(f.get("n_points", 0)))
+                                                                    float(f.get("r2") or "nan"),
+                                                                    int(f.get("n_points", 0)),
+                                                                    pair(f.get("n_range")), pair(f.get("loss_range")))
                 for f in raw["fits"]}
-    except (KeyError, TypeError, ValueError) as e:
+        for h, law in fits.items():
+            if not all(math.isfinite(v) for v in (law.a, law.b, law.e)) or law.a <= 0 or law.b <= 0:
+                raise ValueError(f"fit {h}: a and b must be positive and a, b, E finite")
+    except (KeyError, TypeError, ValueError, IndexError) as e:
         raise ValueError(f"{path}: not a fits file ({e})") from None
     anchors = tuple(tuple(a) for a in raw["anchors"]) if raw.get("anchors") else None
     counted = raw.get("cost_setting") or {}

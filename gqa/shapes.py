@@ -79,6 +79,8 @@ class Shape:
     vocab: int = PAPER_VOCAB
     tied: bool = True
     qkv_bias: bool = False  # Qwen2-style biases on the Q, K, V projections
+    o_bias: bool = False  # a bias on the output projection too (Llama's attention_bias sets both)
+    qk_norm: bool = False  # Qwen3-style RMSNorm of queries and keys per head (2·d_h gains per layer)
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -111,20 +113,24 @@ class Shape:
         attention = 2 * L * d * d_h * (self.n_heads + self.n_kv_heads)
         if self.qkv_bias:
             attention += L * d_h * (self.n_heads + 2 * self.n_kv_heads)
+        if self.o_bias:
+            attention += L * d
         return ParamCounts(
             embedding=d * self.vocab,
             attention=attention,
             ffn=3 * L * d * self.d_ff,
             output=0 if self.tied else d * self.vocab,
-            norms=(2 * L + 1) * d,
+            norms=(2 * L + 1) * d + (2 * L * d_h if self.qk_norm else 0),
         )
 
     def describe(self) -> str:
         tie = "tied" if self.tied else "untied"
+        extras = [name for name, on in (("QKV bias", self.qkv_bias), ("O bias", self.o_bias),
+                                        ("QK norm", self.qk_norm)) if on]
         return (
             f"L={self.layers}, d={self.d_model}, n_h={self.n_heads}, n_kv={self.n_kv_heads}, "
             f"d_h={self.head_dim}, d_ff={self.d_ff}, V={self.vocab}, {tie}"
-        )
+        ) + "".join(f", {e}" for e in extras)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -70,5 +70,5 @@ def test_generate_and_save_load_round_trip(tmp_path):
 def test_seed_determines_weights_and_biased_shapes_are_refused():
     a, b = build_model(SHAPES[1], seed=7), build_model(SHAPES[1], seed=7)
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
-    with pytest.raises(ValueError, match="QKV biases"):
+    with pytest.raises(ValueError, match="attention biases"):
         build_model(Shape(2, 64, 4, 2, qkv_bias=True))

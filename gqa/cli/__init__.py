@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -36,14 +37,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Which extra installs a missing module (named in the error instead of a traceback).
+EXTRAS = {"torch": "models", "transformers": "models", "tokenizers": "models", "safetensors": "models",
+          "papermill": "book", "matplotlib": "book", "seaborn": "book", "myst_nb": "book", "jupyter_book": "book",
+          "markdown_it": "book", "mdit_py_plugins": "book", "websocket": "book", "nbformat": "book",
+          "flash_attn": "cuda"}
+
+
+def describe_error(e: BaseException) -> list[str]:
+    """The lines a user sees for an error: its message, one line per problem; known kinds made plain."""
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        top = e.name.split(".")[0]
+        extra = EXTRAS.get(top)
+        hint = f": pip install 'gqa[{extra}]' (or `make setup` in a checkout)" if extra else ""
+        return [f"this command needs the Python package {top!r}, which is not installed{hint}"]
+    if isinstance(e, (CliError, ValueError, FileNotFoundError, RuntimeError)):
+        return str(e).splitlines() or [type(e).__name__]
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        return [f"{e.strerror or e}{where}"]
+    text = str(e).strip().splitlines()
+    return [f"{type(e).__name__}: {text[0] if text else 'unexpected failure'} (GQA_DEBUG=1 shows the traceback)"]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Any failure becomes one line per problem, `gqa CMD: error: ...`, and exit status
+    2; with the environment variable GQA_DEBUG=1 the traceback is shown instead."""
     if argv is None and hasattr(signal, "SIGPIPE"):  # the console command: `gqa ... | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # (never in a caller's process: it would kill it)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, its one line already printed)
+        return int(e.code or 0)
     try:
         return args.func(args)
-    except (CliError, ValueError, FileNotFoundError, RuntimeError) as e:
-        for line in str(e).splitlines() or [type(e).__name__]:  # one line per problem, each prefixed
+    except Exception as e:  # noqa: BLE001 -- the one error path of every command
+        if os.environ.get("GQA_DEBUG"):
+            raise
+        for line in describe_error(e):
             print(f"gqa {args.command}: error: {line}", file=sys.stderr)
         return 2
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 from gqa import cost as costs
-from gqa.cli._common import CliError, _int, _positive_int, _tokens
+from gqa.cli._common import CliError, _finite_float, _int, _positive_int, _tokens
 from gqa.shapes import PUBLIC_MODELS, Shape, get_preset, preset_names
 from gqa.units import format_bytes, format_count, format_tokens
 
@@ -16,6 +16,7 @@ COST_EPILOG = """\
 examples:
   gqa cost --preset llama-3.1-8b --context 128k
   gqa cost --preset paper-1.2b --heads 32 --kv-heads 8 --context 131072 --json
+  gqa cost --config path/to/model/config.json --context 32k
   gqa cost --layers 36 --d-model 2048 --heads 8 --kv-heads 1 --context 1m --batch 4 --kv-dtype fp8
 
 Paper-exact numbers are per token at context T (Eq. 3-5): C = 2N + 4TLd_h n_h FLOPs,
@@ -25,27 +26,50 @@ decode step by B; Z then uses the whole step.
 """
 
 
-def _shape_from_args(args: argparse.Namespace) -> Shape:
+# What an explicit shape assumes when a flag is left out (said in the output, never silent).
+ASSUMED_DEFAULTS = {"head_dim": ("--head-dim", "64, the paper's head dim"),
+                    "vocab": ("--vocab", "50,304, the paper's vocabulary"),
+                    "d_ff": ("--ffn", "the paper's 8d/3 rounded up to a multiple of 32")}
+
+
+def _shape_from_args(args: argparse.Namespace) -> tuple[Shape, dict[str, str]]:
+    """The shape to cost and what it assumed: {field: why} for every value not given."""
     fields = {"layers": args.layers, "d_model": args.d_model, "n_heads": args.heads,
               "n_kv_heads": args.kv_heads, "head_dim": args.head_dim, "d_ff": args.ffn,
               "vocab": args.vocab}
     given = {k: v for k, v in fields.items() if v is not None}
     if args.untied:
         given["tied"] = False
-    if args.preset:
-        base = get_preset(args.preset)
-        if "n_heads" in given and "n_kv_heads" not in given:
-            given["n_kv_heads"] = given["n_heads"]
+    if args.config and args.preset:
+        raise CliError("give --preset or --config, not both")
+    if args.config or args.preset:
+        if args.config:
+            from gqa.hf_config import shape_from_config
+
+            base, notes = shape_from_config(args.config)
+        else:
+            base, notes = get_preset(args.preset), {}
+        if "n_heads" in given and "n_kv_heads" not in given and given["n_heads"] % base.n_kv_heads:
+            raise CliError(f"--heads {given['n_heads']} is not a multiple of {base.name}'s n_kv = {base.n_kv_heads}; "
+                           "give --kv-heads too")
+        changed = {k: v for k, v in given.items() if getattr(base, k) != v}
         name = base.name
-        if "n_heads" in given:
-            name = f"{base.name}@{given['n_heads']},{given['n_kv_heads']}"
-        return replace(base, **given, name=name)
+        if changed:  # the name says the shape is no longer the named model
+            name += " with " + ", ".join(f"{_FLAG_NAMES[k]}={v}" for k, v in changed.items())
+        return replace(base, **given, name=name), notes
     missing = [flag for flag, key in (("--layers", "layers"), ("--d-model", "d_model"),
                                       ("--heads", "n_heads")) if key not in given]
     if missing:
-        raise CliError(f"give --preset NAME or an explicit shape; missing {', '.join(missing)}")
-    given.setdefault("n_kv_heads", given["n_heads"])
-    return Shape(**given)
+        raise CliError(f"give --preset NAME, --config PATH or an explicit shape; missing {', '.join(missing)}")
+    assumed = {key: f"{why} (set {flag})" for key, (flag, why) in ASSUMED_DEFAULTS.items() if key not in given}
+    if "n_kv_heads" not in given:
+        given["n_kv_heads"] = given["n_heads"]
+        assumed["n_kv_heads"] = "= n_h, multi-head attention (set --kv-heads)"
+    return Shape(**given), assumed
+
+
+_FLAG_NAMES = {"layers": "L", "d_model": "d", "n_heads": "n_h", "n_kv_heads": "n_kv", "head_dim": "d_h",
+               "d_ff": "d_ff", "vocab": "V", "tied": "tied"}
 
 
 def _num(x: float) -> float | int:
@@ -53,13 +77,14 @@ def _num(x: float) -> float | int:
 
 
 def cost_report(shape: Shape, context: int, *, dtype: str, kv_dtype: str | None, batch: int,
-                params: str, hw: costs.HardwareWeights) -> dict:
+                params: str, hw: costs.HardwareWeights, assumed: dict | None = None) -> dict:
     """Everything `gqa cost` prints, as one JSON-ready dictionary."""
     c = costs.inference_cost(shape, context, params=params, dtype=dtype, kv_dtype=kv_dtype,
                              batch=batch, hw=hw)
     counts = shape.params()
     return {
         "shape": shape.to_dict(),
+        "assumed": assumed or {},
         "context": context,
         "batch": batch,
         "dtype": dtype,
@@ -81,7 +106,7 @@ def cost_report(shape: Shape, context: int, *, dtype: str, kv_dtype: str | None,
         "components": [
             {"name": comp.name, "params": comp.params, "flops_per_token": _num(comp.flops),
              "memory_values": _num(comp.memory)}
-            for comp in costs.components(shape, context)
+            for comp in costs.components(shape, context, params=params, batch=batch)
         ],
     }
 
@@ -95,6 +120,7 @@ def format_cost_report(r: dict) -> str:
         f"{title}: {shape.describe()}",
         f"context {format_tokens(r['context'])} ({r['context']:,} tokens), batch {r['batch']}, "
         f"weights {r['dtype']}, KV cache {kv_dtype}, N = {r['params_convention']} parameters",
+        *[f"assumed {key}: {why}" for key, why in r["assumed"].items()],
         "",
         f"parameters  total {r['params']['total']:,}  non-embedding {r['params']['non_embedding']:,}"
         f"  (+{r['params']['norms']:,} RMSNorm gains, not in Table 2)",
@@ -117,7 +143,8 @@ def format_cost_report(r: dict) -> str:
         f"Z (Eq. 5)                 {r['z']:,.1f}   (lambda={hw['lambda']:g}, alpha={hw['alpha']:g}, "
         f"beta={hw['beta']:.3g}; M in values)",
         "",
-        f"{'by component (Table 2)':24}{'params':>16}{'FLOPs/token':>16}{'memory (values)':>18}",
+        f"{'by component (Table 2)':24}{'params':>16}{'FLOPs/token':>16}{'memory (values)':>18}"
+        + (f"  (KV cache of {r['batch']} sequences)" if r["batch"] > 1 else ""),
     ]
     for comp in r["components"]:
         lines.append(f"  {comp['name']:22}{format_count(comp['params']):>16}"
@@ -137,11 +164,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
         return 0
     if args.context is None:
         raise CliError("--context is required (tokens; 128k = 131072)")
-    shape = _shape_from_args(args)
+    shape, assumed = _shape_from_args(args)
     hw = costs.HardwareWeights(lam=args.lam, alpha=args.alpha, beta=args.beta)
     report = cost_report(shape, args.context, dtype=args.dtype, kv_dtype=args.kv_dtype,
-                         batch=args.batch, params=args.params, hw=hw)
-    print(json.dumps(report, indent=2) if args.json else format_cost_report(report))
+                         batch=args.batch, params=args.params, hw=hw, assumed=assumed)
+    print(json.dumps(report, indent=2, allow_nan=False) if args.json else format_cost_report(report))
     return 0
 
 
@@ -154,6 +181,8 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", metavar="NAME", help="a named shape (see --list-presets); the shape "
                    "flags below override its fields")
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
+    p.add_argument("--config", metavar="PATH", help="a Hugging Face config.json or local model folder (Llama, "
+                   "Mistral, Qwen2/2.5, Qwen3), read offline with transformers; shape flags override it")
     p.add_argument("--context", "-T", type=_tokens, metavar="TOKENS",
                    help="context length T in tokens: 131072, 128k, 1m")
     g = p.add_argument_group("explicit shape")
@@ -172,8 +201,8 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
                    help="sequences decoded together (beyond the paper; default 1)")
     o.add_argument("--params", choices=["total", "non_embedding"], default="total",
                    help="which N enters Eq. 3-4 (default: total, tied embedding counted once)")
-    o.add_argument("--lambda", dest="lam", type=float, default=0.9, help="Eq. 5 lambda (0.9)")
-    o.add_argument("--alpha", type=float, default=0.5, help="Eq. 5 alpha (0.5)")
-    o.add_argument("--beta", type=float, default=1 / 3, help="Eq. 5 beta (1/3)")
+    o.add_argument("--lambda", dest="lam", type=_finite_float, default=0.9, help="Eq. 5 lambda, in [0, 1] (0.9)")
+    o.add_argument("--alpha", type=_finite_float, default=0.5, help="Eq. 5 alpha, > 0 (0.5)")
+    o.add_argument("--beta", type=_finite_float, default=1 / 3, help="Eq. 5 beta, > 0 (1/3)")
     o.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_cost)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from gqa.cli._common import CliError, _heads_pair, _shape_pair, _tokens
+from gqa.cli._common import CliError, _finite_float, _heads_pair, _shape_pair, _tokens
 from gqa.units import format_bytes, format_count, format_tokens
 
 
@@ -41,74 +43,161 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_baseline(args: argparse.Namespace, source) -> tuple[object, str]:
-    """The baseline to compare with: an exact shape if given, else its fit; the paper's Figure 1
-    baseline for (32, 8) when the paper's fits (which lack it) are the source."""
-    from gqa import fig2
+@dataclass
+class Baseline:
+    """What the optimum is compared with, and on what grounds its loss is known."""
+
+    model: object  # a head configuration (sized by its fit) or an exact Shape
+    how: str
+    loss: float | None  # its known loss; None: assumed to be the target (said in the output)
+
+
+def _plan_baseline(args: argparse.Namespace, source) -> Baseline:
+    """The baseline: an exact shape (from --baseline-shape or --baseline-config) or a fitted H; the paper's
+    Figure 1 baseline for (32, 8) when the paper's fits (which lack it) are the source."""
+    from gqa import fig2, paper
     from gqa.shapes import Shape
 
-    heads = tuple(args.baseline)
     setting = source.setting
+    given_loss = args.baseline_loss
+    if args.baseline_config:
+        from gqa.hf_config import shape_from_config
+
+        shape, _ = shape_from_config(args.baseline_config)
+        return Baseline(shape, f"{shape.name} ({shape.describe()}, from {args.baseline_config})", given_loss)
+    heads = tuple(args.baseline)
     if args.baseline_shape:
         layers, d_model = args.baseline_shape
         shape = Shape(layers, d_model, *heads, head_dim=setting.head_dim, vocab=setting.vocab)
-        return shape, f"{heads} with L = {layers}, d = {d_model}, taken to reach the target loss"
+        loss, why = given_loss, "its measured loss (--baseline-loss)"
+        if loss is None and heads in source.fits:
+            n = shape.params().non_embedding
+            loss = float(source.fits[heads].predict(n))
+            why = f"its fit's prediction at N = {n:,} ({source.fits[heads].extrapolation(n):.1f}x outside the fit)"
+        how = f"{heads} with L = {layers}, d = {d_model}" + (f", at loss {loss:.4g} from {why}" if loss else "")
+        return Baseline(shape, how, loss)
     if heads in source.fits:
-        return heads, f"{heads} sized by its own fit to reach the target loss"
+        if given_loss is not None:
+            raise CliError("--baseline-loss goes with --baseline-shape or --baseline-config: a fitted baseline "
+                           "is sized to reach the target")
+        return Baseline(heads, f"{heads} sized by its own fit to reach the target loss", None)
     if heads == fig2.BASELINE.heads and setting == fig2.FIG2_SETTING:
-        return fig2.BASELINE, (f"the paper's Figure 1 baseline {heads} at 1.2B (L = {fig2.BASELINE.layers}, "
-                               f"d = {fig2.BASELINE.d_model}), which the paper reports at loss 2.615; "
-                               "Figure 2 has no fit for it")
+        reported = paper.claims()["ref_loss_llama3_1b"].value
+        return Baseline(fig2.BASELINE, f"the paper's Figure 1 baseline {heads} at 1.2B (L = {fig2.BASELINE.layers}, "
+                                       f"d = {fig2.BASELINE.d_model}), at loss {reported:g} as the paper reports it; "
+                                       "Figure 2 has no fit for it",
+                        given_loss if given_loss is not None else reported)
     raise CliError(f"no fit for the baseline H = {heads} in {source.description}; "
-                   "give its size with --baseline-shape L,D")
+                   "give its size with --baseline-shape L,D (and its loss with --baseline-loss)")
+
+
+def _restrict(source, wanted: list[tuple[int, int]] | None):
+    """The candidates: every fitted configuration, or those of --candidates (each must have a fit)."""
+    fitted = sorted(source.fits, key=lambda h: (-h[0], -h[1]))
+    names = ", ".join(f"({a}, {b})" for a, b in fitted)
+    if not wanted:
+        return dict(source.fits), (f"the {len(fitted)} configurations with a fit in the source: {names}; "
+                                   "configurations without a fit are not considered")
+    missing = [h for h in wanted if h not in source.fits]
+    if missing:
+        raise CliError(f"--candidates {missing[0][0]},{missing[0][1]} has no fit in the source; fitted: {names}")
+    chosen = {h: source.fits[h] for h in wanted}
+    return chosen, f"the {len(chosen)} configurations named by --candidates, of the {len(fitted)} fitted"
+
+
+def _extrapolation_note(label: str, factor: float, n: float, law) -> str | None:
+    if factor is None or not math.isfinite(factor) or factor <= 1.0 + 1e-9:
+        return None
+    low, high = law.n_range
+    side = f"{factor:.1f}x the largest model behind its fit ({format_count(high)})" if n > high else \
+        f"1/{factor:.1f} of the smallest model behind its fit ({format_count(low)})"
+    return f"{label}: N = {format_count(n)} is {side}: an extrapolation"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from gqa import search
     from gqa.shapes import shape_for_params
 
-    if args.baseline_shape and not args.baseline:
-        raise CliError("--baseline-shape needs --baseline N_H,N_KV")
+    if (args.baseline_shape or args.baseline_loss is not None) and not (args.baseline or args.baseline_config):
+        raise CliError("--baseline-shape and --baseline-loss need --baseline N_H,N_KV")
+    if args.baseline_config and (args.baseline or args.baseline_shape):
+        raise CliError("give the baseline by --baseline (with --baseline-shape) or by --baseline-config, not both")
+    if args.max_extrapolation is not None and args.max_extrapolation < 1:
+        raise CliError(f"--max-extrapolation is a factor >= 1 (1: no extrapolation), got {args.max_extrapolation:g}")
     source = _fit_source(args)
-    ranked = search.search(source.fits, args.target_loss, args.context, source.setting)
-    best = ranked[0]
+    fits, why = _restrict(source, args.candidates)
+    try:
+        search.check_target(fits, args.target_loss)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     setting = source.setting
+    ranked = search.search(fits, args.target_loss, args.context, setting, max_extrapolation=args.max_extrapolation)
+    best = ranked[0]
+    law = fits[best.heads]
     buildable = shape_for_params(best.params, *best.heads, head_dim=setting.head_dim, vocab=setting.vocab,
                                  anchors=setting.anchors)
     flops_unit = "per token" if setting.flops_per == "token" else "per sequence of T tokens"
+    warnings = [w for w in [_extrapolation_note(f"recommended {best.heads}", best.extrapolation, best.params, law)]
+                if w]
     report = {"source": source.description, "context": args.context, "target_loss": args.target_loss,
+              "candidates": {"considered": [f"{h[0]},{h[1]}" for h in fits], "why": why,
+                             "max_extrapolation": args.max_extrapolation},
               "recommended": {"n_heads": best.heads[0], "n_kv_heads": best.heads[1]},
               "params_non_embedding": best.params,
+              "extrapolation": {"factor": best.extrapolation if math.isfinite(best.extrapolation) else None,
+                                "fit_params_range": law.n_range, "fit_loss_range": law.loss_range},
               "shape": {"layers": best.layers, "d_model": best.d_model, "head_dim": setting.head_dim,
                         "vocab": setting.vocab, "nearest_buildable": buildable.to_dict()},
               "cost_setting": {"params_in_cost": setting.params, "flops": flops_unit,
                                "z_on": f"memory in {setting.z_memory}", "dtype": setting.dtype},
               "memory_values": best.memory, "memory_bytes": best.memory_bytes, "flops": best.flops,
               "z": best.z, "ranking": [c.to_dict() for c in ranked]}
-    if args.baseline:
-        baseline, how = _plan_baseline(args, source)
-        report["baseline"] = {"how": how, **search.compare(source.fits, args.target_loss, args.context, baseline,
-                                                           setting).to_dict()}
+    if args.baseline or args.baseline_config:
+        baseline = _plan_baseline(args, source)
+        cmp = search.compare(fits, args.target_loss, args.context, baseline.model, setting,
+                             baseline_loss=baseline.loss, max_extrapolation=args.max_extrapolation)
+        assumption = (f"ASSUMED: nothing measured or fitted says the baseline reaches loss {cmp.baseline_loss:g}; "
+                      "give its measured loss with --baseline-loss" if cmp.baseline_loss_assumed else None)
+        report["baseline"] = {"how": baseline.how, "assumption": assumption, **cmp.to_dict()}
+        if cmp.baseline_loss != args.target_loss:
+            warnings.append(f"the baseline is compared at its own loss {cmp.baseline_loss:g}, not at the target "
+                            f"{args.target_loss:g}: there the optimum is {cmp.optimum.heads}")
+        if assumption:
+            warnings.append(assumption)
+        note = _extrapolation_note(f"at the baseline's Z, {cmp.optimum.heads}", cmp.equal_z_extrapolation,
+                                   search.params_for_z(cmp.optimum.heads, cmp.baseline.z, args.context, setting),
+                                   fits[cmp.optimum.heads])
+        if note:
+            warnings.append(note)
+    report["warnings"] = warnings
     report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting)
-                            if source.boot is not None else None)
+                            if source.boot is not None and not args.candidates else None)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, allow_nan=False))
         return 0
     print(f"fits: {report['source']}")
-    print(f"target loss {args.target_loss} at context {format_tokens(args.context)}: "
+    print(f"candidates: {why}")
+    print(f"target loss {args.target_loss:g} at context {format_tokens(args.context)}: "
           f"use (n_h, n_kv) = {best.heads} with N* = {best.params:,.0f} non-embedding parameters")
     print(f"  shape: L = {best.layers:.2f}, d = {best.d_model:.1f} (nearest buildable: {buildable.describe()})")
     print(f"  memory {format_bytes(best.memory_bytes)} ({setting.dtype}), {format_count(best.flops)} FLOPs "
           f"{flops_unit}, Z = {best.z:,.1f}")
-    if args.baseline:
+    if "baseline" in report:
         b = report["baseline"]
+        gain = b["loss_gain"]
+        direction = f"{abs(gain):.3f} {'below' if gain > 0 else 'above'} the baseline's {b['baseline_loss']:g}"
         print(f"  vs baseline: {b['how']}")
-        print(f"    at the same loss: memory {-100 * b['memory_saving']:+.1f}%, FLOPs {-100 * b['flops_saving']:+.1f}%;"
-              f" at equal Z the optimum reaches loss {b['loss_at_equal_z']:.3f} ({b['loss_gain']:+.3f})")
+        print(f"    at the baseline's loss {b['baseline_loss']:g}: {cmp.optimum.heads} changes memory by "
+              f"{-100 * b['memory_saving']:+.1f}% and FLOPs by {-100 * b['flops_saving']:+.1f}%")
+        print(f"    at the baseline's Z, {cmp.optimum.heads} reaches loss {b['loss_at_equal_z']:.3f}, {direction}")
     if report["confidence"]:
         shares = ", ".join(f"({k}) {100 * v:.0f}%" for k, v in list(report["confidence"].items())[:4])
         print(f"  optimal in bootstrap resamples: {shares}")
-    print("  all candidates by Z: " + ", ".join(f"{c.heads} {c.z:,.0f}" for c in ranked[:8]))
+    print("  all candidates by Z: " + ", ".join(
+        f"{c.heads} {c.z:,.0f}" + (f" [{c.extrapolation:.1f}x outside its fit]" if c.extrapolation > 1 + 1e-9 else "")
+        for c in ranked[:8]))
+    for warning in warnings:
+        print(f"  warning: {warning}")
     return 0
 
 
@@ -138,10 +227,19 @@ def add_fit_plan(sub: argparse._SubParsersAction) -> None:
                "          gqa plan --runs data/runs/cpu.jsonl --context 8k --target-loss 3.0 --baseline 8,8",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--context", "-T", type=_tokens, required=True, help="expected context (128k = 131072)")
-    p.add_argument("--target-loss", type=float, required=True, help="target loss L* (nats/token)")
+    p.add_argument("--target-loss", type=_finite_float, required=True,
+                   help="target loss L* (nats/token), inside the losses the fits saw")
     p.add_argument("--baseline", type=_heads_pair, help="compare with this H, e.g. 32,8")
     p.add_argument("--baseline-shape", type=_shape_pair, metavar="L,D",
                    help="the baseline's layers and hidden size, when its H has no fit (a model you run)")
+    p.add_argument("--baseline-loss", type=_finite_float, metavar="LOSS",
+                   help="the baseline's measured loss (default: its fit's, the paper's, or assumed = target)")
+    p.add_argument("--baseline-config", metavar="PATH",
+                   help="the baseline as a Hugging Face config.json or model folder (read offline)")
+    p.add_argument("--candidates", type=_heads_pair, nargs="+", metavar="N_H,N_KV",
+                   help="consider only these fitted configurations (default: every fitted one)")
+    p.add_argument("--max-extrapolation", type=_finite_float, metavar="X",
+                   help="drop candidates whose N* lies more than X times outside the sizes their fit saw")
     _add_fit_source_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_plan)

@@ -1,0 +1,208 @@
+"""Attention backends for grouped-query attention, registered with transformers' attention interface.
+
+Every backend takes transformers' layout: query (B, n_h, T, d_h), key and value (B, n_kv, S, d_h) with
+S >= T (cached keys first), an optional boolean mask (B or 1, 1, T, S) where True means "attend", and
+returns (B, T, n_h, d_h). Query head h reads KV head h // (n_h / n_kv), as in transformers' repeat_kv.
+
+  eager   explicit math (einsum, masked softmax in fp32): the reference; K/V are never repeated
+  sdpa    PyTorch SDPA with native GQA (enable_gqa=True): K/V are never materialised n_h times
+  repeat  K/V repeated to n_h heads, then SDPA: what the paper's official code does (the baseline)
+  flash   flash-attn's native GQA, when flash-attn is installed and CUDA is present
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+# user-facing name -> name registered with transformers. The registered names avoid the substrings
+# "flash" and "sdpa", which transformers reads as requests for its own implementations.
+REGISTERED_NAMES = {"eager": "gqa-ref", "sdpa": "gqa-native", "repeat": "gqa-repeat", "flash": "gqa-fa"}
+BACKENDS = tuple(REGISTERED_NAMES)
+
+
+def _check_shapes(query: torch.Tensor, key: torch.Tensor) -> int:
+    """Query heads per KV head; ValueError when the head counts do not divide."""
+    n_heads, n_kv = query.shape[1], key.shape[1]
+    if n_kv < 1 or n_heads % n_kv:
+        raise ValueError(f"n_heads={n_heads} is not a multiple of n_kv_heads={n_kv}")
+    return n_heads // n_kv
+
+
+def _is_causal(module: torch.nn.Module | None, query: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    """Causal masking is ours to apply only when no mask was given and several queries are new."""
+    return mask is None and query.shape[2] > 1 and getattr(module, "is_causal", True)
+
+
+def causal_mask(q_len: int, kv_len: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(q_len, kv_len) boolean mask, bottom-right aligned: new query i sits at position kv_len - q_len + i."""
+    rows = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)
+    return rows >= torch.arange(kv_len, device=device)[None, :]
+
+
+def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """(B, n_kv, S, d_h) -> (B, n_kv·n_rep, S, d_h), always materialising the copies.
+
+    (An expand-and-reshape can be a free view when n_kv = 1; the official code's repeat is a real copy.)
+    """
+    return x if n_rep == 1 else torch.repeat_interleave(x, n_rep, dim=1)
+
+
+def eager_attention(module: torch.nn.Module | None, query: torch.Tensor, key: torch.Tensor,
+                    value: torch.Tensor, attention_mask: torch.Tensor | None,
+                    scaling: float | None = None, dropout: float = 0.0, **kwargs) -> tuple:
+    """Reference math: softmax(QKᵀ·scale + mask)·V per group of query heads, in fp32 for the softmax."""
+    group = _check_shapes(query, key)
+    b, n_heads, t, d = query.shape
+    n_kv, s = key.shape[1], key.shape[2]
+    scale = d**-0.5 if scaling is None else scaling
+    q = query.reshape(b, n_kv, group, t, d)
+    scores = torch.einsum("bkgtd,bksd->bkgts", q, key) * scale
+    mask = attention_mask
+    if mask is None and _is_causal(module, query, None):
+        mask = causal_mask(t, s, query.device)
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise ValueError(f"expected a boolean attention mask, got {mask.dtype}")
+        scores = scores.masked_fill(~_grouped(mask, n_kv, group), float("-inf"))
+    probs = torch.softmax(scores.float(), dim=-1).to(value.dtype)
+    if dropout and module is not None and module.training:
+        probs = F.dropout(probs, p=dropout)
+    out = torch.einsum("bkgts,bksd->bkgtd", probs, value).reshape(b, n_heads, t, d)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _grouped(mask: torch.Tensor, n_kv: int, group: int) -> torch.Tensor:
+    """A (T, S), (B, 1, T, S) or (B, n_h, T, S) mask, broadcastable to (B, n_kv, group, T, S)."""
+    if mask.dim() == 2:
+        return mask[None, None, None]
+    if mask.dim() != 4 or mask.shape[1] not in (1, n_kv * group):
+        raise ValueError(f"unsupported attention mask shape {tuple(mask.shape)}")
+    if mask.shape[1] == 1:
+        return mask[:, :, None]
+    return mask.reshape(mask.shape[0], n_kv, group, *mask.shape[-2:])
+
+
+def sdpa_attention(module: torch.nn.Module | None, query: torch.Tensor, key: torch.Tensor,
+                   value: torch.Tensor, attention_mask: torch.Tensor | None,
+                   scaling: float | None = None, dropout: float = 0.0, **kwargs) -> tuple:
+    """PyTorch SDPA with native GQA: no repeated K/V."""
+    group = _check_shapes(query, key)
+    out = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, dropout_p=dropout if _training(module) else 0.0,
+        scale=scaling, is_causal=_is_causal(module, query, attention_mask), enable_gqa=group > 1)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def repeat_attention(module: torch.nn.Module | None, query: torch.Tensor, key: torch.Tensor,
+                     value: torch.Tensor, attention_mask: torch.Tensor | None,
+                     scaling: float | None = None, dropout: float = 0.0, **kwargs) -> tuple:
+    """The official code's approach: repeat K/V to n_h heads, then SDPA (memory grows n_h/n_kv-fold)."""
+    group = _check_shapes(query, key)
+    out = F.scaled_dot_product_attention(
+        query, repeat_kv(key, group), repeat_kv(value, group), attn_mask=attention_mask,
+        dropout_p=dropout if _training(module) else 0.0, scale=scaling,
+        is_causal=_is_causal(module, query, attention_mask))
+    return out.transpose(1, 2).contiguous(), None
+
+
+def flash_available() -> bool:
+    return importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
+
+
+def require_flash() -> None:
+    """Raise a clear error unless flash-attn can run here."""
+    if importlib.util.find_spec("flash_attn") is None:
+        raise ValueError("attention backend 'flash' needs flash-attn: pip install 'gqa[cuda]' on a CUDA "
+                         "machine, or choose 'sdpa'")
+    if not torch.cuda.is_available():
+        raise ValueError("attention backend 'flash' needs a CUDA device; choose 'sdpa' on CPU")
+
+
+def flash_attention(module: torch.nn.Module | None, query: torch.Tensor, key: torch.Tensor,
+                    value: torch.Tensor, attention_mask: torch.Tensor | None,
+                    scaling: float | None = None, dropout: float = 0.0, **kwargs) -> tuple:
+    """flash-attn with native GQA (fewer K/V heads than query heads); causal is bottom-right aligned."""
+    require_flash()
+    _check_shapes(query, key)
+    if attention_mask is not None and not bool(attention_mask.all()):
+        raise ValueError("the 'flash' backend supports causal attention without padding only")
+    from flash_attn import flash_attn_func  # lazy: optional, CUDA only
+
+    out = flash_attn_func(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
+                          dropout_p=dropout if _training(module) else 0.0, softmax_scale=scaling,
+                          causal=query.shape[2] > 1 and getattr(module, "is_causal", True))
+    return out, None
+
+
+def _training(module: torch.nn.Module | None) -> bool:
+    return bool(module is not None and module.training)
+
+
+FUNCTIONS: dict[str, Callable] = {"eager": eager_attention, "sdpa": sdpa_attention,
+                                  "repeat": repeat_attention, "flash": flash_attention}
+
+
+def check_backend(name: str) -> str:
+    """Validate a backend name; 'flash' also needs flash-attn and CUDA. Returns the registered name."""
+    if name not in REGISTERED_NAMES:
+        raise ValueError(f"unknown attention backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name == "flash":
+        require_flash()
+    return REGISTERED_NAMES[name]
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register every backend (and its mask builder) with transformers, once."""
+    global _registered
+    if _registered:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    for name, fn in FUNCTIONS.items():
+        AttentionInterface.register(REGISTERED_NAMES[name], fn)
+        # sdpa_mask: a boolean mask, or None when plain causal masking is enough (we then apply it)
+        AttentionMaskInterface.register(REGISTERED_NAMES[name], sdpa_mask)
+    _registered = True
+
+
+_KERNEL_NAMES = {0: "math", 1: "flash", 2: "efficient", 3: "cudnn", 4: "overrideable", -1: "error"}
+
+
+def sdpa_kernel_chosen(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                       attention_mask: torch.Tensor | None = None, is_causal: bool = False) -> str:
+    """The SDPA kernel PyTorch's dispatcher picks for these inputs (`torch._fused_sdp_choice`, the
+    function `scaled_dot_product_attention` itself consults). Cheap and silent; `sdpa_kernel_used`
+    confirms it from a profiler trace."""
+    choice = torch._fused_sdp_choice(query, key, value, attention_mask, 0.0, is_causal, scale=None,
+                                     enable_gqa=query.shape[1] != key.shape[1])
+    return _KERNEL_NAMES.get(int(choice), f"backend {int(choice)}")
+
+
+def sdpa_kernel_used(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     attention_mask: torch.Tensor | None = None, is_causal: bool = False) -> str:
+    """Which SDPA kernel PyTorch runs for these inputs (with native GQA), read from the profiler.
+
+    fp32 inputs, large head dims or explicit masks can make SDPA fall back to the math kernel silently.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if query.is_cuda else [])
+    with profile(activities=activities) as prof:
+        F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, is_causal=is_causal,
+                                       enable_gqa=query.shape[1] != key.shape[1])
+    names = {evt.key for evt in prof.key_averages()}
+    for kernel, op in (("flash", "_scaled_dot_product_flash_attention"),
+                       ("cudnn", "_scaled_dot_product_cudnn_attention"),
+                       ("efficient", "_scaled_dot_product_efficient_attention"),
+                       ("math", "_scaled_dot_product_attention_math")):
+        if any(op in n for n in names):
+            return kernel
+    return "unknown"

@@ -1,0 +1,111 @@
+"""Benchmarks that print figures (never timed tests).
+
+`training_throughput`: tokens/s of gqa's training step (our model and attention backend, fused loss,
+foreach AdamW with the paper's decay groups) against a plain loop over transformers' `LlamaForCausalLM`
+with eager attention and its built-in label loss, same shape, same batches, same device.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from gqa.train import TrainConfig, make_optimizer, next_token_loss, optimizer_step
+
+
+def _time_steps(step, batches: list[torch.Tensor], warmup: int) -> float:
+    for batch in batches[:warmup]:
+        step(batch)
+    start = time.perf_counter()
+    for batch in batches[warmup:]:
+        step(batch)
+    return time.perf_counter() - start
+
+
+def training_throughput(cfg: TrainConfig, vocab: int, *, steps: int = 20, warmup: int = 3,
+                        backend: str | None = None) -> dict:
+    """Tokens/s of gqa's training step and of a plain transformers eager loop on the same batches."""
+    from transformers import LlamaForCausalLM
+
+    from gqa.model import build_model, llama_config
+
+    shape = cfg.shape(vocab)
+    g = torch.Generator().manual_seed(cfg.seed)
+    batches = [torch.randint(0, vocab, (cfg.batch_size, cfg.context + 1), generator=g)
+               for _ in range(warmup + steps)]
+    tokens = steps * cfg.batch_size * cfg.context
+
+    ours = build_model(shape, attention_backend=backend or cfg.attention, seed=cfg.seed, device=cfg.device)
+    ours_opt = make_optimizer(ours, cfg)
+    ours_s = _time_steps(lambda b: optimizer_step(ours, ours_opt, next_token_loss(ours, b, cfg.device),
+                                                  cfg.grad_clip), batches, warmup)
+
+    config = llama_config(shape, attention_backend="eager", max_context=cfg.context)
+    plain = LlamaForCausalLM(config)
+    plain.set_attn_implementation("eager")  # transformers' own eager attention
+    plain_opt = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+    def plain_step(batch):
+        loss = plain(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(plain.parameters(), cfg.grad_clip)
+        plain_opt.step()
+        plain_opt.zero_grad(set_to_none=True)
+
+    plain_s = _time_steps(plain_step, batches, warmup)
+    return {"shape": shape.describe(), "context": cfg.context, "batch": cfg.batch_size,
+            "threads": torch.get_num_threads(), "tokens": tokens,
+            "gqa_tokens_per_s": tokens / ours_s, "plain_eager_tokens_per_s": tokens / plain_s,
+            "ratio": plain_s / ours_s}
+
+
+def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
+    """Seconds to fit and bootstrap 21 head configurations, to fill an 8 x 5 Table-4 grid, and for a
+    whole `gqa plan` process (import included) on synthetic runs with a known law."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from gqa import search
+    from gqa.scaling import PowerLaw, bootstrap, fit_family
+
+    rng = np.random.default_rng(seed)
+    sizes = np.geomspace(3e6, 1.2e9, 8)
+    truth = {h: PowerLaw(3e8 * (32 / h[0]) ** 0.35 * (32 / h[1]) ** 0.08, 0.33, 1.9)
+             for h in search.candidate_heads(32)}
+    data = {h: (sizes, law.predict(sizes) * np.exp(rng.normal(0, 0.003, sizes.size))) for h, law in truth.items()}
+    start = time.perf_counter()
+    fits = fit_family(data)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    bootstrap(data, resamples=resamples, seed=seed, point=fits)
+    boot_s = time.perf_counter() - start
+    start = time.perf_counter()
+    search.grid(fits, [3.0, 2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.35], [8192, 16384, 32768, 65536, 131072])
+    grid_s = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        records = Path(tmp) / "runs.jsonl"
+        lines = []
+        for (n_h, n_kv), (n, loss) in data.items():
+            if (n_h, n_kv) not in ((8, 8), (8, 4), (8, 2), (8, 1), (4, 1), (2, 1), (1, 1)):
+                continue  # the paper's Figure-2 set: a run store of 56 records
+            for i, (ni, li) in enumerate(zip(n, loss)):
+                lines.append(json.dumps({"run_id": f"{n_h}-{n_kv}-{i}", "n_heads": n_h, "n_kv_heads": n_kv,
+                                         "head_dim": 64, "vocab": 50304, "layers": 4 + 4 * i,
+                                         "d_model": 256 * (i + 1), "n_non_embedding": ni, "val_loss": li}))
+        records.write_text("\n".join(lines) + "\n")
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "gqa.cli", "plan", "--runs", str(records), "--context",
+                               "128k", "--target-loss", "2.615", "--baseline", "8,8", "--json"],
+                              capture_output=True, text=True)
+        plan_s = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"gqa plan failed: {proc.stderr.strip()[-300:]}")
+    return {"fit_21_s": fit_s, "bootstrap_21x{}_s".format(resamples): boot_s, "grid_8x5_s": grid_s,
+            "plan_process_s": plan_s}

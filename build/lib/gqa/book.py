@@ -1,0 +1,314 @@
+"""`gqa book`: execute the notebooks under a profile, then build the Jupyter Book offline.
+
+Layout of the build folder (all under book/_build/, never committed):
+  executed/<stem>/<key>.ipynb       an executed notebook, named by the hash of its inputs, with <key>.json
+                                    saying which profile executed it, when, and how long it took
+  src/                              staged book sources: book/*.md, configs, the executed notebooks, and
+                                    MathJax in src/_offline_static (served as _static/mathjax)
+  html/                             the rendered book
+
+The cache is addressed by content: a notebook runs again only when its inputs change
+(`gqa.notebook_inputs`), and two profiles that give a notebook the same inputs share one execution. Before
+anything runs the profile is validated (`gqa.profiles`) and every notebook's data is looked up; a gap stops
+the build with one line per gap naming the command that fills it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gqa import profiles
+from gqa.notebook_inputs import notebook_inputs
+from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
+
+if TYPE_CHECKING:
+    from gqa.browser import PageReport
+    from gqa.linkcheck import LinkReport
+
+# Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
+# to every page, which would load all of MathJax's extensions eagerly.
+OFFLINE_STATIC = "_offline_static"
+MATHJAX_ENTRY = "tex-chtml.js"  # book/_config.yml points mathjax_path at it
+EXECUTED_DIR = BUILD_DIR / "executed"
+KEEP_PER_NOTEBOOK = 8  # executions kept per notebook in the cache (the newest)
+
+
+class MissingData(RuntimeError):
+    """Data a notebook reads is not there; one line per gap, each naming the command that makes it."""
+
+
+def _require_checkout() -> None:
+    if not (BOOK_DIR / "_toc.yml").exists():
+        raise FileNotFoundError(f"no book sources at {BOOK_DIR}: run `gqa book` from a repo checkout")
+
+
+@dataclass
+class Execution:
+    stem: str
+    output: Path
+    cached: bool
+    seconds: float
+
+
+def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
+    """Run one notebook with papermill, writing `output` atomically (never a partial file)."""
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_suffix(".partial.ipynb")
+    try:
+        papermill.execute_notebook(str(notebook), str(partial), parameters=params,
+                                   kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR))
+    except Exception as e:
+        failed = output.with_suffix(".failed.ipynb")
+        if partial.exists():
+            partial.replace(failed)
+        first_line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise RuntimeError(f"notebook {notebook.name} failed: {first_line} (see {failed})") from e
+    show_used_parameters(partial, params)
+    partial.replace(output)
+
+
+def show_used_parameters(path: Path, params: dict) -> None:
+    """Make the `parameters` cell show the values the run used (papermill's injected cell is then
+    removed from the page): a reader sees what was run, not the notebook's defaults."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags:
+            lines = "".join(cell["source"]).splitlines()
+            for i, line in enumerate(lines):
+                head, sep, comment = line.partition("  #")
+                name = head.split("=")[0].split(":")[0].strip()
+                if "=" in head and name in params:
+                    lhs = head.split("=")[0].rstrip()
+                    lines[i] = f"{lhs} = {params[name]!r}" + (f"{sep}{comment}" if sep else "")
+            cell["source"] = [line + "\n" for line in lines[:-1]] + lines[-1:]
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+
+
+def _prune(folder: Path, keep: int = KEEP_PER_NOTEBOOK) -> None:
+    done = sorted(folder.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in done if not p.name.endswith((".partial.ipynb", ".failed.ipynb"))][keep:]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
+
+
+@dataclass
+class Plan:
+    """What one build will do: per notebook its parameters, its cache file and whether that exists."""
+
+    profile: profiles.Profile
+    items: list[tuple[Path, dict, Path]]  # (notebook, parameters, cached output path)
+    gaps: list[str]
+
+
+def plan(profile_name: str, *, force: bool = False) -> Plan:
+    """Validate the profile and find every notebook's cached output and missing data; runs nothing."""
+    profile = profiles.load(profile_name)
+    items, gaps = [], []
+    for nb in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        params = profile.notebook_parameters(nb.stem)
+        if force and "retrain" in profiles.notebook_defaults(nb.stem):
+            params["retrain"] = True
+        inputs = notebook_inputs(nb, params, profile)
+        items.append((nb, params, EXECUTED_DIR / nb.stem / f"{inputs.key}.ipynb"))
+        gaps += [f"{nb.stem}: {gap}" for gap in inputs.gaps]
+    return Plan(profile, items, gaps)
+
+
+def execute_all(profile_name: str, *, force: bool = False, only: list[str] | None = None,
+                log=print) -> list[Execution]:
+    """Execute every notebook (or only some) under a profile, reusing unchanged results."""
+    _require_checkout()
+    if only:
+        unknown = set(only) - set(profiles.notebook_stems())
+        if unknown:
+            raise ValueError(f"no such notebook: {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(profiles.notebook_stems())}")
+    build = plan(profile_name, force=force)
+    if build.gaps:
+        raise MissingData("\n".join(["data the notebooks read is missing (nothing was executed):"] + build.gaps))
+    results, n = [], len(build.items)
+    for i, (nb, params, output) in enumerate(build.items, 1):
+        selected = not only or nb.stem in only
+        start = time.perf_counter()
+        if output.exists() and not (force and selected):
+            origin = json.loads(output.with_suffix(".json").read_text()) if output.with_suffix(".json").exists() else {}
+            by = origin.get("profile")
+            status = "cached (inputs unchanged" + (f"; executed under profile {by!r})" if by and by != build.profile.name
+                                                   else ")")
+            cached = True
+        elif not selected:
+            raise RuntimeError(f"{nb.stem} has no execution for these inputs; run without --only")
+        else:
+            log(f"[{i}/{n}] {nb.stem}: executing ...", flush=True)
+            execute_notebook(nb, output, params)
+            output.with_suffix(".json").write_text(json.dumps(
+                {"profile": build.profile.name, "executed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 "seconds": round(time.perf_counter() - start, 1), "parameters": params}, indent=1, default=str))
+            _prune(output.parent)
+            status, cached = "executed (cache miss)", False
+        seconds = time.perf_counter() - start
+        log(f"[{i}/{n}] {nb.stem}: {status} in {seconds:.1f}s", flush=True)
+        results.append(Execution(nb.stem, output, cached, seconds))
+    return results
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """Copy only if the bytes differ, so Sphinx sees unchanged files as unchanged."""
+    if dst.exists() and dst.read_bytes() == src.read_bytes():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+# A favicon, so browsers do not request a missing /favicon.ico.
+FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">
+<rect width="16" height="16" rx="3" fill="#4c72b0"/><rect x="3" y="3" width="4" height="10" fill="#fff"/>
+<rect x="9" y="9" width="4" height="4" fill="#dd8452"/></svg>
+"""
+
+
+def _mathjax_dir() -> Path:
+    """MathJax 3 (with its fonts) from the `sphinx-mathjax-offline` wheel, which installs it as data."""
+    from importlib import metadata
+
+    try:
+        folder = Path(metadata.distribution("sphinx-mathjax-offline").locate_file(
+            "sphinx-mathjax-offline/static/mathjax"))
+    except metadata.PackageNotFoundError:
+        raise RuntimeError("MathJax is missing: pip install -e '.[book]' (sphinx-mathjax-offline)") from None
+    if not (folder / MATHJAX_ENTRY).exists():
+        raise RuntimeError(f"MathJax is incomplete at {folder}: {MATHJAX_ENTRY} is missing")
+    return folder
+
+
+def stage(profile_name: str, executed: list[Execution]) -> Path:
+    """Lay out the book sources for Sphinx: book/ files plus the executed notebooks and MathJax."""
+    src = BUILD_DIR / "src"
+    wanted = set()
+    for path in BOOK_DIR.rglob("*"):
+        rel = path.relative_to(BOOK_DIR)
+        if path.is_file() and rel.parts[0] != "_build":
+            _sync(path, src / rel)
+            wanted.add(src / rel)
+    for ex in executed:
+        _sync(ex.output, src / "notebooks" / f"{ex.stem}.ipynb")
+        wanted.add(src / "notebooks" / f"{ex.stem}.ipynb")
+    for stale in [p for p in src.rglob("*") if p.is_file() and OFFLINE_STATIC not in p.parts]:
+        if stale not in wanted:
+            stale.unlink()
+    mathjax = src / OFFLINE_STATIC / "mathjax"
+    if not (mathjax / MATHJAX_ENTRY).exists():
+        shutil.rmtree(mathjax, ignore_errors=True)
+        shutil.copytree(_mathjax_dir(), mathjax)
+    favicon = src / OFFLINE_STATIC / "favicon.svg"
+    if not favicon.exists() or favicon.read_text() != FAVICON:
+        favicon.write_text(FAVICON)
+    return src
+
+
+def build_html(src: Path) -> Path:
+    """jupyter-book build, execution off, warnings and missing references as errors."""
+    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+           "build", str(src),
+           "--path-output", str(BOOK_DIR), "-W", "-n", "--keep-going", "-q"]
+    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise RuntimeError("jupyter-book build failed (warnings are errors); see the output above")
+    index = BUILD_DIR / "html" / "index.html"
+    if not index.exists():
+        raise RuntimeError(f"jupyter-book finished but {index} is missing")
+    return index
+
+
+def build_book(profile_name: str, *, force: bool = False, html: bool = True,
+               only: list[str] | None = None) -> Path | None:
+    start = time.perf_counter()
+    executed = execute_all(profile_name, force=force, only=only)
+    if not html:
+        return None
+    src = stage(profile_name, executed)
+    t = time.perf_counter()
+    print("building HTML ...", flush=True)
+    index = build_html(src)
+    print(f"built {index.relative_to(ROOT)} in {time.perf_counter() - t:.1f}s "
+          f"(profile {profiles.load(profile_name).name}, {time.perf_counter() - start:.1f}s in all)", flush=True)
+    return index
+
+
+def glued_values(notebook: Path) -> dict[str, str]:
+    """text/plain of every value a notebook glued with myst_nb.glue, by name."""
+    nb = json.loads(Path(notebook).read_text())
+    values = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            meta = out.get("metadata", {}).get("scrapbook")
+            if meta:
+                data = out.get("data", {})
+                text = data.get(meta.get("mime_prefix", "") + "text/plain")
+                if text is not None:
+                    values[meta["name"]] = "".join(text) if isinstance(text, list) else text
+    return values
+
+
+# Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.
+CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
+    "index.html": "grouped-query attention",
+    "notebooks/01_cost_model.html": ("01_cost_model", "base_N"),
+    "notebooks/02_attention.html": ("02_attention", "sweep_meta"),
+    "notebooks/03_training.html": ("03_training", "n_train_tokens"),
+    "notebooks/04_scaling_fits.html": ("04_scaling_fits", "min_r2"),
+    "notebooks/05_cost_optimal.html": ("05_cost_optimal", "source"),
+    "notebooks/06_paper_check.html": ("06_paper_check", "resid_family"),
+    "run_it_yourself.html": "Exercises for a course",
+    "references.html": "CITATION.cff",
+}
+SCREENSHOT_DIR = BUILD_DIR / "screenshots"
+
+
+def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
+    """Check the built book like a reader: internal links offline, then every page in headless Chromium
+    (images loaded, a glued value visible, no console errors), with screenshots in book/_build/screenshots/.
+    Returns (LinkReport, [PageReport]); prints a summary."""
+    from gqa import browser, linkcheck
+
+    html_dir = BUILD_DIR / "html"
+    links = linkcheck.check_links(html_dir)
+    print(f"links: {links.links} in {links.pages} pages, {len(links.broken)} broken, "
+          f"{len(links.external)} external hyperlinks (not fetched), "
+          f"{len(links.external_resources)} external resources")
+    for problem in links.broken:
+        print(f"  broken: {problem}")
+    for address in sorted(links.external_resources):
+        print(f"  loads from outside: {address}")
+    expected = {}
+    for page, want in CHECKED_PAGES.items():
+        if isinstance(want, str):
+            expected[page] = want
+            continue
+        stem, name = want
+        values = glued_values(BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")  # what the HTML shows
+        expected[page] = values[name].strip("'\"")
+    pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)
+    for page, report in zip(expected, pages):
+        status = "ok" if report.ok else "FAILED"
+        print(f"{status}: {page}: {report.images} images, {len(report.broken_images)} not loaded, "
+              f"text {expected[page]!r} {'found' if report.text_found else 'MISSING'}, "
+              f"{len(report.console_errors)} console errors; screenshot {Path(report.screenshot).relative_to(ROOT)}")
+        for error in report.console_errors:
+            print(f"  console: {error}")
+    return links, pages

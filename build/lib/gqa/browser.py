@@ -1,0 +1,216 @@
+"""Open built book pages in a real headless Chromium, the way a reader would, and check them.
+
+A local HTTP server serves the built HTML; Chromium is driven over the DevTools protocol (one
+websocket, `websocket-client`). For each page we record console errors, uncaught exceptions and failed
+loads (the browser's log), every `<img>` that did not load (`naturalWidth == 0`), whether an expected
+text is on the page, and a full-page screenshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import http.server
+import json
+import shutil
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+INSTALL_HINT = "install Debian's chromium package (`make test` does: apt-get install -y chromium)"
+
+
+def find_chromium() -> str:
+    """Path of a Chromium binary, or FileNotFoundError saying how to install one."""
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise FileNotFoundError(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}): {INSTALL_HINT}")
+
+
+@dataclass
+class PageReport:
+    url: str
+    title: str = ""
+    images: int = 0
+    broken_images: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    text_found: bool | None = None
+    screenshot: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken_images and not self.console_errors and self.text_found is not False
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # a browser closing a connection early
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve a folder over HTTP on a free localhost port; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    with _Server(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+class _DevTools:
+    """The smallest DevTools-protocol client we need: send a command, wait for its answer, keep events."""
+
+    def __init__(self, ws_url: str, timeout: float) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, timeout=timeout, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def call(self, method: str, session: str | None = None, **params) -> dict:
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        self.ws.send(json.dumps(message))
+        while True:
+            reply = json.loads(self.ws.recv())
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"DevTools {method}: {reply['error'].get('message')}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_for(self, method: str, deadline: float) -> None:
+        while not any(e.get("method") == method for e in self.events):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {method} before the deadline")
+            self.events.append(json.loads(self.ws.recv()))
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@contextlib.contextmanager
+def chromium(timeout: float = 60.0) -> Iterator[_DevTools]:
+    """A headless Chromium with no network access beyond localhost, and a DevTools connection to it."""
+    binary = find_chromium()
+    profile = Path(tempfile.mkdtemp(prefix="gqa-chromium-"))
+    args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+            "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=127.0.0.1;localhost", "about:blank"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not port_file.exists() or len(port_file.read_text().split()) < 2:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Chromium exited with status {proc.returncode} before opening DevTools")
+            if time.monotonic() > deadline:
+                raise TimeoutError("Chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port, path = port_file.read_text().split()[:2]
+        client = _DevTools(f"ws://127.0.0.1:{port}{path}", timeout)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+_PAGE_FACTS = """(() => {
+  const imgs = Array.from(document.images);
+  return JSON.stringify({
+    title: document.title,
+    images: imgs.length,
+    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    text: document.body ? document.body.innerText : ''
+  });
+})()"""
+
+
+def check_page(browser: _DevTools, url: str, expect_text: str | None = None, screenshot: Path | None = None,
+               width: int = 1280, timeout: float = 60.0) -> PageReport:
+    """Load one page in a fresh tab; report what a reader would notice, and save a screenshot."""
+    target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+    session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+    try:
+        for domain in ("Page", "Runtime", "Log"):
+            browser.call(f"{domain}.enable", session)
+        browser.call("Emulation.setDeviceMetricsOverride", session, width=width, height=900, deviceScaleFactor=1,
+                     mobile=False)
+        browser.events.clear()
+        browser.call("Page.navigate", session, url=url)
+        browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
+        time.sleep(1.0)  # let MathJax and late scripts run; their errors land in the log too
+        browser.call("Runtime.evaluate", session, expression="1")  # flush pending events
+        facts = json.loads(browser.call("Runtime.evaluate", session, expression=_PAGE_FACTS,
+                                        returnByValue=True)["result"]["value"])
+        report = PageReport(url, facts["title"], facts["images"], facts["broken"])
+        for event in browser.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                report.console_errors.append(" ".join(str(a.get("value", a.get("description", "")))
+                                                      for a in params.get("args", [])))
+            elif method == "Runtime.exceptionThrown":
+                details = params.get("exceptionDetails", {})
+                report.console_errors.append(details.get("exception", {}).get("description") or details.get("text", ""))
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                entry = params["entry"]
+                report.console_errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())
+        if expect_text is not None:
+            report.text_found = expect_text in facts["text"]
+        if screenshot is not None:
+            height = browser.call("Runtime.evaluate", session, returnByValue=True,
+                                  expression="document.documentElement.scrollHeight")["result"]["value"]
+            browser.call("Emulation.setDeviceMetricsOverride", session, width=width, height=min(int(height), 16000),
+                         deviceScaleFactor=1, mobile=False)
+            data = browser.call("Page.captureScreenshot", session, format="png")["data"]
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            screenshot.write_bytes(base64.b64decode(data))
+            report.screenshot = str(screenshot)
+        return report
+    finally:
+        browser.call("Target.closeTarget", targetId=target)
+
+
+def check_book(html_dir: Path, pages: dict[str, str | None], screenshot_dir: Path | None = None) -> list[PageReport]:
+    """Serve a built book and check each page (path relative to html_dir -> text expected on it)."""
+    html_dir = Path(html_dir)
+    if not (html_dir / "index.html").exists():
+        raise FileNotFoundError(f"no built book at {html_dir}: run `gqa book` first")
+    reports = []
+    with serve(html_dir) as base, chromium() as browser:
+        for page, text in pages.items():
+            shot = screenshot_dir / (Path(page).stem + ".png") if screenshot_dir else None
+            reports.append(check_page(browser, f"{base}/{page}", text, shot))
+    return reports

@@ -1,0 +1,86 @@
+"""Shared pieces of the command line: the one-line error, argument types, profile sections."""
+
+from __future__ import annotations
+
+import argparse
+
+from gqa.units import parse_tokens
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _tokens(text: str) -> int:
+    try:
+        return parse_tokens(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _profile_section(profile: str, key: str) -> dict:
+    """One section of a profile (a name in notebooks/params/ or a YAML path), validated, or an error."""
+    from gqa import profiles
+
+    section = profiles.load(profile).section(key)
+    if not section:
+        raise CliError(f"profile {profile!r} has no {key} section")
+    return section
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    import math
+
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+
+
+def _heads_pair(text: str) -> tuple[int, int]:
+    try:
+        n_h, n_kv = (int(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid head configuration {text!r}: use N_H,N_KV like 32,8") from None
+    from gqa.shapes import check_heads
+
+    try:
+        check_heads(n_h, n_kv)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return n_h, n_kv
+
+
+def _shape_pair(text: str) -> tuple[int, int]:
+    try:
+        layers, d_model = (int(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid shape {text!r}: use LAYERS,D_MODEL like 36,1536") from None
+    if layers < 1 or d_model < 1:
+        raise argparse.ArgumentTypeError(f"layers and d_model must be positive, got {text!r}")
+    return layers, d_model

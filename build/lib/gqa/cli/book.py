@@ -1,0 +1,43 @@
+"""`gqa book`: execute the notebooks under a profile, build the HTML book, and check it."""
+
+from __future__ import annotations
+
+import argparse
+
+from gqa.cli._common import CliError
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from gqa.book import build_book, check_built_book
+
+    if args.check and args.no_html:
+        raise CliError("--check needs the HTML build; drop --no-html")
+    build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+    if args.check:
+        links, pages = check_built_book(args.profile)
+        if links.broken or links.external_resources or not all(p.ok for p in pages):
+            raise CliError("the built book failed its checks (see above)")
+    return 0
+
+
+def add_book(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "book", help="execute the notebooks under a profile and build the HTML book",
+        description="Validate the profile and look up the data every notebook reads (stopping with "
+                    "the command that makes whatever is missing), execute each notebook with papermill "
+                    "and the profile's parameters into book/_build, skipping notebooks whose inputs "
+                    "(parameters, profile sections, data, gqa source, library versions) are unchanged, "
+                    "then build the Jupyter Book offline with Sphinx warnings as errors.")
+    p.add_argument("--profile", default="cpu",
+                   help="a profile's name in notebooks/params/ (ci, cpu, gpu) or the path of a YAML file; "
+                        "a profile can `extends:` another and override only what it names")
+    p.add_argument("--force", action="store_true",
+                   help="re-execute every notebook (or those of --only), and train the live model again")
+    p.add_argument("--only", metavar="NOTEBOOK", action="append",
+                   help="execute only this notebook (stem, repeatable); others must be cached")
+    p.add_argument("--no-html", action="store_true", help="execute notebooks, skip the HTML build")
+    p.add_argument("--check", action="store_true",
+                   help="then check it as a reader would: internal links offline, and every page in "
+                        "headless Chromium (images, a glued value, console errors), saving screenshots in "
+                        "book/_build/screenshots/")
+    p.set_defaults(func=cmd_book)

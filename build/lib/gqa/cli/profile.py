@@ -1,0 +1,70 @@
+"""`gqa profile`: the cost model against measurement, and the attention sweep."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gqa.cli._common import CliError, _profile_section
+from gqa.units import format_tokens
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from gqa import profiling
+
+    raw = _profile_section(args.profile, "attention_profile")
+    if args.device:
+        raw["device"] = args.device
+    if args.dtype:
+        raw["dtype"] = args.dtype
+    cfg = profiling.SweepConfig.from_dict(raw)
+    if cfg.device.startswith("cuda") and not __import__("torch").cuda.is_available():
+        raise CliError("--device cuda: torch sees no CUDA device here")
+
+    print(f"1. cost model vs measurement on {cfg.device} (FlopCounterMode on the eager path; "
+          "real cache tensors)")
+    checks = profiling.check_cost_model(cfg.device)
+    for row in checks:
+        mark = "ok " if row["equal"] else "DIFF"
+        print(f"  {mark} {row['shape']:34} {row['quantity']:44} measured {row['measured']:>14,.0f}"
+              f"  analytic {row['analytic']:>14,.0f}")
+    failed = [r for r in checks if not r["equal"]]
+    if failed:
+        raise RuntimeError(f"{len(failed)} measured quantities differ from the cost model")
+    if args.checks_only:
+        return 0
+
+    print(f"\n2. attention sweep: {cfg.device} ({profiling.device_name(cfg.device)}), {cfg.dtype}, "
+          f"batch {cfg.batch}, n_h={cfg.n_heads}, n_kv in {cfg.kv_heads}, d_h={cfg.head_dim}")
+    rows = profiling.run_sweep(cfg, progress=lambda total: tqdm(total=total, unit="case"),
+                               log=lambda msg: print("  " + msg))
+    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, Path(args.profile).stem)
+    profiling.write_rows(rows, out)
+    print(f"  measured bandwidth {rows[0]['bandwidth_gb_s']:.1f} GB/s; {len(rows)} rows -> {out}")
+    print(f"\n{'phase':8}{'n_kv':>5}{'T':>8}{'sdpa ms':>10}{'repeat ms':>11}{'repeat/sdpa':>12}"
+          f"{'sdpa mem/KV':>13}{'repeat mem/KV':>15}")
+    for s in profiling.summarise(rows):
+        if "repeat_over_sdpa_time" not in s:
+            continue
+        print(f"{s['phase']:8}{s['n_kv']:>5}{format_tokens(s['context']):>8}{s['sdpa_ms']:>10.3f}"
+              f"{s['repeat_ms']:>11.3f}{s['repeat_over_sdpa_time']:>12.2f}"
+              f"{s['sdpa_mem_over_kv']:>13.3f}{s['repeat_mem_over_kv']:>15.3f}")
+    return 0
+
+
+def add_profile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "profile", help="measure the cost model (FLOPs, KV cache) and benchmark attention backends",
+        description="Check the cost model against measurement (FLOPs counted on the eager path, the "
+                    "real KV-cache tensors), then time one decode step and one prefill per attention "
+                    "backend, context length and KV-head count, with their peak extra memory. Writes "
+                    "a CSV under data/profiles/ named by device.")
+    p.add_argument("--profile", default="cpu", help="profile whose attention_profile section to run")
+    p.add_argument("--device", help="cpu or cuda (default: the profile's)")
+    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="default: the profile's")
+    p.add_argument("--out", metavar="CSV",
+                   help="output file (default data/profiles/<device>_<profile>.csv)")
+    p.add_argument("--checks-only", action="store_true", help="run the measured checks, no sweep")
+    p.set_defaults(func=cmd_profile)

@@ -1,0 +1,156 @@
+"""`gqa data`, `gqa train`, `gqa sweep`: corpora, one training run, and the study."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gqa.cli._common import (
+    CliError,
+    _int,
+    _Parser,
+    _positive_int,
+    _profile_section,
+    _tokens,
+)
+from gqa.shapes import get_preset
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from gqa import data
+
+    spec = data.DataSpec(args.corpus, args.vocab_size, args.val_percent, args.max_bytes)
+    prepared = data.prepare(spec, rebuild=args.rebuild)
+    for split, info in prepared.meta["splits"].items():
+        print(f"{split:5} {info['tokens']:>12,} tokens  {info['documents']:>6,} documents")
+    print(f"vocabulary {prepared.vocab_size:,} (EOS id {prepared.eos_id}); cached in {prepared.directory}")
+    return 0
+
+
+def add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="prepare a corpus: tokenizer and cached token streams")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION", parser_class=_Parser)
+    prep = dsub.add_parser(
+        "prepare", help="train the BPE tokenizer and cache train/validation token streams",
+        description="Tokenize a corpus once (byte-level BPE trained on it) and cache the token ids "
+                    "as fingerprinted memmaps under .cache/gqa-data (or $GQA_CACHE).")
+    _add_data_args(prep)
+    prep.add_argument("--rebuild", action="store_true", help="rebuild even if a valid cache exists")
+    p.set_defaults(func=cmd_data)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--corpus", default="python-stdlib",
+                   help="python-stdlib (default, offline), files:GLOB, or hf:NAME[:SPLIT] (needs datasets)")
+    g.add_argument("--vocab-size", type=_positive_int, default=4096, help="BPE vocabulary size")
+    g.add_argument("--val-percent", type=float, default=2.0, help="documents held out for validation")
+    g.add_argument("--max-bytes", type=_positive_int, default=None, help="read at most this much text")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gqa import runs
+    from gqa.sweep import RUN_CACHE
+    from gqa.train import TrainConfig, train
+
+    if args.preset:
+        base = get_preset(args.preset)
+        shape = dict(layers=base.layers, d_model=base.d_model, n_heads=base.n_heads,
+                     n_kv_heads=base.n_kv_heads, head_dim=base.head_dim)
+    else:
+        shape = {}
+    for key, value in (("layers", args.layers), ("d_model", args.d_model), ("n_heads", args.heads),
+                       ("n_kv_heads", args.kv_heads), ("head_dim", args.head_dim)):
+        if value is not None:
+            shape[key] = value
+    if "n_heads" in shape and "n_kv_heads" not in shape:
+        shape["n_kv_heads"] = shape["n_heads"]
+    missing = [k for k in ("layers", "d_model", "n_heads") if k not in shape]
+    if missing:
+        raise CliError(f"give --preset NAME or an explicit shape; missing {', '.join(missing)}")
+    cfg = TrainConfig(
+        **shape, d_ff=args.ffn, corpus=args.corpus, vocab_size=args.vocab_size,
+        val_percent=args.val_percent, max_bytes=args.max_bytes, context=args.context,
+        batch_size=args.batch_size, tokens=args.tokens, tokens_per_param=args.tokens_per_param,
+        lr=args.lr, seed=args.seed, attention=args.attention, device=args.device,
+        eval_interval=args.eval_interval, eval_tokens=args.eval_tokens,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+    out = Path(args.out) if args.out else RUN_CACHE / "train" / cfg.run_id()
+    record_to = None if args.no_record else (Path(args.record) if args.record else runs.store_path("train"))
+    train(cfg, out, resume=args.resume, record_to=record_to)
+    return 0
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train one model (the paper's recipe), resumable, recorded",
+        description="Train one Llama-style GQA model: AdamW (0.9, 0.95, wd 0.1 on linear weights), "
+                    "WSD schedule, clip 1.0, 20 tokens per non-embedding parameter by default. "
+                    "Checkpoints every K steps; --resume continues a killed run exactly. Under "
+                    "torchrun it trains with DDP. The finished run is appended to the run store.",
+        epilog="example: gqa train --layers 2 --d-model 64 --heads 8 --kv-heads 2 --head-dim 16 "
+               "--context 128 --batch-size 16 --max-bytes 2000000 --vocab-size 1024",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("model")
+    g.add_argument("--preset", metavar="NAME", help="start from a preset shape")
+    g.add_argument("--layers", type=_int)
+    g.add_argument("--d-model", type=_int)
+    g.add_argument("--heads", type=_int, help="query heads n_h")
+    g.add_argument("--kv-heads", type=_int, help="KV heads n_kv (default n_h)")
+    g.add_argument("--head-dim", type=_int, help="head dim d_h (default 64)")
+    g.add_argument("--ffn", type=_int, default=None, help="SwiGLU width (default: the paper's rule)")
+    _add_data_args(p)
+    t = p.add_argument_group("training")
+    t.add_argument("--context", type=_tokens, default=256, help="training context in tokens")
+    t.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per step (global)")
+    t.add_argument("--tokens", type=_tokens, default=None, help="token budget (default: see next)")
+    t.add_argument("--tokens-per-param", type=float, default=20.0,
+                   help="budget as tokens per non-embedding parameter (default 20)")
+    t.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--attention", default="sdpa", help="eager, sdpa, repeat or flash")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--eval-interval", type=int, default=0, help="steps between validation losses")
+    t.add_argument("--eval-tokens", type=_positive_int, default=65_536)
+    t.add_argument("--checkpoint-every", type=_positive_int, default=50, help="steps between checkpoints")
+    t.add_argument("--log-every", type=_positive_int, default=10)
+    o = p.add_argument_group("output")
+    o.add_argument("--out", help="run folder (default .cache/runs/train/<run id>)")
+    o.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    o.add_argument("--record", metavar="JSONL", help="run store (default data/runs/train.jsonl)")
+    o.add_argument("--no-record", action="store_true", help="do not append a record")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gqa.sweep import run_sweep, sweep_configs
+
+    section = _profile_section(args.profile, "sweep")
+    if args.dry_run:
+        from gqa import runs
+
+        done = runs.recorded_ids()
+        configs = sweep_configs(section)
+        for cfg in configs:
+            mark = "done" if cfg.run_id() in done else "todo"
+            print(f"{mark}  {cfg.run_id()}  H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} "
+                  f"d={cfg.d_model} d_h={cfg.head_dim}")
+        todo = sum(cfg.run_id() not in done for cfg in configs)
+        print(f"{len(configs)} runs: {len(configs) - todo} recorded in data/runs/, {todo} to train")
+        return 0
+    from gqa import profiles
+
+    run_sweep(profiles.load(args.profile).name, section, limit=args.limit)
+    return 0
+
+
+def add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", help="train every (head configuration, size) of a profile not yet recorded",
+        description="Train the profile's sweep: every head configuration at every size. Runs "
+                    "already in data/runs/<profile>.jsonl are skipped and an interrupted run "
+                    "resumes from its checkpoint, so the sweep can be stopped and restarted.")
+    p.add_argument("--profile", default="cpu", help="notebooks/params/<profile>.yaml")
+    p.add_argument("--limit", type=_positive_int, help="train at most this many runs now")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
+    p.set_defaults(func=cmd_sweep)

@@ -1,0 +1,238 @@
+"""What the paper's Figure 2 plots: its models, its units, and the loss laws they imply.
+
+Figure 2 shows, at T = 128K in BF16, the loss of every trained model of seven head configurations
+against inference memory (bytes), FLOPs and Z. `gqa digitise` recovers the markers; this module
+turns them into models and finds what was plotted:
+
+* **FLOPs unit.** For MHA (n_h = n_kv) Eq. 3 per token equals exactly twice Eq. 4 in values, i.e. the
+  memory in BF16 bytes. The plotted FLOPs of the MHA series are T times their plotted bytes, so the
+  FLOPs axis is Eq. 3 per sequence: T tokens, each attending to the full context T.
+* **Sizes.** With that unit, each GQA model's memory and FLOPs give two linear equations in its
+  parameter count N and layer count L, solved exactly. The layers come out near 6, 8, ..., 16 and the
+  hidden sizes near 128·L with N the *non-embedding* count (SwiGLU, three FFN matrices): not the
+  Table 9 shapes. `identify` assigns every model (MHA included) the (L, 128·L) shape that predicts its
+  memory and FLOPs best and reports the residuals.
+* **Z** is Eq. 5 on memory in bytes and FLOPs per sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from gqa import scaling, search
+from gqa.search import CostSetting, Heads
+from gqa.shapes import PAPER_HEAD_DIM, PAPER_SCALING_SHAPES, Shape, non_embedding_params
+
+CONTEXT = 131_072  # Figure 2 is drawn at 128K
+BYTES = 2  # BF16 weights and KV cache
+
+# How Figure 2 (and so, we take it, Table 4) counts cost: N without embeddings, FLOPs per sequence of
+# T tokens, Z on bytes. Step 3 keeps the paper's Appendix B.1 shape conversion (anchors None).
+FIG2_SETTING = CostSetting(params="non_embedding", flops_per="context", z_memory="bytes")
+# The same accounting with sizes turned into shapes along Figure 2's own family, d = 128·L.
+FAMILY_SETTING = replace(FIG2_SETTING, anchors=((1e5, 128.0), (1e13, 128.0)))
+
+
+def models(points: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per plotted model: series, index k within the series (1 = highest loss), the loss
+    (mean over the three panels and its spread), memory in bytes, FLOPs (the axis' unit) and Z."""
+    if points is None:
+        from gqa.paper import table
+
+        points = table("fig2_points")
+    points = points.assign(k=points.groupby(["panel", "n_h", "n_kv"]).loss.rank(ascending=False).astype(int))
+    wide = points.pivot_table(index=["n_h", "n_kv", "k"], columns="panel", values=["x", "loss"])
+    if wide.isna().any().any():
+        raise ValueError("some models are missing from a panel; the digitised points do not pair up")
+    out = pd.DataFrame({
+        "loss": wide["loss"].mean(axis=1), "loss_spread": wide["loss"].max(axis=1) - wide["loss"].min(axis=1),
+        "memory_bytes": wide["x", "memory_bytes"], "flops": wide["x", "flops"], "z": wide["x", "z"]})
+    return out.reset_index().sort_values(["n_h", "n_kv", "k"], ascending=[False, False, True],
+                                         ignore_index=True)
+
+
+def flops_unit(fig_models: pd.DataFrame, context: int = CONTEXT) -> pd.Series:
+    """Plotted FLOPs over Eq. 3 per token for each MHA model, in units of T (1.0: per sequence).
+
+    For n_h = n_kv, Eq. 3 per token (2N + 4·T·L·d_h·n_h) equals Eq. 4 in BF16 bytes exactly, whatever
+    N and L are, so the ratio needs no assumption about the model.
+    """
+    mha = fig_models[fig_models.n_h == fig_models.n_kv]
+    return (mha.flops / (mha.memory_bytes / BYTES * 2) / context).rename("flops_unit_in_T")
+
+
+def solve_sizes(fig_models: pd.DataFrame, context: int = CONTEXT, head_dim: int = PAPER_HEAD_DIM,
+                flops_multiplier: float | None = None) -> pd.DataFrame:
+    """N and L of each GQA model from its memory and FLOPs (MHA rows: NaN, the system is singular).
+
+    M/2 = N + 2·T·L·d_h·n_kv and C/k = 2N + 4·T·L·d_h·n_h, k the FLOPs unit (default T).
+    """
+    k = context if flops_multiplier is None else flops_multiplier
+    rows = []
+    for r in fig_models.itertuples():
+        if r.n_h == r.n_kv:
+            rows.append((np.nan, np.nan))
+            continue
+        system = [[1.0, 2.0 * context * head_dim * r.n_kv], [2.0, 4.0 * context * head_dim * r.n_h]]
+        n, layers = np.linalg.solve(system, [r.memory_bytes / BYTES, r.flops / k])
+        rows.append((n, layers))
+    solved = np.array(rows)
+    return fig_models.assign(params_solved=solved[:, 0], layers_solved=solved[:, 1])
+
+
+def width_for(n_params: float, layers: int, heads: Heads, head_dim: int = PAPER_HEAD_DIM) -> float:
+    """The hidden size d that gives a model of `layers` layers n_params non-embedding parameters."""
+    lo, hi = 8.0, 65536.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if non_embedding_params(layers, mid, *heads, head_dim) < n_params:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def aspect_ratio(solved: pd.DataFrame, head_dim: int = PAPER_HEAD_DIM) -> pd.Series:
+    """d / L of each solved GQA model, with L rounded to the nearest integer."""
+    gqa = solved.dropna(subset=["layers_solved"])
+    ratios = [width_for(r.params_solved, round(r.layers_solved), (r.n_h, r.n_kv), head_dim) / round(r.layers_solved)
+              for r in gqa.itertuples()]
+    return pd.Series(ratios, index=gqa.index, name="d_over_L")
+
+
+def predicted(layers: int, d_model: int, heads: Heads, context: int = CONTEXT,
+              head_dim: int = PAPER_HEAD_DIM) -> tuple[int, float, float, float]:
+    """(N non-embedding, memory bytes, FLOPs per sequence, Z) of one shape, as Figure 2 counts them."""
+    c = search.cost_of_shape(Shape(layers, d_model, *heads, head_dim=head_dim), context, FIG2_SETTING)
+    return c.params, c.memory_bytes, c.flops, c.z
+
+
+@dataclass(frozen=True)
+class Family:
+    """A shape family: d = ratio · L, L from the listed layer counts."""
+
+    ratio: int
+    layers: tuple[int, ...]
+
+    def shapes(self) -> list[tuple[int, int]]:
+        return [(L, self.ratio * L) for L in self.layers]
+
+
+FIG2_FAMILY = Family(128, tuple(range(2, 41)))
+TABLE9_FAMILY = list(PAPER_SCALING_SHAPES.values())
+
+
+def identify(fig_models: pd.DataFrame, shapes: list[tuple[int, int]] | None = None,
+             context: int = CONTEXT) -> pd.DataFrame:
+    """Give each model the shape (from `shapes`) whose memory and FLOPs match its plotted ones best
+    (least squares in log), with N, the predicted coordinates and the log10 residuals."""
+    shapes = shapes or FIG2_FAMILY.shapes()
+    rows = []
+    for r in fig_models.itertuples():
+        heads = (int(r.n_h), int(r.n_kv))
+        best = None
+        for layers, d_model in shapes:
+            n, memory, flops, z = predicted(layers, d_model, heads, context)
+            err = np.log10(memory / r.memory_bytes) ** 2 + np.log10(flops / r.flops) ** 2
+            if best is None or err < best[0]:
+                best = (err, layers, d_model, n, memory, flops, z)
+        _, layers, d_model, n, memory, flops, z = best
+        rows.append({"layers": layers, "d_model": d_model, "params": n, "memory_pred": memory,
+                     "flops_pred": flops, "z_pred": z, "memory_resid": np.log10(r.memory_bytes / memory),
+                     "flops_resid": np.log10(r.flops / flops), "z_resid": np.log10(r.z / z)})
+    return pd.concat([fig_models.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+
+
+def fit_data(identified: pd.DataFrame) -> dict[Heads, tuple[list[float], list[float]]]:
+    """{H: (N non-embedding, loss)} for gqa.scaling."""
+    return {(int(h[0]), int(h[1])): (list(g.params.astype(float)), list(g.loss))
+            for h, g in identified.groupby(["n_h", "n_kv"], sort=False)}
+
+
+# --- Checking the paper's Step 3 with the fits of Figure 2's points --------------------------------
+
+BASELINE = Shape(36, 1536, 32, 8, name="Llama-3-style (32, 8) at 1.2B")  # Table 5 / Figure 1 baseline
+PAPER_OPTIMUM = Shape(36, 2048, 8, 1, name="(8, 1) at 1.8B")  # Table 7's 1.8B shape with (8, 1)
+
+
+def shape_cost(shape: Shape, context: int = CONTEXT) -> dict:
+    """Figure 2's accounting of one exact shape: N (non-embedding), bytes of weights and KV cache,
+    FLOPs per sequence (time-invariant 2N·T and total), and Z."""
+    c = search.cost_of_shape(shape, context, FIG2_SETTING)
+    weights = c.params * BYTES
+    return {"params": c.params, "weights_bytes": weights, "kv_bytes": c.memory_bytes - weights,
+            "memory_bytes": c.memory_bytes, "flops_invariant": 2 * c.params * context, "flops": c.flops,
+            "z": c.z}
+
+
+def source(resamples: int = 1000, seed: int = 0, shared_e: bool = False) -> search.FitSource:
+    """The fits of Figure 2's digitised points, as a `gqa plan` source (Figure 2's cost accounting)."""
+    fig_models = identify(models())
+    data = fit_data(fig_models)
+    fits = scaling.fit_family(data, shared_e=shared_e)
+    boot = (scaling.bootstrap(data, resamples=resamples, seed=seed, shared_e=shared_e, point=fits)
+            if resamples else None)
+    e = "shared E" if shared_e else "E per configuration"
+    return search.FitSource(f"the paper's Figure 2, digitised: {len(fig_models)} models of {len(fits)} head "
+                            f"configurations (data/paper/fig2_points.csv), {e}; N without embeddings, FLOPs "
+                            "per sequence of T tokens, Z on bytes", fits, FIG2_SETTING, boot)
+
+
+def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.DataFrame | None = None,
+                 boot: scaling.Bootstrap | None = None) -> pd.DataFrame:
+    """Table 4 cell by cell: the paper's optimum, ours from `fits`, and a status.
+
+    A cell whose paper optimum is not among the fitted configurations is 'not checkable': the
+    optimum over a subset says nothing about a configuration outside it. When the paper's optimum is
+    in the subset, it must also be the subset's optimum, so ours must equal it. With a bootstrap,
+    `paper_share` is the share of resamples whose optimum is the paper's (checkable cells only).
+    """
+    from gqa.paper import table as paper_table
+
+    table = paper_table("table4") if table is None else table
+    rows = []
+    for r in table.itertuples():
+        paper = (int(r.n_h), int(r.n_kv))
+        try:
+            ours = search.search(fits, r.target_loss, int(r.context), setting)[0].heads
+        except ValueError:
+            ours = None
+        if paper not in fits:
+            status, reason = "not checkable", f"{paper} is not in Figure 2"
+        elif ours == paper:
+            status, reason = "reproduced", ""
+        else:
+            status, reason = "differs", f"ours {ours}" if ours else "unreachable with these fits"
+        share = np.nan
+        if boot is not None and status != "not checkable":
+            share = search.confidence(boot, r.target_loss, int(r.context), setting).get(f"{paper[0]},{paper[1]}", 0.0)
+        rows.append({"target_loss": r.target_loss, "context": int(r.context), "paper": paper, "ours": ours,
+                     "status": status, "reason": reason, "paper_share": share})
+    return pd.DataFrame(rows)
+
+
+def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: Heads = (8, 1),
+             setting: CostSetting = FIG2_SETTING) -> dict:
+    """Figure 1's claim from the fits: the size `heads` needs to reach the baseline's loss, its memory
+    and FLOPs savings against the exact baseline shape, and the loss it reaches at the baseline's Z."""
+    base = shape_cost(BASELINE, context)
+    n_star = fits[heads].params_for_loss(target)
+    ours = search.cost_at(heads, n_star, context, setting)
+    n_equal_z = search.params_for_z(heads, base["z"], context, setting)
+    loss_equal_z = float(fits[heads].predict(n_equal_z))
+    paper_models = shape_cost(PAPER_OPTIMUM, context)
+    return {
+        "target": target, "heads": heads, "params_star": n_star, "layers_star": ours.layers,
+        "d_model_star": ours.d_model, "baseline": base, "optimum_memory_bytes": ours.memory_bytes,
+        "optimum_flops": ours.flops, "optimum_z": ours.z,
+        "optimum_weights_bytes": n_star * BYTES, "optimum_flops_invariant": 2 * n_star * context,
+        "memory_saving": 1 - ours.memory_bytes / base["memory_bytes"],
+        "flops_saving": 1 - ours.flops / base["flops"],
+        "params_equal_z": n_equal_z, "loss_equal_z": loss_equal_z, "loss_gain": target - loss_equal_z,
+        "paper_optimum": paper_models,
+        "paper_models_memory_saving": 1 - paper_models["memory_bytes"] / base["memory_bytes"],
+        "paper_models_flops_saving": 1 - paper_models["flops"] / base["flops"],
+    }

@@ -1,0 +1,66 @@
+"""What a chapter notebook calls besides the library: glue that remembers, a closing summary, and
+sentences chosen by the numbers they state.
+
+`glue` is myst-nb's glue (the book substitutes the value into the prose) that also keeps the text, so
+`summary()` can end the notebook with a visible table of every value the prose quotes: a papermill run
+opened in any notebook viewer shows its results without the book. Prose whose truth depends on a result
+is built here from the numbers (`signed`, `count_phrase`, `choose`) and glued whole, so no build prints a
+false sentence.
+"""
+
+from __future__ import annotations
+
+_GLUED: dict[str, str] = {}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else repr(value) if not isinstance(value, (int, float)) else f"{value}"
+
+
+def glue(name: str, value: object, display: bool = False) -> None:
+    """myst_nb.glue, remembering the value for `summary`."""
+    from myst_nb import glue as myst_glue
+
+    _GLUED[name] = _text(value)
+    myst_glue(name, value, display=display)
+
+
+def glued() -> dict[str, str]:
+    """Every value glued so far in this kernel, as text, in the order glued."""
+    return dict(_GLUED)
+
+
+def summary(names: list[str] | None = None):
+    """A table of the glued values (all, or `names` in that order): the notebook's visible summary."""
+    import pandas as pd
+
+    values = glued()
+    names = list(values) if names is None else [n for n in names if n in values]
+    return pd.DataFrame({"value": [values[n] for n in names]}, index=pd.Index(names, name="glued name"))
+
+
+def choose(condition: bool, if_true: str, if_false: str) -> str:
+    """One of two sentences, by a condition computed from the results."""
+    return if_true if condition else if_false
+
+
+def signed(value: float, *, lower: str, higher: str, same: str, fmt: str = "{:.3f}") -> str:
+    """Words for a signed difference: `lower`/`higher` are templates with {} for the magnitude."""
+    if value > 0:
+        return lower.format(fmt.format(value))
+    if value < 0:
+        return higher.format(fmt.format(-value))
+    return same
+
+
+def count_phrase(k: int, n: int, noun: str) -> str:
+    """'all 5 sizes', 'none of the 5 sizes', '3 of the 5 sizes', 'both sizes', 'the only size'."""
+    if n == 1:
+        return f"the only {noun}" if k == 1 else f"not the only {noun}"
+    if n == 2 and k == 2:
+        return f"both {noun}s"
+    if k == n:
+        return f"all {n} {noun}s"
+    if k == 0:
+        return f"none of the {n} {noun}s"
+    return f"{k} of the {n} {noun}s"

@@ -1,0 +1,26 @@
+"""Where things live in a checkout: the repository root and its folders, computed once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "data"
+RUNS_DIR = DATA_DIR / "runs"
+PROFILES_DATA_DIR = DATA_DIR / "profiles"
+NOTEBOOK_DIR = ROOT / "notebooks"
+PARAMS_DIR = NOTEBOOK_DIR / "params"
+BOOK_DIR = ROOT / "book"
+BUILD_DIR = BOOK_DIR / "_build"
+CACHE_DIR = ROOT / ".cache"
+# The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
+PAPER_DATA_DIR = DATA_DIR / "paper" if (DATA_DIR / "paper").is_dir() else Path(__file__).resolve().parent / "paper_data"
+
+
+def display_path(path: Path | str) -> str:
+    """A path as a user should read it: relative to the repository when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)

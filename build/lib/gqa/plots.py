@@ -1,0 +1,189 @@
+"""Plotting helpers shared by the notebooks (matplotlib; one style everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from gqa.units import format_tokens
+
+# One colour per Table 2 component, so Figures 7 and 8 read together.
+COMPONENT_COLORS = {
+    "input embedding": "#8da0cb",
+    "attention projections": "#66c2a5",
+    "attention operator": "#fc8d62",
+    "FFN": "#a6d854",
+    "output projection": "#e78ac3",
+    "KV cache": "#e5c494",
+}
+INVARIANT_COLOR, VARIANT_COLOR = "#4c72b0", "#dd8452"
+
+
+def use_style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+
+
+def stacked_cost_bars(ax: plt.Axes, labels: Sequence[str], invariant: Sequence[float],
+                      variant: Sequence[float], ylabel: str, title: str = "") -> None:
+    """Figure-1-style bars: time-variant stacked on time-invariant, totals written on top."""
+    ax.bar(labels, invariant, color=INVARIANT_COLOR, label="time-invariant (weights)")
+    ax.bar(labels, variant, bottom=invariant, color=VARIANT_COLOR, label="time-variant (context)")
+    for i, (a, b) in enumerate(zip(invariant, variant)):
+        ax.annotate(f"{a + b:.3g}", (i, a + b), ha="center", va="bottom", fontsize=9,
+                    xytext=(0, 2), textcoords="offset points")
+        ax.annotate(f"{a:.3g}", (i, a / 2), ha="center", va="center", fontsize=8, color="white")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.margins(y=0.12)
+
+
+def component_share_area(ax: plt.Axes, contexts: Sequence[int], shares: dict[str, list[float]],
+                         title: str = "") -> None:
+    """Figures-7/8-style stacked shares of each component against context length (log2 axis)."""
+    names = list(shares)
+    ax.stackplot(contexts, [shares[n] for n in names], labels=names,
+                 colors=[COMPONENT_COLORS.get(n, "#999999") for n in names], alpha=0.9)
+    ax.set_xscale("log", base=2)
+    ticks = [t for t in contexts if t & (t - 1) == 0][::2] or list(contexts)
+    ax.set_xticks(ticks, [format_tokens(t) for t in ticks])
+    ax.set_xlim(min(contexts), max(contexts))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("context length T (tokens)")
+    ax.set_ylabel("share")
+    ax.set_title(title)
+
+
+BACKEND_STYLE = {"sdpa": ("#4c72b0", "o"), "repeat": ("#c44e52", "s"), "eager": ("#55a868", "^"),
+                 "flash": ("#8172b2", "D")}
+
+
+def context_axis(ax: plt.Axes, contexts: Sequence[int], log_y: bool = True) -> None:
+    """Log2 context axis labelled 1K, 4K, ... and a log y axis."""
+    ax.set_xscale("log", base=2)
+    if log_y:
+        ax.set_yscale("log")
+    ticks = sorted(set(int(t) for t in contexts))
+    ax.set_xticks(ticks, [format_tokens(t) for t in ticks])
+    ax.minorticks_off() if not log_y else None
+    ax.set_xlabel("context length T (tokens)")
+
+
+def backend_lines(ax: plt.Axes, frame, value: str, ylabel: str, title: str = "") -> None:
+    """One line per attention backend of `value` against context (rows of one phase and n_kv)."""
+    for backend, rows in frame.sort_values("context").groupby("backend", sort=False):
+        color, marker = BACKEND_STYLE.get(backend, ("#777777", "x"))
+        ax.plot(rows["context"], rows[value], marker=marker, color=color, label=backend, lw=1.6, ms=5)
+    context_axis(ax, frame["context"])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+
+
+def heads_palette(heads: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """A stable colour per head configuration (ordered by n_h·n_kv, largest first)."""
+    ordered = sorted(set(heads), key=lambda h: (-h[0], -h[1]))
+    colors = sns.color_palette("viridis", n_colors=max(len(ordered), 2))
+    return {h: colors[i] for i, h in enumerate(ordered)}
+
+
+def loss_vs_params(ax: plt.Axes, frame, x: str = "n_non_embedding", y: str = "val_loss",
+                   title: str = "") -> None:
+    """Final loss against parameters, one line per head configuration (runs as dots)."""
+    heads = list(zip(frame["n_heads"], frame["n_kv_heads"]))
+    palette = heads_palette(heads)
+    for (n_h, n_kv), rows in frame.groupby(["n_heads", "n_kv_heads"], sort=False):
+        rows = rows.sort_values(x)
+        ax.plot(rows[x], rows[y], marker="o", ms=5, lw=1.2, color=palette[(n_h, n_kv)],
+                label=f"({n_h}, {n_kv})")
+    ax.set_xscale("log")
+    ax.set_xlabel("non-embedding parameters N")
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: tuple(-int(v) for v in labels[i][1:-1].split(",")))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], title="(n_h, n_kv)", fontsize=8)
+
+
+def fitted_panel(ax: plt.Axes, points: dict, curves: dict, xlabel: str, title: str = "",
+                 inside: dict | None = None) -> None:
+    """Loss against a cost, Figure-2 style: dots are trained models, lines are fits, bands bootstrap 95%.
+
+    points: H -> (x, loss) arrays; curves: H -> (x, loss, lower, upper) arrays; inside: H -> boolean array,
+    True where the curve's size lies inside the sizes its fit saw (outside is drawn dashed: extrapolation).
+    """
+    import numpy as np
+
+    palette = heads_palette(list(points) + list(curves))
+    for h in sorted(curves, key=lambda h: (-h[0], -h[1])):
+        x, y, lo, hi = (np.asarray(v, float) for v in curves[h])
+        seen = np.ones(len(x), bool) if inside is None or h not in inside else np.asarray(inside[h], bool)
+        if not seen.all():  # the whole curve dashed, the part inside the data drawn solid over it
+            ax.plot(x, y, color=palette[h], lw=1.0, ls="--")
+        ax.plot(np.where(seen, x, np.nan), y, color=palette[h], lw=1.3, label=f"({h[0]}, {h[1]})")
+        ax.fill_between(x, lo, hi, color=palette[h], alpha=0.15, lw=0)
+    for h, (x, y) in points.items():
+        ax.scatter(x, y, color=palette[h], s=18, zorder=3, edgecolor="white", linewidth=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation loss")
+    ax.set_title(title)
+
+
+def _grid_axes(ax: plt.Axes, rgb, targets: Sequence[float], contexts: Sequence[int], title: str) -> None:
+    """The frame of a Table-4 grid: coloured cells, target losses down, contexts across."""
+    ax.imshow(rgb, aspect="auto")
+    ax.set_xticks(range(len(contexts)), [format_tokens(c) for c in contexts])
+    ax.set_yticks(range(len(targets)), [f"{t:g}" for t in targets])
+    ax.set_xlabel("context length T")
+    ax.set_ylabel("target loss L*")
+    ax.grid(False)
+    ax.set_title(title)
+
+
+def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Sequence[int],
+               confidence: dict | None = None, title: str = "", extrapolated: set | None = None) -> None:
+    """Table-4 style grid: the optimal (n_h, n_kv) per target loss (rows) and context (columns); cells in
+    `extrapolated` (whose N* lies outside the sizes the fit saw) are marked with a dagger."""
+    import numpy as np
+
+    winners = sorted({h for h in cells.values() if h is not None}, key=lambda h: (-h[0], -h[1]))
+    palette = heads_palette(winners)
+    rgb = np.ones((len(targets), len(contexts), 3))
+    for i, target in enumerate(targets):
+        for j, context in enumerate(contexts):
+            h = cells[(target, context)]
+            if h is not None:
+                rgb[i, j] = [0.35 + 0.65 * c for c in palette[h]]  # lightened for legible text
+            text = "—" if h is None else f"{h[0]},{h[1]}" + ("†" if extrapolated and (target, context) in extrapolated
+                                                               else "")
+            if confidence and h is not None:
+                text += f"\n{100 * confidence[(target, context)]:.0f}%"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9)
+    _grid_axes(ax, rgb, targets, contexts, title)
+
+
+STATUS_COLORS = {"reproduced": "#b8e0b8", "differs": "#f4b6b6", "not checkable": "#e6e6e6"}
+
+
+def status_grid(ax: plt.Axes, frame, targets: Sequence[float], contexts: Sequence[int], title: str = "") -> None:
+    """Table 4 checked cell by cell: 'paper / ours' in each cell, coloured by status.
+
+    frame: rows with target_loss, context, paper, ours (tuples or None) and status.
+    """
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    rgb = np.ones((len(targets), len(contexts), 3))
+    for r in frame.itertuples():
+        i, j = list(targets).index(r.target_loss), list(contexts).index(r.context)
+        rgb[i, j] = to_rgb(STATUS_COLORS[r.status])
+        ours = "—" if r.ours is None else f"{r.ours[0]},{r.ours[1]}"
+        ax.text(j, i, f"{r.paper[0]},{r.paper[1]}\n{ours}", ha="center", va="center", fontsize=8.5,
+                color="#222222" if r.status != "not checkable" else "#777777")
+    _grid_axes(ax, rgb, targets, contexts, title)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8, title="paper / ours")

@@ -1,0 +1,121 @@
+"""The run store: one JSON object per finished training run, one line each, in data/runs/<name>.jsonl.
+
+Appends hold a file lock and write a whole line at once, so concurrent writers never lose or interleave
+a record. Records are written by `gqa train` and `gqa sweep` only; nothing edits them by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from filelock import FileLock
+
+from gqa.paths import ROOT as REPO
+from gqa.paths import RUNS_DIR, display_path
+
+
+def store_path(name: str) -> Path:
+    return RUNS_DIR / f"{name}.jsonl"
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit, with '+dirty' when tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    """Where a run ran: host, processor or GPU, core count, torch version."""
+    import torch
+
+    from gqa.profiling import device_name
+
+    info = {"host": platform.node(), "cpu": device_name("cpu"), "cores": os.cpu_count(),
+            "torch": torch.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def append(record: dict, path: Path) -> None:
+    """Append one record atomically (file lock; one write of one line; fsync)."""
+    line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=120):
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def read(path: Path) -> list[dict]:
+    """Every record of a store, one per run id (the first written wins); a missing store is empty;
+    a corrupt line is an error naming the file and line."""
+    if not path.exists():
+        return []
+    records, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{display_path(path)}:{number}: not a JSON record ({e.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+            raise ValueError(f"{display_path(path)}:{number}: a run record needs a string `run_id`")
+        if record["run_id"] not in seen:
+            seen.add(record["run_id"])
+            records.append(record)
+    return records
+
+
+def read_all(directory: Path | None = None) -> list[dict]:
+    """Every record of every store in data/runs/, one per run id (stores read in name order)."""
+    records, seen = [], set()
+    for path in sorted((directory or RUNS_DIR).glob("*.jsonl")):
+        for record in read(path):
+            if record["run_id"] not in seen:
+                seen.add(record["run_id"])
+                records.append(record)
+    return records
+
+
+def store_ids(directory: Path | None = None) -> dict[str, set[str]]:
+    """{store name: its run ids} for every store in data/runs/."""
+    return {p.stem: {r["run_id"] for r in read(p)} for p in sorted((directory or RUNS_DIR).glob("*.jsonl"))}
+
+
+def recorded_ids(path: Path | None = None) -> set[str]:
+    """Run ids recorded in one store, or in every store of data/runs/ when no path is given."""
+    return {r["run_id"] for r in (read(path) if path is not None else read_all())}
+
+
+def records_for(configs, directory: Path | None = None) -> tuple[list[dict], list]:
+    """The records of these run configurations, found by run id in any store (what produced them,
+    not the profile's name), and the configurations not recorded yet: (records, missing)."""
+    by_id = {r["run_id"]: r for r in read_all(directory)}
+    found = [by_id[c.run_id()] for c in configs if c.run_id() in by_id]
+    missing = [c for c in configs if c.run_id() not in by_id]
+    return found, missing
+
+
+def frame(records: list[dict]):
+    """Records as a pandas DataFrame: scalar fields as columns, loss curves left as lists."""
+    import pandas as pd
+
+    return pd.json_normalize(records, sep=".") if records else pd.DataFrame()
+
+
+def load(path: Path):
+    """A store's records as a pandas DataFrame (see `frame`)."""
+    return frame(read(path))

@@ -1,0 +1,386 @@
+"""The paper's three-step search for the cost-optimal head configuration.
+
+Step 1: candidate head configurations H = (n_h, n_kv), powers of two up to a maximum, n_kv <= n_h.
+Step 2: a fitted loss law L(N; H) per candidate (gqa.scaling).
+Step 3: for a target loss L* and context T: N*(H) = a / (L* − E)^(1/b); a continuous shape (L, d) with
+        that many non-embedding parameters (aspect ratio interpolated between anchor shapes, Appendix
+        B.1); inference FLOPs C, memory M and Z at T (Eq. 3-5); the H with the smallest Z wins.
+How N and the costs are counted (which N enters Eq. 3-4, per token or per context, Z on values or
+bytes) is a `CostSetting`; its defaults are the paper-exact per-token reading used everywhere in gqa.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+from gqa import cost
+from gqa.scaling import Bootstrap, PowerLaw
+from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB, Anchors, Shape, solve_layers
+
+Heads = tuple[int, int]
+
+
+def candidate_heads(max_heads: int = 32) -> list[Heads]:
+    """Step 1: n_h, n_kv in {1, 2, 4, ..., max_heads}, n_kv <= n_h (21 pairs for 32)."""
+    if max_heads < 1 or max_heads & (max_heads - 1):
+        raise ValueError(f"max_heads must be a power of two, got {max_heads}")
+    powers = [2**i for i in range(int(math.log2(max_heads)) + 1)]
+    return [(h, kv) for h in powers for kv in powers if kv <= h]
+
+
+@dataclass(frozen=True)
+class CostSetting:
+    """How a fitted family turns into costs (the paper's per-token reading by default)."""
+
+    head_dim: int = PAPER_HEAD_DIM
+    vocab: int = PAPER_VOCAB
+    dtype: str = "bf16"
+    params: cost.ParamsConvention = "total"  # N in Eq. 3-4: with the (tied) embedding, or without
+    flops_per: cost.FlopsPer = "token"  # or "context": Eq. 3 x T
+    z_memory: str = "values"  # Eq. 5 on memory in values or bytes
+    hw: cost.HardwareWeights = field(default_factory=cost.HardwareWeights)
+    anchors: Anchors | None = None  # aspect-ratio anchors; None: the paper's Table 9 and 7 shapes
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One head configuration sized to reach the target loss, and its cost at the context."""
+
+    heads: Heads
+    params: float  # N*, non-embedding
+    layers: float  # continuous L of the Appendix B.1 conversion
+    d_model: float
+    flops: float
+    memory: float  # values
+    memory_bytes: float
+    z: float
+    # how far N* lies outside the sizes its fit saw, as a factor (1: inside; nan: unknown or no fit)
+    extrapolation: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return _json_safe({**asdict(self), "heads": list(self.heads)})
+
+
+def _json_safe(value):
+    """nan and inf become None, so the dictionary is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_model: float, head_dim: int,
+            context: int, setting: CostSetting) -> Candidate:
+    """Eq. 3-5 for one model, counted as `setting` says (which N, per token or per sequence, Z on what)."""
+    n_cost = n_total if setting.params == "total" else n_params
+    flops = cost.eq3_flops(n_cost, layers, heads[0], head_dim, context)
+    if setting.flops_per == "context":
+        flops *= context
+    memory = cost.eq4_memory(n_cost, layers, heads[1], head_dim, context)
+    memory_bytes = memory * cost.bytes_per_value(setting.dtype)
+    z = cost.eq5_z(memory if setting.z_memory == "values" else memory_bytes, flops, setting.hw)
+    return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z)
+
+
+def cost_at(heads: Heads, n_params: float, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+    """Cost at context T of a model with n_params non-embedding parameters and heads H, its shape
+    from the Appendix B.1 conversion (continuous L and d)."""
+    layers, d_model = solve_layers(n_params, *heads, setting.head_dim, setting.anchors)
+    total = n_params + setting.vocab * d_model  # tied embedding, counted once
+    return _costed(heads, n_params, total, layers, d_model, setting.head_dim, context, setting)
+
+
+def cost_of_shape(shape: Shape, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+    """Cost at context T of an exact shape (no size-to-shape conversion), counted as `setting` says."""
+    counts = shape.params()
+    return _costed(shape.heads, counts.non_embedding, counts.total, shape.layers, shape.d_model, shape.head_dim,
+                   context, setting)
+
+
+def size_for_loss(law: PowerLaw, target: float) -> float | None:
+    """N* for a target loss, or None when the target is not above the law's E (unreachable)."""
+    try:
+        return law.params_for_loss(target)
+    except ValueError:
+        return None
+
+
+def check_target(fits: Mapping[Heads, PowerLaw], target: float) -> None:
+    """A target loss a law family can be asked about: finite, above the lowest E, and not above every
+    loss the fits saw (that would ask for models smaller than any trained). ValueError otherwise."""
+    if not math.isfinite(target):
+        raise ValueError(f"target loss must be a finite number, got {target}")
+    lowest_e = min(law.e for law in fits.values())
+    if target <= lowest_e:
+        raise ValueError(f"target loss {target:g} is unreachable: every fit's irreducible loss E is at or above "
+                         f"it (lowest E = {lowest_e:.4f})")
+    seen = [law.loss_range[1] for law in fits.values() if law.loss_range is not None]
+    if seen and target > max(seen):
+        raise ValueError(f"target loss {target:g} is above every loss the fits saw (highest {max(seen):.4f}): "
+                         "it asks for models smaller than any trained; choose a target inside the data")
+
+
+def search(fits: Mapping[Heads, PowerLaw], target: float, context: int,
+           setting: CostSetting = CostSetting(), *, max_extrapolation: float | None = None) -> list[Candidate]:
+    """Step 3: every reachable candidate, cheapest Z first, each with how far N* extrapolates its fit.
+
+    Candidates are exactly the fitted configurations. With `max_extrapolation`, candidates whose N* lies
+    more than that factor outside the sizes their fit saw are dropped. ValueError if none is left."""
+    if not math.isfinite(target):
+        raise ValueError(f"target loss must be a finite number, got {target}")
+    found, too_far = [], []
+    for heads, law in fits.items():
+        n_star = size_for_loss(law, target)
+        if n_star is None:
+            continue
+        candidate = replace(cost_at(heads, n_star, context, setting), extrapolation=law.extrapolation(n_star))
+        if max_extrapolation is not None and not candidate.extrapolation <= max_extrapolation:
+            too_far.append(candidate)
+        else:
+            found.append(candidate)
+    if not found and too_far:
+        least = min(too_far, key=lambda c: c.extrapolation)
+        raise ValueError(f"every configuration that reaches loss {target:g} extrapolates its fit beyond "
+                         f"{max_extrapolation:g}x (least: {least.heads} at {least.extrapolation:.1f}x)")
+    if not found:
+        lowest = min(law.e for law in fits.values())
+        raise ValueError(f"target loss {target} is unreachable: every fit's irreducible loss E is above it "
+                         f"(lowest E = {lowest:.4f})")
+    return sorted(found, key=lambda c: c.z)
+
+
+def grid(fits: Mapping[Heads, PowerLaw], targets: Iterable[float], contexts: Iterable[int],
+         setting: CostSetting = CostSetting()) -> dict[tuple[float, int], Heads | None]:
+    """The Table-4 analogue: the optimal H for every (target loss, context); None where unreachable."""
+    out = {}
+    for target in targets:
+        for context in contexts:
+            try:
+                out[(target, context)] = search(fits, target, context, setting)[0].heads
+            except ValueError:
+                out[(target, context)] = None
+    return out
+
+
+def grid_pattern(cells: Mapping[tuple[float, int], Heads | None], targets: Sequence[float],
+                 contexts: Sequence[int]) -> tuple[int, int]:
+    """How many rows and columns of a Table-4 grid follow the paper's pattern: the optimum's n_h·n_kv
+    never grows with the context (rows) and never shrinks as the target loss falls (columns).
+    Targets are ordered from high to low loss, contexts from short to long; empty cells are skipped."""
+    size = {k: (h[0] * h[1] if h else None) for k, h in cells.items()}
+
+    def ordered(values, smaller_after: bool) -> bool:
+        values = [v for v in values if v is not None]
+        return all((b <= a) if smaller_after else (b >= a) for a, b in zip(values, values[1:]))
+
+    rows = sum(ordered([size[(t, c)] for c in contexts], True) for t in targets)
+    cols = sum(ordered([size[(t, c)] for t in targets], False) for c in contexts)
+    return rows, cols
+
+
+def params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetting,
+                 lo: float = 1e2, hi: float = 1e14) -> float:
+    """The non-embedding size whose Z at the context equals z_target (Z grows with N: bisection)."""
+    if cost_at(heads, lo, context, setting).z > z_target:
+        raise ValueError(f"even a {lo:.0e}-parameter model with H = {heads} costs more than Z = {z_target:.4g}")
+    for _ in range(100):
+        mid = math.sqrt(lo * hi)
+        if cost_at(heads, mid, context, setting).z < z_target:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The optimum against a baseline at the baseline's loss and context."""
+
+    optimum: Candidate  # the cheapest configuration sized to reach the baseline's loss
+    baseline: Candidate
+    baseline_loss: float  # the loss both are compared at
+    baseline_loss_assumed: bool  # True when nothing measured or fitted says the baseline reaches it
+    memory_saving: float  # 1 − M_opt / M_base, same loss
+    flops_saving: float  # 1 − C_opt / C_base, same loss
+    z_saving: float
+    loss_at_equal_z: float  # loss the optimal H reaches at the baseline's Z
+    loss_gain: float  # baseline_loss − loss_at_equal_z: positive means lower loss than the baseline
+    equal_z_extrapolation: float  # how far the size at equal Z lies outside the optimum's fit (factor)
+
+    def to_dict(self) -> dict:
+        return _json_safe({**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
+                           "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()})
+
+
+def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
+            setting: CostSetting = CostSetting(), *, baseline_loss: float | None = None,
+            max_extrapolation: float | None = None) -> Comparison:
+    """Savings of the cost-optimal H over a baseline at the same loss, and its loss at equal Z.
+
+    The baseline is a head configuration, sized by its own fit to reach the target (its loss is the
+    target), or an exact shape with `baseline_loss`, its known loss (a measured model, or a fit's
+    prediction); without one its loss is assumed to be the target and the result says so. Both sides are
+    compared at the baseline's loss: the optimum is searched at that loss, not at the target.
+    """
+    if isinstance(baseline, Shape):
+        base = cost_of_shape(baseline, context, setting)
+        assumed = baseline_loss is None
+        loss = target if assumed else baseline_loss
+    else:
+        if baseline not in fits:
+            raise ValueError(f"no fit for the baseline H = {baseline}; fitted: {sorted(fits)}; "
+                             "give the baseline as an exact shape instead")
+        n_base = size_for_loss(fits[baseline], target)
+        if n_base is None:
+            raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} "
+                             f"(E = {fits[baseline].e:.4f})")
+        base = replace(cost_at(baseline, n_base, context, setting),
+                       extrapolation=fits[baseline].extrapolation(n_base))
+        loss, assumed = target, False
+    optimum = search(fits, loss, context, setting, max_extrapolation=max_extrapolation)[0]
+    n_equal_z = params_for_z(optimum.heads, base.z, context, setting)
+    loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
+    return Comparison(optimum, base, loss, assumed, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
+                      1 - optimum.z / base.z, loss_equal_z, loss - loss_equal_z,
+                      fits[optimum.heads].extrapolation(n_equal_z))
+
+
+def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting()) -> dict:
+    """Share of bootstrap resamples in which each H comes out optimal (unreachable resamples counted)."""
+    counts: dict[str, int] = {}
+    for i in range(boot.resamples):
+        try:
+            heads = search(boot.laws(i), target, context, setting)[0].heads
+            key = f"{heads[0]},{heads[1]}"
+        except ValueError:
+            key = "unreachable"
+        counts[key] = counts.get(key, 0) + 1
+    return {k: v / boot.resamples for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def brute_force(fits: Mapping[Heads, PowerLaw], target: float, context: int,
+                setting: CostSetting = CostSetting(), points: int = 4000) -> Heads:
+    """The cheapest H by scanning a fine grid of sizes for each H and keeping those that reach the
+    target (an independent check of Step 3's closed-form inverse)."""
+    best, best_z = None, math.inf
+    for heads, law in fits.items():
+        for i in range(points):
+            n = 10 ** (2 + 12 * i / (points - 1))
+            if law.predict(n) <= target:
+                z = cost_at(heads, n, context, setting).z
+                if z < best_z:
+                    best, best_z = heads, z
+                break  # Z grows with N: the smallest size that reaches the target is the cheapest
+    if best is None:
+        raise ValueError("no H reaches the target on the grid")
+    return best
+
+
+def fits_from_records(records: Sequence[dict]) -> tuple[dict[Heads, tuple[list, list]], dict]:
+    """Group run records into fit inputs {H: (N_nonemb, val_loss)} and the setting they imply."""
+    data: dict[Heads, tuple[list, list]] = {}
+    head_dims, vocabs, sizes = set(), set(), set()
+    for r in records:
+        h = (int(r["n_heads"]), int(r["n_kv_heads"]))
+        data.setdefault(h, ([], []))
+        data[h][0].append(float(r["n_non_embedding"]))
+        data[h][1].append(float(r["val_loss"]))
+        head_dims.add(int(r["head_dim"]))
+        vocabs.add(int(r["vocab"]))
+        sizes.add((int(r["layers"]), int(r["d_model"])))
+    if not data:
+        raise ValueError("no run records to fit")
+    if len(head_dims) != 1 or len(vocabs) != 1:
+        raise ValueError(f"records mix head dims {sorted(head_dims)} or vocabularies {sorted(vocabs)}")
+    return data, {"head_dim": head_dims.pop(), "vocab": vocabs.pop(), "sizes": sorted(sizes)}
+
+
+# --- Sources of fits: run records or a fits file ------------------------------------------------
+
+
+@dataclass
+class FitSource:
+    """Fitted laws with the setting they belong to, and (optionally) their bootstrap."""
+
+    description: str
+    fits: dict[Heads, PowerLaw]
+    setting: CostSetting
+    boot: Bootstrap | None = None
+
+    def to_json(self) -> dict:
+        st = self.setting
+        out = {"source": self.description, "head_dim": st.head_dim, "vocab": st.vocab,
+               "anchors": [list(a) for a in st.anchors] if st.anchors else None,
+               "cost_setting": {"params": st.params, "flops_per": st.flops_per, "z_memory": st.z_memory,
+                                "dtype": st.dtype},
+               "fits": [{"n_heads": h[0], "n_kv_heads": h[1], "a": f.a, "b": f.b, "e": f.e, "r2": f.r2,
+                         "n_points": f.n_points, "n_range": f.n_range, "loss_range": f.loss_range}
+                        for h, f in self.fits.items()]}
+        if self.boot is not None:
+            out["bootstrap"] = {"resamples": self.boot.resamples, "seed": self.boot.seed,
+                                "shared_e": self.boot.shared_e,
+                                "intervals_95": {f"{h[0]},{h[1]}": self.boot.interval(h) for h in self.fits}}
+        return _json_safe(out)
+
+
+def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0, shared_e: bool = False,
+                        label: str | None = None) -> FitSource:
+    """Fit every head configuration of a run store, or of a list of records (N = non-embedding
+    parameters, validation loss). `label` says where a list of records came from."""
+    from gqa import runs
+    from gqa.paths import display_path
+    from gqa.scaling import bootstrap, fit_family
+    from gqa.shapes import anchors_from_shapes
+
+    if isinstance(path_or_records, list):
+        records, where = path_or_records, label or "the given records"
+    else:
+        records, where = runs.read(path_or_records), display_path(path_or_records)
+    if not records:
+        raise ValueError(f"no run records in {where}")
+    data, meta = fits_from_records(records)
+    fits = fit_family(data, shared_e=shared_e)
+    boot = bootstrap(data, resamples=resamples, seed=seed, shared_e=shared_e, point=fits) if resamples else None
+    setting = CostSetting(head_dim=meta["head_dim"], vocab=meta["vocab"],
+                          anchors=tuple(anchors_from_shapes(meta["sizes"], meta["head_dim"])))
+    return FitSource(f"{len(records)} runs in {where}", fits, setting, boot)
+
+
+def source_from_json(path) -> FitSource:
+    """Fits written by `gqa fit` (or typed from elsewhere): a JSON object with a `fits` list."""
+    import json
+    from pathlib import Path
+
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: not a fits file (expected a JSON object with a `fits` list)")
+    try:
+        def pair(value):
+            return (float(value[0]), float(value[1])) if value else None
+
+        fits = {(int(f["n_heads"]), int(f["n_kv_heads"])): PowerLaw(float(f["a"]), float(f["b"]), float(f["e"]),
+                                                                    float(f.get("r2") or "nan"),
+                                                                    int(f.get("n_points", 0)),
+                                                                    pair(f.get("n_range")), pair(f.get("loss_range")))
+                for f in raw["fits"]}
+        for h, law in fits.items():
+            if not all(math.isfinite(v) for v in (law.a, law.b, law.e)) or law.a <= 0 or law.b <= 0:
+                raise ValueError(f"fit {h}: a and b must be positive and a, b, E finite")
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise ValueError(f"{path}: not a fits file ({e})") from None
+    anchors = tuple(tuple(a) for a in raw["anchors"]) if raw.get("anchors") else None
+    counted = raw.get("cost_setting") or {}
+    setting = CostSetting(head_dim=int(raw.get("head_dim", PAPER_HEAD_DIM)),
+                          vocab=int(raw.get("vocab", PAPER_VOCAB)), anchors=anchors,
+                          **{k: counted[k] for k in ("params", "flops_per", "z_memory", "dtype") if k in counted})
+    return FitSource(raw.get("source", str(path)), fits, setting)

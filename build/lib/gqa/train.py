@@ -1,0 +1,389 @@
+"""Training: the paper's recipe at any scale, resumable and recorded.
+
+AdamW (β = 0.9, 0.95; weight decay 0.1 on linear weights only), WSD schedule (linear warm-up over the
+first 10% of steps, stable, cosine decay over the last 20% to 10% of the maximum LR), gradient clipping
+at 1.0, a token budget of 20 tokens per non-embedding parameter by default, bf16 autocast on CUDA and
+fp32 on CPU. The data position is a sample count, and checkpoints hold weights (safetensors), optimizer
+state and that position, so a killed run resumes exactly. Runs under `torchrun` use DDP (gloo on CPU,
+NCCL on CUDA); the batch size is global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gqa import data as datalib
+from gqa import runs
+from gqa.shapes import Shape
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being finite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    # model (the vocabulary comes from the tokenizer)
+    layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int = 64
+    d_ff: int | None = None
+    tied: bool = True
+    # data
+    corpus: str = "python-stdlib"
+    vocab_size: int = 4096
+    val_percent: float = 2.0
+    max_bytes: int | None = None
+    context: int = 256
+    batch_size: int = 16  # sequences per optimizer step, across all processes
+    # budget and optimisation
+    tokens: int | None = None  # None: tokens_per_param x non-embedding parameters
+    tokens_per_param: float = 20.0
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_frac: float = 0.1
+    decay_frac: float = 0.2
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    seed: int = 0
+    # execution (not part of the run's identity)
+    attention: str = "sdpa"
+    device: str = "cpu"
+    eval_interval: int = 0  # steps between validation losses (0: only at the end)
+    eval_tokens: int = 65_536  # validation tokens per evaluation
+    checkpoint_every: int = 50  # steps between checkpoints
+    log_every: int = 10  # steps between recorded training losses
+    extra: dict = field(default_factory=dict)  # free-form labels stored with the record
+
+    EXECUTION = ("attention", "device", "eval_interval", "checkpoint_every", "log_every", "extra")
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        for name in ("context", "batch_size", "checkpoint_every", "log_every", "eval_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.tokens is not None and self.tokens < 1:
+            raise ValueError(f"tokens must be positive, got {self.tokens}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.warmup_frac + self.decay_frac > 1:
+            raise ValueError("warmup_frac + decay_frac must not exceed 1")
+        self.shape(self.vocab_size)  # validates the shape
+
+    def shape(self, vocab: int) -> Shape:
+        return Shape(self.layers, self.d_model, self.n_heads, self.n_kv_heads, head_dim=self.head_dim,
+                     d_ff=self.d_ff, vocab=vocab, tied=self.tied)
+
+    def data_spec(self) -> datalib.DataSpec:
+        return datalib.DataSpec(self.corpus, self.vocab_size, self.val_percent, self.max_bytes)
+
+    def identity(self) -> dict:
+        """Every field that determines the trained model (execution details left out)."""
+        return {k: v for k, v in asdict(self).items() if k not in self.EXECUTION}
+
+    def run_id(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def settings_id(self) -> str:
+        """Hash of every setting, execution ones included (evaluation changes the recorded curves)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def budget_tokens(self, vocab: int) -> int:
+        if self.tokens is not None:
+            return self.tokens
+        return int(round(self.tokens_per_param * self.shape(vocab).params().non_embedding))
+
+    def steps(self, vocab: int) -> int:
+        return max(1, math.ceil(self.budget_tokens(vocab) / (self.batch_size * self.context)))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**raw)
+
+
+def wsd_lr(step: int, total_steps: int, max_lr: float, *, warmup_frac: float = 0.1,
+           decay_frac: float = 0.2, min_lr_ratio: float = 0.1) -> float:
+    """Warmup-stable-decay: linear warm-up, constant, cosine decay to min_lr_ratio x max_lr.
+
+    `step` counts from 0; the LR of step 0 is max_lr / warmup_steps (never zero).
+    """
+    warmup = max(1, math.ceil(warmup_frac * total_steps)) if warmup_frac > 0 else 0
+    decay = max(1, math.ceil(decay_frac * total_steps)) if decay_frac > 0 else 0
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    decay_start = total_steps - decay
+    if step < decay_start or decay == 0:
+        return max_lr
+    progress = min(1.0, (step - decay_start + 1) / decay)
+    floor = min_lr_ratio * max_lr
+    return floor + (max_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on nn.Linear weights only (not embeddings, norms; a tied output is the embedding)."""
+    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    decay, no_decay, seen = [], [], set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            linear = isinstance(module, torch.nn.Linear) and name == "weight"
+            (decay if linear and id(p) not in embedding_ids else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# --- Distributed ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def _mean_across(value: float, dist_info: Dist) -> float:
+    if dist_info.world == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item()) / dist_info.world
+
+
+# --- Checkpoints ------------------------------------------------------------------------------------
+
+
+def save_checkpoint(directory: Path, model, optimizer, state: dict) -> None:
+    """Write weights (safetensors), optimizer state and the run state; replace the old one atomically."""
+    from safetensors.torch import save_model
+
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "model.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps(state))
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        directory.replace(old)
+    tmp.replace(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(directory: Path, model, optimizer) -> dict | None:
+    """Restore a checkpoint (or the previous one if a save was interrupted); None if there is none."""
+    from safetensors.torch import load_model
+
+    for candidate in (directory, directory.with_name(directory.name + ".old")):
+        if (candidate / "state.json").exists():
+            load_model(model, str(candidate / "model.safetensors"))
+            optimizer.load_state_dict(torch.load(candidate / "optimizer.pt", weights_only=True))
+            return json.loads((candidate / "state.json").read_text())
+    return None
+
+
+# --- Training ---------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(model, tokens: np.ndarray, context: int, max_tokens: int, batch_size: int,
+             device: str) -> float:
+    """Mean next-token cross-entropy (nats) over the first chunks of a token stream."""
+    n = min(datalib.num_chunks(tokens, context), max(1, max_tokens // context))
+    if n == 0:
+        raise ValueError(f"validation split ({len(tokens)} tokens) is shorter than one chunk")
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, n, batch_size):
+        rows = [np.asarray(tokens[i * context:i * context + context + 1], dtype=np.int64)
+                for i in range(start, min(n, start + batch_size))]
+        batch = torch.from_numpy(np.stack(rows)).to(device)
+        logits = _forward(model, batch[:, :-1], device)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+        total += float(loss)
+        count += batch[:, 1:].numel()
+    model.train()
+    return total / count
+
+
+def _forward(model, inputs: torch.Tensor, device: str) -> torch.Tensor:
+    if device.startswith("cuda"):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return model(inputs).logits
+    return model(inputs).logits
+
+
+def next_token_loss(model, batch: torch.Tensor, device: str) -> torch.Tensor:
+    """Mean cross-entropy of predicting batch[:, 1:] from batch[:, :-1]."""
+    logits = _forward(model, batch[:, :-1], device)
+    return F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+
+
+def optimizer_step(model, optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """Backward, clip the global gradient norm, step, clear the gradients."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
+                             eps=1e-8, foreach=True)
+
+
+@dataclass
+class TrainResult:
+    record: dict
+    checkpoint: Path
+
+
+def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: Path | None = None,
+          progress: bool = True, log=print) -> TrainResult:
+    """Train one model; write checkpoints under out_dir; append a record when the run finishes.
+
+    `resume` continues from out_dir's checkpoint (it is an error to start over a different run's).
+    """
+    from tqdm import tqdm
+
+    from gqa.model import build_model
+
+    commit, machine = runs.git_commit(), runs.machine()  # the code and machine this process runs
+    dist_info = init_distributed(cfg.device)
+    prepared = datalib.prepare(cfg.data_spec(), log=log if dist_info.main else (lambda *a: None))
+    vocab = prepared.vocab_size
+    shape = cfg.shape(vocab)
+    steps = cfg.steps(vocab)
+    if cfg.batch_size % dist_info.world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {dist_info.world} processes")
+    local_batch = cfg.batch_size // dist_info.world
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(shape, attention_backend=cfg.attention, seed=cfg.seed, device=cfg.device,
+                        max_context=cfg.context)
+    model.train()
+    optimizer = make_optimizer(model, cfg)
+    ddp_model = model
+    if dist_info.world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoint"
+    state = {"run_id": cfg.run_id(), "step": 0, "train_losses": [], "val_losses": [], "elapsed": 0.0}
+    if resume:
+        restored = load_checkpoint(ckpt_dir, model, optimizer)
+        if restored is not None:
+            if restored["run_id"] != state["run_id"]:
+                raise ValueError(f"checkpoint in {ckpt_dir} belongs to run {restored['run_id']}, "
+                                 f"not {state['run_id']}")
+            state = restored
+            if dist_info.main:
+                log(f"resuming run {state['run_id']} at step {state['step']} of {steps}")
+    elif ckpt_dir.exists():
+        raise ValueError(f"{ckpt_dir} already holds a checkpoint: pass --resume or use another --out")
+    if dist_info.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    train_tokens, val_tokens = prepared.tokens("train"), prepared.tokens("val")
+    bar = tqdm(total=steps, initial=state["step"], disable=not (progress and dist_info.main),
+               unit="step", dynamic_ncols=True, mininterval=2.0)
+    started, tokens_this_session = time.perf_counter(), 0
+    last_loss = state["train_losses"][-1][1] if state["train_losses"] else float("nan")
+    step = state["step"]
+    while step < steps:
+        lr = wsd_lr(step, steps, cfg.lr, warmup_frac=cfg.warmup_frac, decay_frac=cfg.decay_frac,
+                    min_lr_ratio=cfg.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = datalib.batch_at(train_tokens, cfg.context, cfg.batch_size, step * cfg.batch_size, cfg.seed)
+        batch = torch.from_numpy(batch[dist_info.rank * local_batch:(dist_info.rank + 1) * local_batch])
+        loss = next_token_loss(ddp_model, batch.to(cfg.device), cfg.device)
+        loss_value = _mean_across(float(loss.detach()), dist_info)
+        if not math.isfinite(loss_value):
+            bar.close()
+            raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr {lr:.3g}); the last good "
+                                   f"checkpoint (step {state['step']}) is kept in {ckpt_dir}")
+        optimizer_step(model, optimizer, loss, cfg.grad_clip)
+        step += 1
+        last_loss = loss_value
+        tokens_this_session += cfg.batch_size * cfg.context
+        if step % cfg.log_every == 0 or step == steps:
+            state["train_losses"].append([step, loss_value])
+        if cfg.eval_interval and step % cfg.eval_interval == 0 and step < steps:
+            val = evaluate(model, val_tokens, cfg.context, cfg.eval_tokens, local_batch, cfg.device)
+            state["val_losses"].append([step, _mean_across(val, dist_info)])
+        elapsed = time.perf_counter() - started
+        bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}",
+                        tok_s=f"{tokens_this_session / max(elapsed, 1e-9):,.0f}", refresh=False)
+        bar.update()
+        state["step"] = step
+        if (step % cfg.checkpoint_every == 0 or step == steps) and dist_info.main:
+            save_checkpoint(ckpt_dir, model, optimizer,
+                            {**state, "elapsed": state["elapsed"] + elapsed})
+    bar.close()
+    wall = state["elapsed"] + (time.perf_counter() - started)
+    val_loss = _mean_across(evaluate(model, val_tokens, cfg.context, cfg.eval_tokens, local_batch,
+                                     cfg.device), dist_info)
+    state["val_losses"].append([steps, val_loss])
+    params = shape.params()
+    record = {
+        "run_id": state["run_id"], "config": cfg.identity(), "execution": {
+            "attention": cfg.attention, "device": cfg.device, "processes": dist_info.world,
+            "dtype": "bf16-autocast" if cfg.device.startswith("cuda") else "fp32"},
+        "labels": cfg.extra,
+        "n_heads": shape.n_heads, "n_kv_heads": shape.n_kv_heads, "head_dim": shape.head_dim,
+        "layers": shape.layers, "d_model": shape.d_model, "d_ff": shape.d_ff, "vocab": vocab,
+        "n_non_embedding": params.non_embedding, "n_total": params.total, "n_numel": params.numel,
+        "tokens": steps * cfg.batch_size * cfg.context, "steps": steps, "seed": cfg.seed,
+        "final_train_loss": last_loss, "val_loss": val_loss,
+        "train_losses": state["train_losses"], "val_losses": state["val_losses"],
+        "wall_time_s": wall, "tokens_per_s": steps * cfg.batch_size * cfg.context / wall,
+        "corpus_fingerprint": prepared.meta["corpus_fingerprint"],
+        "git_commit": commit, "machine": machine,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if dist_info.main:
+        (out_dir / "record.json").write_text(json.dumps(record, indent=2))
+        if record_to is not None:
+            runs.append(record, record_to)
+        log(f"run {record['run_id']}: val loss {val_loss:.4f} after {record['tokens']:,} tokens "
+            f"in {wall:.1f}s ({record['tokens_per_s']:,.0f} tok/s)")
+    return TrainResult(record, ckpt_dir)

@@ -1,0 +1,87 @@
+"""A `Shape` from a Hugging Face model's configuration, read offline with transformers' config classes.
+
+`gqa cost --config PATH` and `gqa plan --baseline-config PATH` take a `config.json` or a local model
+folder. The file is read by `transformers.AutoConfig` with `local_files_only=True`: nothing is
+downloaded. Supported families, and what each adds to a plain Llama shape:
+
+  llama    attention_bias (biases on Q, K, V and O), head_dim when given; mlp_bias is refused
+  mistral  head_dim when given (Mistral-Nemo); no biases
+  qwen2    biases on Q, K, V always (Qwen2, Qwen2.5); head_dim = hidden_size / heads
+  qwen3    RMSNorm on queries and keys (2·d_h gains per layer), explicit head_dim, attention_bias
+
+Every other `model_type` is refused with the list above: its parameter count could differ in ways a
+Shape does not describe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gqa.shapes import Shape
+
+SUPPORTED = ("llama", "mistral", "qwen2", "qwen3")
+
+
+def _config_folder(path: Path) -> Path:
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path}: a model folder needs a config.json")
+        return path
+    if path.is_file():
+        return path
+    raise ValueError(f"{path}: no such config.json or model folder")
+
+
+def read_config(path: str | Path):
+    """The transformers config object of a local config.json or model folder (never downloads)."""
+    path = _config_folder(Path(path).expanduser())
+    config_file = path / "config.json" if path.is_dir() else path
+    try:
+        raw = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{config_file}: not a readable JSON config ({e})") from None
+    if not isinstance(raw, dict) or "model_type" not in raw:
+        raise ValueError(f"{config_file}: no `model_type`; is this a Hugging Face config.json?")
+    if raw["model_type"] not in SUPPORTED:
+        raise ValueError(f"{config_file}: model_type {raw['model_type']!r} is not supported; supported: "
+                         f"{', '.join(SUPPORTED)}")
+    try:
+        from transformers import AutoConfig
+    except ImportError:
+        raise RuntimeError("reading a Hugging Face config needs transformers: pip install 'gqa[models]'") from None
+    try:
+        return AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{config_file}: transformers cannot read it ({str(e).splitlines()[0]})") from None
+
+
+def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
+    """(Shape, notes) of a local Hugging Face config; notes say which fields were derived, not read."""
+    config = read_config(path)
+    kind = config.model_type
+    notes = {}
+    n_heads = int(config.num_attention_heads)
+    n_kv = getattr(config, "num_key_value_heads", None)
+    if n_kv is None:
+        n_kv, notes["n_kv_heads"] = n_heads, "not in the config: MHA (num_key_value_heads = heads)"
+    head_dim = getattr(config, "head_dim", None)
+    if not head_dim:
+        head_dim = config.hidden_size // n_heads
+        notes["head_dim"] = f"not in the config: hidden_size / heads = {head_dim}"
+    if getattr(config, "mlp_bias", False):
+        raise ValueError(f"{path}: mlp_bias = true is not supported (FFN biases are not in the cost model)")
+    attention_bias = bool(getattr(config, "attention_bias", False))
+    tied = getattr(config, "tie_word_embeddings", None)
+    if tied is None:
+        tied = False
+        notes["tied"] = "tie_word_embeddings not in the config: untied"
+    name = getattr(config, "_name_or_path", "") or ""
+    name = Path(name).name if name else ""
+    shape = Shape(
+        layers=int(config.num_hidden_layers), d_model=int(config.hidden_size), n_heads=n_heads,
+        n_kv_heads=int(n_kv), head_dim=int(head_dim), d_ff=int(config.intermediate_size),
+        vocab=int(config.vocab_size), tied=bool(tied),
+        qkv_bias=attention_bias or kind == "qwen2", o_bias=attention_bias and kind in ("llama", "qwen3"),
+        qk_norm=kind == "qwen3", name=name or f"{kind} config")
+    return shape, notes
