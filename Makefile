@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := $(VENV)/.chromium
 PROFILE ?= cpu
 
-.PHONY: book test setup check-book clean
+.PHONY: book test test-fast setup check-book clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ book: $(STAMP)
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# The daily subset: everything but the tests marked slow (notebook executions, book builds, the wheel).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # Build the book, then check it as a reader would (links, headless Chromium) with screenshots.
 check-book: $(STAMP) $(CHROMIUM)
