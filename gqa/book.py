@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gqa import profiles
+import yaml
+
+from gqa import launch, profiles
 from gqa.notebook_inputs import notebook_inputs
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
@@ -200,9 +202,15 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
     wanted = set()
     for path in BOOK_DIR.rglob("*"):
         rel = path.relative_to(BOOK_DIR)
-        if path.is_file() and rel.parts[0] != "_build":
+        if path.is_file() and rel.parts[0] != "_build" and rel != Path("_config.yml"):
             _sync(path, src / rel)
             wanted.add(src / rel)
+    config = launch.staged_config(yaml.safe_load((BOOK_DIR / "_config.yml").read_text()), launch.repository_url())
+    text = yaml.safe_dump(config, sort_keys=False)
+    if not (src / "_config.yml").exists() or (src / "_config.yml").read_text() != text:
+        src.mkdir(parents=True, exist_ok=True)
+        (src / "_config.yml").write_text(text)
+    wanted.add(src / "_config.yml")
     for ex in executed:
         _sync(ex.output, src / "notebooks" / f"{ex.stem}.ipynb")
         wanted.add(src / "notebooks" / f"{ex.stem}.ipynb")
@@ -238,6 +246,10 @@ def build_html(src: Path) -> Path:
 def build_book(profile_name: str, *, force: bool = False, html: bool = True,
                only: list[str] | None = None) -> Path | None:
     start = time.perf_counter()
+    stale = launch.out_of_sync()
+    if stale:
+        raise ValueError(f"the first cell of {', '.join(stale)} names another repository than book/_config.yml's "
+                         f"repository.url ({launch.repository_url() or 'unset'}): run `gqa book --sync-launch`")
     executed = execute_all(profile_name, force=force, only=only)
     if not html:
         return None

@@ -10,6 +10,13 @@ from gqa.cli._common import CliError
 def cmd_book(args: argparse.Namespace) -> int:
     from gqa.book import build_book, check_built_book
 
+    if args.sync_launch:
+        from gqa import launch
+
+        changed = launch.sync()
+        print(f"first cells name {launch.repository_url() or 'no repository'}: "
+              f"{len(changed)} notebooks updated ({', '.join(changed) or 'none'})")
+        return 0
     if args.check and args.no_html:
         raise CliError("--check needs the HTML build; drop --no-html")
     build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
@@ -36,6 +43,9 @@ def add_book(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", metavar="NOTEBOOK", action="append",
                    help="execute only this notebook (stem, repeatable); others must be cached")
     p.add_argument("--no-html", action="store_true", help="execute notebooks, skip the HTML build")
+    p.add_argument("--sync-launch", action="store_true",
+                   help="write book/_config.yml's repository.url (or $GQA_REPOSITORY_URL) into every notebook's "
+                        "first cell, which installs the companion in a hosted runtime (Colab, Binder); then exit")
     p.add_argument("--check", action="store_true",
                    help="then check it as a reader would: internal links offline, and every page in "
                         "headless Chromium (images, a glued value, console errors), saving screenshots in "

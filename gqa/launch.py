@@ -1,0 +1,117 @@
+"""Opening a chapter in a hosted runtime (Colab, Binder): launch buttons and the notebooks' first cell.
+
+One setting drives both: `repository.url` in book/_config.yml (or the environment variable
+GQA_REPOSITORY_URL, which wins). When it is set, `gqa book` turns on the Colab and Binder launch buttons,
+and every notebook's first cell (tagged remove-cell, so the book never shows it) names the same URL: in
+a runtime where `import gqa` fails, it clones the repository, installs it with its book extra, and sets
+GQA_PROFILE=ci, so the notebook runs its ci-sized parameters (`hosted_parameters`). Where gqa imports,
+the cell does nothing. `gqa book --sync-launch` writes the URL into the first cells; a build whose cells
+disagree with the setting stops and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from gqa.paths import BOOK_DIR, NOTEBOOK_DIR
+
+CELL_ID = "hosted-setup"
+CELL_TEMPLATE = '''# Opened in a hosted runtime (Colab, Binder) without the companion? Install it from its repository and
+# run this chapter with the ci profile's small parameters. Where gqa is installed, this cell does nothing.
+REPOSITORY = {url!r}  # book/_config.yml repository.url, written by `gqa book --sync-launch`
+try:
+    import gqa  # noqa: F401
+except ImportError:
+    import os, subprocess, sys
+    if not REPOSITORY:
+        raise RuntimeError("this copy of the notebook names no repository: install the companion "
+                           "(pip install -e '.[book]' in a checkout) and restart the kernel")
+    here = os.path.expanduser("~/gqa-companion")
+    if not os.path.isdir(here):
+        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, here], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]"], check=True)
+    sys.path.insert(0, here)  # an editable install is seen by new processes; this kernel needs the path
+    os.environ["GQA_PROFILE"] = "ci"'''
+
+
+def repository_url() -> str:
+    """The one setting: GQA_REPOSITORY_URL, else book/_config.yml's repository.url ('' when unset)."""
+    if os.environ.get("GQA_REPOSITORY_URL"):
+        return os.environ["GQA_REPOSITORY_URL"].strip()
+    config = yaml.safe_load((BOOK_DIR / "_config.yml").read_text()) or {}
+    return str((config.get("repository") or {}).get("url") or "").strip()
+
+
+def check_url(url: str) -> None:
+    if url and not re.fullmatch(r"https://(github\.com|gitlab\.com)/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"repository.url {url!r} must look like https://github.com/OWNER/REPO")
+
+
+def staged_config(config: dict, url: str) -> dict:
+    """The book's Jupyter Book config with launch buttons on when the repository URL is set."""
+    check_url(url)
+    config = json.loads(json.dumps(config))  # a deep copy
+    if url:
+        config.setdefault("repository", {}).update({"url": url, "path_to_book": "", "branch": "main"})
+        config.setdefault("launch_buttons", {}).update(
+            {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com"})
+        config.setdefault("html", {})["use_repository_button"] = True
+    return config
+
+
+def cell_source(url: str) -> str:
+    return CELL_TEMPLATE.format(url=url)
+
+
+def first_cell_url(notebook: Path) -> str | None:
+    """The REPOSITORY a notebook's first cell names (None: it has no such cell)."""
+    nb = json.loads(notebook.read_text())
+    cell = next((c for c in nb["cells"] if c.get("id") == CELL_ID), None)
+    if cell is None:
+        return None
+    match = re.search(r"^REPOSITORY = (['\"])(.*?)\1", "".join(cell["source"]), re.M)
+    return match.group(2) if match else None
+
+
+def out_of_sync(url: str | None = None) -> list[str]:
+    """Notebooks whose first cell is missing or names another repository than the setting."""
+    url = repository_url() if url is None else url
+    return [nb.stem for nb in sorted(NOTEBOOK_DIR.glob("*.ipynb")) if first_cell_url(nb) != url]
+
+
+def sync(url: str | None = None) -> list[str]:
+    """Write the setting into every notebook's first cell (adding the cell where missing)."""
+    url = repository_url() if url is None else url
+    check_url(url)
+    changed = []
+    for path in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        lines = cell_source(url).split("\n")
+        source = [line + "\n" for line in lines[:-1]] + lines[-1:]
+        cell = next((c for c in nb["cells"] if c.get("id") == CELL_ID), None)
+        if cell is None:
+            cell = {"cell_type": "code", "execution_count": None, "id": CELL_ID,
+                    "metadata": {"tags": ["remove-cell"]}, "outputs": [], "source": source}
+            nb["cells"].insert(0, cell)
+        elif cell["source"] == source:
+            continue
+        cell["source"] = source
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        changed.append(path.stem)
+    return changed
+
+
+def hosted_parameters(stem: str) -> dict:
+    """The parameters of profile $GQA_PROFILE for a notebook (set by the first cell in a hosted
+    runtime), or {} when it is unset: `globals().update(hosted_parameters("01_cost_model"))`."""
+    name = os.environ.get("GQA_PROFILE")
+    if not name:
+        return {}
+    from gqa import profiles
+
+    return profiles.load(name).notebook_parameters(stem)
