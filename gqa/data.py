@@ -195,12 +195,21 @@ def verify(directory: Path) -> Prepared:
     meta_path = directory / "meta.json"
     if not meta_path.exists():
         raise ValueError(f"no prepared dataset at {directory} (meta.json missing)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"dataset at {directory} has format {meta.get('format')}, expected {FORMAT_VERSION}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{meta_path}: not JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"dataset at {directory} has format {found}, expected {FORMAT_VERSION}")
+    if not isinstance(meta.get("splits"), dict) or set(meta["splits"]) != {"train", "val"}:
+        raise ValueError(f"{meta_path}: needs `splits` with train and val")
     for split, info in meta["splits"].items():
-        path = directory / info["file"]
-        expected = info["tokens"] * np.dtype(info["dtype"]).itemsize
+        try:
+            path = directory / info["file"]
+            expected = int(info["tokens"]) * np.dtype(info["dtype"]).itemsize
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{meta_path}: split {split!r} lacks its file, tokens or dtype") from None
         if not path.exists() or path.stat().st_size != expected:
             raise ValueError(f"{split} tokens at {path} are missing or truncated "
                              f"({path.stat().st_size if path.exists() else 0} of {expected} bytes)")
@@ -210,14 +219,32 @@ def verify(directory: Path) -> Prepared:
 
 
 def prepare(spec: DataSpec, *, rebuild: bool = False, log=print) -> Prepared:
-    """Tokenize a corpus once and cache it; reuse a verified cache, rebuild a stale or broken one."""
+    """Tokenize a corpus once and cache it; reuse a verified cache, rebuild a stale or broken one.
+
+    The build holds a lock on the cache entry, so processes preparing the same corpus at once build it
+    once (the others wait, then verify and reuse it), and leftovers of killed builds are removed."""
+    from filelock import FileLock
+
     fingerprint = corpus_fingerprint(spec.corpus, spec.max_bytes)
     directory = dataset_dir(spec, fingerprint)
-    if directory.exists() and not rebuild:
+    if directory.exists() and not rebuild:  # the common case: no lock needed to read a finished cache
         try:
             return verify(directory)
-        except ValueError as e:
-            log(f"rebuilding the token cache: {e}")
+        except ValueError:
+            pass
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock", timeout=3600):
+        for leftover in directory.parent.glob(directory.name + ".tmp*"):  # killed builds (we hold the lock)
+            shutil.rmtree(leftover, ignore_errors=True)
+        if directory.exists() and not rebuild:
+            try:
+                return verify(directory)
+            except ValueError as e:
+                log(f"rebuilding the token cache: {e}")
+        return _build(spec, fingerprint, directory, log)
+
+
+def _build(spec: DataSpec, fingerprint: str, directory: Path, log) -> Prepared:
     docs = list(iter_documents(spec.corpus, spec.max_bytes))
     splits = {"train": [d for d in docs if not is_validation(d.name, spec.val_percent)],
               "val": [d for d in docs if is_validation(d.name, spec.val_percent)]}

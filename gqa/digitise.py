@@ -90,12 +90,18 @@ def load_rgb(path: Path | str) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"figure image not found: {path}")
-    image = Image.open(path)
-    if image.mode in ("RGBA", "LA", "P"):
-        image = image.convert("RGBA")
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image)
-    return np.asarray(image.convert("RGB")).astype(np.int32)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image")
+    try:
+        image = Image.open(path)
+        image.load()  # decode now: a truncated file fails here, not halfway through the analysis
+        if image.mode in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, image)
+        return np.asarray(image.convert("RGB")).astype(np.int32)
+    except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError (an OSError), truncation
+        raise ValueError(f"{path}: not a readable image ({e})") from None
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -30,9 +30,15 @@ def claims(path: Path | None = None) -> dict[str, Claim]:
     path = path or DATA_DIR / "claims.csv"
     if not path.exists():
         raise FileNotFoundError(f"paper data not found at {path}: run from a checkout of the repo")
+    out = {}
     with path.open(newline="") as f:
-        return {row["id"]: Claim(row["id"], row["label"], float(row["value"]), row["unit"],
-                                 row["source"], row["description"]) for row in csv.DictReader(f)}
+        for line, row in enumerate(csv.DictReader(f), 2):
+            try:
+                out[row["id"]] = Claim(row["id"], row["label"], float(row["value"]), row["unit"], row["source"],
+                                       row["description"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{line}: not a claim row ({type(e).__name__}: {e})") from None
+    return out
 
 
 def compare(paper: float, ours: float, *, rel_tol: float = 0.0, abs_tol: float = 0.0) -> str:
@@ -57,4 +63,29 @@ def table(name: str) -> "pd.DataFrame":
     if not path.exists():
         known = sorted(p.stem for p in DATA_DIR.glob("*.csv"))
         raise FileNotFoundError(f"no paper table {name!r} at {path}; known: {', '.join(known)}")
-    return pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise ValueError(f"{path}: not a readable CSV table ({str(e).splitlines()[0]})") from None
+    if frame.empty:
+        raise ValueError(f"{path}: holds no rows")
+    for column in NUMERIC_COLUMNS.get(name, ()):
+        if column not in frame.columns:
+            raise ValueError(f"{path}: no column {column!r}")
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame[column][values.isna() | ~values.map(lambda v: v == v and abs(v) != float("inf"))]
+        if len(bad):
+            line = int(bad.index[0]) + 2  # the header is line 1
+            raise ValueError(f"{path}:{line}: column {column!r} needs a finite number, got {bad.iloc[0]!r}")
+        frame[column] = values
+    return frame
+
+
+# Columns each table must hold as finite numbers (checked when the table is read).
+NUMERIC_COLUMNS = {
+    "fig2_points": ("n_h", "n_kv", "x", "loss"),
+    "table4": ("target_loss", "context", "n_h", "n_kv"),
+    "table7": ("layers", "d_model"),
+    "table9": ("layers", "d_model", "max_lr"),
+    "appendix_i_fits": ("train_context", "a", "b", "c"),
+}

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"
-RUNS_DIR = DATA_DIR / "runs"
+RUNS_DIR = Path(os.environ["GQA_RUNS_DIR"]) if os.environ.get("GQA_RUNS_DIR") else DATA_DIR / "runs"  # run stores
 PROFILES_DATA_DIR = DATA_DIR / "profiles"
 NOTEBOOK_DIR = ROOT / "notebooks"
 PARAMS_DIR = NOTEBOOK_DIR / "params"
 BOOK_DIR = ROOT / "book"
 BUILD_DIR = BOOK_DIR / "_build"
-CACHE_DIR = ROOT / ".cache"
+CACHE_DIR = Path(os.environ["GQA_WORK_DIR"]) if os.environ.get("GQA_WORK_DIR") else ROOT / ".cache"  # checkpoints, claims
 # The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
 PAPER_DATA_DIR = DATA_DIR / "paper" if (DATA_DIR / "paper").is_dir() else Path(__file__).resolve().parent / "paper_data"
 

@@ -345,6 +345,13 @@ def check_merged(profile: Profile) -> list[str]:
             SweepConfig.from_dict(profile.section("attention_profile"))
         except (ValueError, TypeError) as e:
             problems.append(f"{where}: attention_profile: {e}")
+    attention_params = profile.notebook_parameters("02_attention") if "02_attention" in notebook_stems() else {}
+    if "attention_profile" in profile.values and attention_params:
+        headline = attention_params.get("headline_context", notebook_defaults("02_attention").get("headline_context"))
+        contexts = profile.section("attention_profile").get("decode_contexts")
+        if contexts is not None and headline not in contexts:
+            problems.append(f"{where}: notebooks.02_attention.headline_context: {headline} is not one of "
+                            f"attention_profile.decode_contexts {contexts}")
     if "sweep" in profile.values:
         try:
             for cfg in sweep_configs(profile.section("sweep")):

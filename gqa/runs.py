@@ -6,6 +6,7 @@ a record. Records are written by `gqa train` and `gqa sweep` only; nothing edits
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,7 +16,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from gqa.paths import ROOT as REPO
-from gqa.paths import RUNS_DIR, display_path
+from gqa.paths import CACHE_DIR, RUNS_DIR, display_path
 
 
 def store_path(name: str) -> Path:
@@ -47,15 +48,45 @@ def machine() -> dict:
     return info
 
 
-def append(record: dict, path: Path) -> None:
-    """Append one record atomically (file lock; one write of one line; fsync)."""
+def append(record: dict, path: Path) -> bool:
+    """Append one record atomically (file lock; one write of one line; fsync), unless the store already
+    holds its run id: one run, one record. True when written."""
     line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=120):
+        if record["run_id"] in {r["run_id"] for r in read(path)}:
+            return False
         with path.open("a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+    return True
+
+
+CLAIMS_DIR = CACHE_DIR / "claims"
+
+
+class RunClaimed(RuntimeError):
+    """Another live process is training this run."""
+
+
+@contextlib.contextmanager
+def claim(run_id: str):
+    """Hold the claim on one run while training it: an exclusive lock (flock) on .cache/claims/<id>.lock.
+    The operating system releases it when the holder exits or is killed, so a dead process's claim is
+    reclaimed by the next one. RunClaimed when a live process holds it."""
+    from filelock import Timeout
+
+    CLAIMS_DIR.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(CLAIMS_DIR / f"{run_id}.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunClaimed(f"run {run_id} is being trained by another process") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def read(path: Path) -> list[dict]:

@@ -281,11 +281,29 @@ def brute_force(fits: Mapping[Heads, PowerLaw], target: float, context: int,
     return best
 
 
+RECORD_FIELDS = {"n_heads": int, "n_kv_heads": int, "head_dim": int, "vocab": int, "layers": int, "d_model": int,
+                 "n_non_embedding": float, "val_loss": float}
+
+
+def check_record(record: dict, where: str) -> None:
+    """The fields a fit reads from a run record, with their types: ValueError naming the record and key."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    for key, kind in RECORD_FIELDS.items():
+        value = record.get(key)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and (float(value).is_integer() if kind is int else True) and (value > 0 or key == "val_loss"))
+        if not ok:
+            raise ValueError(f"{where}: {key} must be {'an integer' if kind is int else 'a finite number'}, "
+                             f"got {value!r}")
+
+
 def fits_from_records(records: Sequence[dict]) -> tuple[dict[Heads, tuple[list, list]], dict]:
     """Group run records into fit inputs {H: (N_nonemb, val_loss)} and the setting they imply."""
     data: dict[Heads, tuple[list, list]] = {}
     head_dims, vocabs, sizes = set(), set(), set()
-    for r in records:
+    for i, r in enumerate(records, 1):
+        check_record(r, f"record {i} (run {r.get('run_id', '?')})")
         h = (int(r["n_heads"]), int(r["n_kv_heads"]))
         data.setdefault(h, ([], []))
         data[h][0].append(float(r["n_non_embedding"]))
@@ -343,7 +361,10 @@ def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0
         records, where = runs.read(path_or_records), display_path(path_or_records)
     if not records:
         raise ValueError(f"no run records in {where}")
-    data, meta = fits_from_records(records)
+    try:
+        data, meta = fits_from_records(records)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     fits = fit_family(data, shared_e=shared_e)
     boot = bootstrap(data, resamples=resamples, seed=seed, shared_e=shared_e, point=fits) if resamples else None
     setting = CostSetting(head_dim=meta["head_dim"], vocab=meta["vocab"],

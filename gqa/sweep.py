@@ -8,7 +8,8 @@ A profile's `sweep` section:
 Records go to data/runs/<profile>.jsonl; checkpoints to .cache/runs/<profile>/<run_id>/, so a killed
 sweep resumes the run it was in and skips the ones already recorded. A run is identified by its settings
 (`TrainConfig.run_id`), so a run recorded in any store under data/runs/ (by another profile with the same
-settings, say) is done and is not trained again.
+settings, say) is done and is not trained again. A run is claimed before it trains (`runs.claim`), so two
+sweeps at once share the work and never train one run twice.
 """
 
 from __future__ import annotations
@@ -48,11 +49,22 @@ def run_sweep(profile: str, section: dict, *, limit: int | None = None, progress
     todo = [c for c in configs if c.run_id() not in done]
     log(f"sweep {profile}: {len(configs)} runs, {len(configs) - len(todo)} recorded, {len(todo)} to train")
     written = []
-    for i, cfg in enumerate(todo[:limit] if limit else todo, 1):
-        log(f"[{i}/{len(todo)}] H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} d={cfg.d_model} "
-            f"d_h={cfg.head_dim} run {cfg.run_id()}")
-        result = train(cfg, RUN_CACHE / profile / cfg.run_id(), resume=True, record_to=store,
-                       progress=progress, log=log)
+    for i, cfg in enumerate(todo, 1):
+        if limit and len(written) >= limit:
+            break
+        label = (f"[{i}/{len(todo)}] H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} d={cfg.d_model} "
+                 f"d_h={cfg.head_dim} run {cfg.run_id()}")
+        try:
+            with runs.claim(cfg.run_id()):
+                if cfg.run_id() in runs.recorded_ids():  # finished by another process meanwhile
+                    log(f"{label}: recorded by another process")
+                    continue
+                log(label)
+                result = train(cfg, RUN_CACHE / profile / cfg.run_id(), resume=True, record_to=store,
+                               progress=progress, log=log)
+        except runs.RunClaimed:
+            log(f"{label}: being trained by another process, skipped")
+            continue
         written.append(result.record)
     return written
 

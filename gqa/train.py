@@ -78,8 +78,20 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.tokens is not None and self.tokens < 1:
             raise ValueError(f"tokens must be positive, got {self.tokens}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("lr", "tokens_per_param", "grad_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("weight_decay", "warmup_frac", "decay_frac", "min_lr_ratio"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+        if self.eval_interval < 0:
+            raise ValueError(f"eval_interval must be >= 0 (0: only at the end), got {self.eval_interval}")
+        if not self.device.startswith(("cpu", "cuda")):
+            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        if self.tokens is None and self.tokens_per_param * self.shape(self.vocab_size).params().non_embedding < 1:
+            raise ValueError(f"tokens_per_param {self.tokens_per_param} gives no training tokens")
         if self.warmup_frac + self.decay_frac > 1:
             raise ValueError("warmup_frac + decay_frac must not exceed 1")
         self.shape(self.vocab_size)  # validates the shape
@@ -189,33 +201,97 @@ def _mean_across(value: float, dist_info: Dist) -> float:
 # --- Checkpoints ------------------------------------------------------------------------------------
 
 
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not prove itself: a file missing, damaged, or disagreeing with the others."""
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_checkpoint(directory: Path, model, optimizer, state: dict) -> None:
-    """Write weights (safetensors), optimizer state and the run state; replace the old one atomically."""
+    """Write weights (safetensors, with the run id and step in its metadata), the optimizer state, and the
+    run state with a SHA-256 of each file. The checkpoint it replaces is kept as `<directory>.prev`, the
+    fallback when the newest one turns out damaged. Every step is a rename, so a kill leaves one good copy."""
     from safetensors.torch import save_model
 
-    tmp = directory.with_name(directory.name + ".tmp")
+    tmp = directory.with_name(f"{directory.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
+    save_model(model, str(tmp / "model.safetensors"), metadata={"run_id": state["run_id"], "step": str(state["step"])})
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    state = {**state, "digests": {name: _digest(tmp / name) for name in CHECKPOINT_FILES}}
     (tmp / "state.json").write_text(json.dumps(state))
-    old = directory.with_name(directory.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    prev = directory.with_name(directory.name + ".prev")
     if directory.exists():
-        directory.replace(old)
+        shutil.rmtree(prev, ignore_errors=True)
+        directory.replace(prev)
     tmp.replace(directory)
-    shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(directory: Path, model, optimizer) -> dict | None:
-    """Restore a checkpoint (or the previous one if a save was interrupted); None if there is none."""
+def verify_checkpoint(directory: Path, run_id: str) -> dict:
+    """The state of a checkpoint whose files prove themselves: each file's SHA-256 equals the one recorded,
+    and the weights' metadata names the same run and step as state.json. CheckpointError (naming the file)
+    when damaged; ValueError when it is another run's."""
+    from safetensors import safe_open
+
+    state_file = directory / "state.json"
+    try:
+        state = json.loads(state_file.read_text())
+        digests, step = state["digests"], int(state["step"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{state_file}: unreadable or incomplete ({type(e).__name__})") from None
+    if state.get("run_id") != run_id:
+        raise ValueError(f"the checkpoint in {directory} belongs to run {state.get('run_id')}, not {run_id}: "
+                         "another run's folder (use another --out, or delete it)")
+    for name in CHECKPOINT_FILES:
+        path = directory / name
+        if not path.exists():
+            raise CheckpointError(f"{path}: missing")
+        if _digest(path) != digests.get(name):
+            raise CheckpointError(f"{path}: its SHA-256 differs from the one recorded when it was written (damaged)")
+    with safe_open(str(directory / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("run_id") != run_id or meta.get("step") != str(step):
+        raise CheckpointError(f"{state_file}: says run {state.get('run_id')} step {step}, but the weights were "
+                              f"saved at run {meta.get('run_id')} step {meta.get('step')}")
+    return state
+
+
+def load_checkpoint(directory: Path, model, optimizer, run_id: str, log=print) -> dict | None:
+    """Restore the newest checkpoint that proves itself (then the previous one); None if there is none.
+    A damaged checkpoint is never loaded: with no good one left, CheckpointError names what is wrong."""
     from safetensors.torch import load_model
 
-    for candidate in (directory, directory.with_name(directory.name + ".old")):
-        if (candidate / "state.json").exists():
-            load_model(model, str(candidate / "model.safetensors"))
-            optimizer.load_state_dict(torch.load(candidate / "optimizer.pt", weights_only=True))
-            return json.loads((candidate / "state.json").read_text())
+    problems = []
+    for candidate in (directory, directory.with_name(directory.name + ".prev"),
+                      directory.with_name(directory.name + ".old")):
+        if not (candidate / "state.json").exists() and not candidate.exists():
+            continue
+        try:
+            state = verify_checkpoint(candidate, run_id)
+        except CheckpointError as e:
+            problems.append(str(e))
+            log(f"not resuming from {candidate}: {e}")
+            continue
+        load_model(model, str(candidate / "model.safetensors"))
+        optimizer.load_state_dict(torch.load(candidate / "optimizer.pt", weights_only=True))
+        steps = {int(s["step"]) for s in optimizer.state_dict()["state"].values() if "step" in s}
+        if steps and steps != {int(state["step"])}:
+            raise CheckpointError(f"{candidate / 'optimizer.pt'}: at step {sorted(steps)}, state.json says "
+                                  f"{state['step']}")
+        if problems:
+            log(f"resuming from the previous good checkpoint {candidate} (step {state['step']})")
+        return state
+    if problems:
+        raise CheckpointError("no checkpoint to resume proves itself: " + "; ".join(problems))
     return None
 
 
@@ -285,9 +361,18 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
 
     from gqa.model import build_model
 
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {cfg.device!r}: this torch ({torch.__version__}) sees no CUDA device")
+    from gqa import attention
+
+    attention.check_backend(cfg.attention)
     commit, machine = runs.git_commit(), runs.machine()  # the code and machine this process runs
     dist_info = init_distributed(cfg.device)
+    if dist_info.world > 1 and not dist_info.main:
+        torch.distributed.barrier()  # rank 0 builds the token cache first; the others then reuse it
     prepared = datalib.prepare(cfg.data_spec(), log=log if dist_info.main else (lambda *a: None))
+    if dist_info.world > 1 and dist_info.main:
+        torch.distributed.barrier()
     vocab = prepared.vocab_size
     shape = cfg.shape(vocab)
     steps = cfg.steps(vocab)
@@ -308,12 +393,10 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     ckpt_dir = out_dir / "checkpoint"
     state = {"run_id": cfg.run_id(), "step": 0, "train_losses": [], "val_losses": [], "elapsed": 0.0}
     if resume:
-        restored = load_checkpoint(ckpt_dir, model, optimizer)
+        restored = load_checkpoint(ckpt_dir, model, optimizer, state["run_id"],
+                                   log=log if dist_info.main else (lambda *a: None))
         if restored is not None:
-            if restored["run_id"] != state["run_id"]:
-                raise ValueError(f"checkpoint in {ckpt_dir} belongs to run {restored['run_id']}, "
-                                 f"not {state['run_id']}")
-            state = restored
+            state = {k: v for k, v in restored.items() if k != "digests"}
             if dist_info.main:
                 log(f"resuming run {state['run_id']} at step {state['step']} of {steps}")
     elif ckpt_dir.exists():
@@ -328,6 +411,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     started, tokens_this_session = time.perf_counter(), 0
     last_loss = state["train_losses"][-1][1] if state["train_losses"] else float("nan")
     step = state["step"]
+    saved_step = step if resume and step > 0 else None
     while step < steps:
         lr = wsd_lr(step, steps, cfg.lr, warmup_frac=cfg.warmup_frac, decay_frac=cfg.decay_frac,
                     min_lr_ratio=cfg.min_lr_ratio)
@@ -339,8 +423,9 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
         loss_value = _mean_across(float(loss.detach()), dist_info)
         if not math.isfinite(loss_value):
             bar.close()
-            raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr {lr:.3g}); the last good "
-                                   f"checkpoint (step {state['step']}) is kept in {ckpt_dir}")
+            kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_dir}" if saved_step is not None
+                    else "no checkpoint was written before it")
+            raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr {lr:.3g}); {kept}")
         optimizer_step(model, optimizer, loss, cfg.grad_clip)
         step += 1
         last_loss = loss_value
@@ -358,6 +443,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
         if (step % cfg.checkpoint_every == 0 or step == steps) and dist_info.main:
             save_checkpoint(ckpt_dir, model, optimizer,
                             {**state, "elapsed": state["elapsed"] + elapsed})
+            saved_step = step
     bar.close()
     wall = state["elapsed"] + (time.perf_counter() - started)
     val_loss = _mean_across(evaluate(model, val_tokens, cfg.context, cfg.eval_tokens, local_batch,
@@ -382,8 +468,8 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     }
     if dist_info.main:
         (out_dir / "record.json").write_text(json.dumps(record, indent=2))
-        if record_to is not None:
-            runs.append(record, record_to)
+        if record_to is not None and not runs.append(record, record_to):
+            log(f"run {record['run_id']} is already recorded in {record_to}: not recorded twice")
         log(f"run {record['run_id']}: val loss {val_loss:.4f} after {record['tokens']:,} tokens "
             f"in {wall:.1f}s ({record['tokens_per_s']:,.0f} tok/s)")
     return TrainResult(record, ckpt_dir)

@@ -26,10 +26,15 @@ def parse_tokens(text: str | int) -> int:
             f"invalid token count {text!r}: use an integer with an optional k/m suffix "
             "(128k = 131072)"
         )
-    value = float(match.group(1)) * _TOKEN_SUFFIX[match.group(2).lower()]
-    if value != int(value):
+    number, scale = match.group(1), _TOKEN_SUFFIX[match.group(2).lower()]
+    if "." not in number:  # integers stay exact (no detour through float)
+        return int(number) * scale
+    whole, frac = number.split(".")
+    numerator = int(whole + frac) * scale
+    denominator = 10 ** len(frac)
+    if numerator % denominator:
         raise ValueError(f"invalid token count {text!r}: not a whole number of tokens")
-    return int(value)
+    return numerator // denominator
 
 
 def format_tokens(tokens: int) -> str:

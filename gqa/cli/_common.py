@@ -43,6 +43,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_tokens(text: str) -> int:
+    value = _tokens(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 token, got {text!r}")
+    return value
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gqa.cli._common import _Parser, _positive_int, _profile_section, _tokens
+from gqa.cli._common import _Parser, _positive_int, _positive_tokens, _profile_section
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -48,7 +48,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                     "run), same batches, same device.")
     t.add_argument("--profile", default="cpu")
     t.add_argument("--steps", type=_positive_int, default=20, help="timed steps (after 3 warm-up)")
-    t.add_argument("--context", type=_tokens, help="override the profile's training context")
+    t.add_argument("--context", type=_positive_tokens, help="override the profile's training context")
     t.set_defaults(func=cmd_bench)
     f = bsub.add_parser("fit", help="seconds to fit + bootstrap 21 configurations, fill the Table-4 "
                                     "grid, and run gqa plan",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from gqa.cli._common import (
@@ -10,6 +11,7 @@ from gqa.cli._common import (
     _int,
     _Parser,
     _positive_int,
+    _finite_float,
     _profile_section,
     _tokens,
 )
@@ -44,7 +46,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--corpus", default="python-stdlib",
                    help="python-stdlib (default, offline), files:GLOB, or hf:NAME[:SPLIT] (needs datasets)")
     g.add_argument("--vocab-size", type=_positive_int, default=4096, help="BPE vocabulary size")
-    g.add_argument("--val-percent", type=float, default=2.0, help="documents held out for validation")
+    g.add_argument("--val-percent", type=_finite_float, default=2.0, help="documents held out for validation")
     g.add_argument("--max-bytes", type=_positive_int, default=None, help="read at most this much text")
 
 
@@ -77,7 +79,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     out = Path(args.out) if args.out else RUN_CACHE / "train" / cfg.run_id()
     record_to = None if args.no_record else (Path(args.record) if args.record else runs.store_path("train"))
-    train(cfg, out, resume=args.resume, record_to=record_to)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 holds the claim for all
+        train(cfg, out, resume=args.resume, record_to=record_to)
+        return 0
+    with runs.claim(cfg.run_id()):
+        train(cfg, out, resume=args.resume, record_to=record_to)
     return 0
 
 
@@ -104,9 +110,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--context", type=_tokens, default=256, help="training context in tokens")
     t.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per step (global)")
     t.add_argument("--tokens", type=_tokens, default=None, help="token budget (default: see next)")
-    t.add_argument("--tokens-per-param", type=float, default=20.0,
+    t.add_argument("--tokens-per-param", type=_finite_float, default=20.0,
                    help="budget as tokens per non-embedding parameter (default 20)")
-    t.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate")
+    t.add_argument("--lr", type=_finite_float, default=1e-3, help="maximum learning rate")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--attention", default="sdpa", help="eager, sdpa, repeat or flash")
     t.add_argument("--device", default="cpu", help="cpu or cuda")

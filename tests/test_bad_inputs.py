@@ -1,0 +1,229 @@
+"""Bad input to every command: exit status 2, one line on stderr naming the bad value, no traceback, and
+the committed data (data/) byte-identical afterwards."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gqa import paper
+from gqa.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD_RECORD = {"run_id": "r", "n_heads": 4, "n_kv_heads": 1, "head_dim": 16, "vocab": 512, "layers": 1, "d_model": 32,
+               "n_non_embedding": 1000, "val_loss": 3.0}
+
+
+def _files(tmp: Path) -> None:
+    """The bad files the table refers to as {tmp}/NAME."""
+    (tmp / "folder").mkdir()
+    (tmp / "text.png").write_text("not an image")
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()  # a real PNG of noise (which compresses badly), cut in half
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(buffer, "PNG")
+    (tmp / "truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (tmp / "corrupt.jsonl").write_text('{"run_id": "a"}\n{not json\n')
+    (tmp / "empty.jsonl").write_text("")
+    for key, value in (("val_loss", None), ("n_heads", "four"), ("n_non_embedding", -1), ("val_loss", float("nan"))):
+        record = dict(GOOD_RECORD)
+        if value is None:
+            record.pop(key)
+        else:
+            record[key] = value
+        (tmp / f"record_{key}_{value}.jsonl").write_text(json.dumps(record) + "\n")
+    (tmp / "nofits.json").write_text(json.dumps({"fits": [{"n_heads": 8}]}))
+    (tmp / "notjson.json").write_text("{fits: ")
+    (tmp / "list.json").write_text("[1, 2]")
+    (tmp / "negfit.json").write_text(json.dumps({"fits": [{"n_heads": 8, "n_kv_heads": 1, "a": -1, "b": 0.3, "e": 2}]}))
+    profiles = {
+        "typo_nb": {"extends": "ci", "notebooks": {"06_paper_chek": {}}},
+        "typo_param": {"extends": "ci", "notebooks": {"01_cost_model": {"bar_contxt": 1}}},
+        "bad_type": {"extends": "ci", "notebooks": {"06_paper_check": {"context": "128k"}}},
+        "bad_section": {"extends": "ci", "sweeps": {}},
+        "bad_attention": {"extends": "ci", "attention_profile": {"n_head": 8}},
+        "bad_train": {"extends": "ci", "sweep": {"train": {"tokens_per_param": -5}}},
+        "bad_lr": {"extends": "ci", "sweep": {"train": {"lr": "fast"}}},
+        "bad_heads": {"extends": "ci", "sweep": {"heads": [[4, 3]]}},
+        "loop": {"extends": "loop"},
+        "missing_parent": {"extends": "gpu-big"},
+        "headline": {"extends": "ci", "notebooks": {"02_attention": {"headline_context": 999}}},
+    }
+    for name, values in profiles.items():
+        (tmp / f"{name}.yaml").write_text(yaml.safe_dump(values))
+    (tmp / "broken.yaml").write_text("notebooks: [unclosed\n")
+    (tmp / "list.yaml").write_text("- a\n- b\n")
+    (tmp / "notebook.ipynb").write_text("{}")
+
+
+CASES = [
+    # cost
+    (["cost"], "--context is required"),
+    (["cost", "--context", "128k"], "give --preset NAME"),
+    (["cost", "--preset", "nope", "--context", "1k"], "nope"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "12q"], "12q"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "-5"], "-5"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1.5"], "1.5"),
+    (["cost", "--layers", "2", "--d-model", "64", "--heads", "6", "--kv-heads", "4", "--context", "1k"], "n_kv_heads=4"),
+    (["cost", "--layers", "2", "--d-model", "64", "--heads", "6", "--kv-heads", "0", "--context", "1k"], "n_kv_heads=0"),
+    (["cost", "--layers", "0", "--d-model", "64", "--heads", "4", "--context", "1k"], "layers"),
+    (["cost", "--layers", "two", "--d-model", "64", "--heads", "4", "--context", "1k"], "two"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--dtype", "fp13"], "fp13"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--kv-dtype", "int3"], "int3"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--batch", "0"], "0"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--alpha", "nan"], "nan"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--beta", "inf"], "inf"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--lambda", "-0.1"], "lambda"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--alpha", "0"], "alpha"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "1k", "--params", "some"], "some"),
+    (["cost", "--preset", "llama-3.1-8b", "--heads", "12", "--context", "1k"], "give --kv-heads"),
+    (["cost", "--preset", "llama-3.1-8b", "--config", "{tmp}/folder", "--context", "1k"], "not both"),
+    (["cost", "--config", "{tmp}/folder", "--context", "1k"], "config.json"),
+    (["cost", "--config", "{tmp}/nowhere", "--context", "1k"], "nowhere"),
+    (["cost", "--config", "{tmp}/notjson.json", "--context", "1k"], "notjson.json"),
+    (["cost", "--config", "{tmp}/list.json", "--context", "1k"], "model_type"),
+    # plan and fit
+    (["plan", "--target-loss", "2.6"], "--context"),
+    (["plan", "--context", "128k"], "--target-loss"),
+    (["plan", "--context", "128k", "--target-loss", "100"], "above every loss"),
+    (["plan", "--context", "128k", "--target-loss", "1.0"], "unreachable"),
+    (["plan", "--context", "128k", "--target-loss", "inf"], "inf"),
+    (["plan", "--context", "128k", "--target-loss", "nan"], "nan"),
+    (["plan", "--context", "128k", "--target-loss", "low"], "low"),
+    (["plan", "--context", "0x1", "--target-loss", "2.6"], "0x1"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline", "32,7"], "n_kv_heads=7"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline", "32"], "32"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline", "16,4"], "--baseline-shape"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline-shape", "24,2048"], "--baseline"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline", "16,4", "--baseline-shape", "0,2048"], "0,2048"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline-loss", "2.7"], "--baseline"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--baseline", "8,1", "--baseline-loss", "2.7"],
+     "--baseline-shape"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--candidates", "32,8"], "32,8"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--max-extrapolation", "0.5"], "0.5"),
+    (["plan", "--context", "128k", "--target-loss", "2.3", "--max-extrapolation", "2"], "beyond 2x"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--runs", "{tmp}/missing.jsonl"], "missing.jsonl"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--runs", "{tmp}/a", "--fits", "{tmp}/b"], "not both"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/notjson.json"], "notjson.json"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/nofits.json"], "nofits.json"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/list.json"], "list.json"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/negfit.json"], "negfit.json"),
+    (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/nowhere.json"], "nowhere.json"),
+    (["fit", "--runs", "{tmp}/corrupt.jsonl"], "corrupt.jsonl:2"),
+    (["fit", "--runs", "{tmp}/empty.jsonl"], "empty.jsonl"),
+    (["fit", "--runs", "{tmp}/record_val_loss_None.jsonl"], "val_loss"),
+    (["fit", "--runs", "{tmp}/record_n_heads_four.jsonl"], "n_heads"),
+    (["fit", "--runs", "{tmp}/record_n_non_embedding_-1.jsonl"], "n_non_embedding"),
+    (["fit", "--runs", "{tmp}/record_val_loss_nan.jsonl"], "val_loss"),
+    (["fit", "--resamples", "many"], "many"),
+    # train, data, sweep, bench, profile (each refused before any work starts)
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--tokens-per-param", "-5"], "tokens_per_param"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--eval-interval", "-1"], "eval_interval"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--lr", "0"], "lr"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--lr", "nan"], "nan"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--context", "0"], "context"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--batch-size", "0"], "0"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "6", "--kv-heads", "4"], "n_kv_heads=4"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--device", "cuda"], "CUDA"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--device", "tpu"], "tpu"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--attention", "flashy"], "flashy"),
+    (["train", "--layers", "1", "--d-model", "32"], "missing"),
+    (["train", "--preset", "nope"], "nope"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--tokens", "1.5"], "1.5"),
+    (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--val-percent", "80"], "val_percent"),
+    (["data", "prepare", "--vocab-size", "100"], "vocab_size"),
+    (["data", "prepare", "--val-percent", "0"], "val_percent"),
+    (["data", "prepare", "--max-bytes", "0"], "0"),
+    (["data", "prepare", "--corpus", "weird:thing"], "weird:thing"),
+    (["data", "prepare", "--corpus", "files:{tmp}/none/*.py"], "no file matches"),
+    (["sweep", "--profile", "nope"], "nope"),
+    (["sweep", "--profile", "{tmp}/bad_train.yaml", "--dry-run"], "tokens_per_param"),
+    (["sweep", "--profile", "{tmp}/bad_lr.yaml"], "sweep.train.lr"),
+    (["sweep", "--profile", "{tmp}/bad_heads.yaml"], "n_kv_heads=3"),
+    (["sweep", "--profile", "ci", "--limit", "0"], "0"),
+    (["bench", "train", "--context", "0"], "0"),
+    (["bench", "train", "--steps", "0"], "0"),
+    (["bench", "train", "--profile", "nope"], "nope"),
+    (["bench", "fit", "--resamples", "0"], "0"),
+    (["profile", "--profile", "nope"], "nope"),
+    (["profile", "--profile", "ci", "--dtype", "fp64"], "fp64"),
+    (["profile", "--profile", "ci", "--device", "cuda"], "CUDA"),
+    (["profile", "--profile", "{tmp}/bad_attention.yaml"], "n_head"),
+    # digitise, render
+    (["digitise", "{tmp}/nothere.png"], "nothere.png"),
+    (["digitise", "{tmp}/folder"], "folder"),
+    (["digitise", "{tmp}/text.png"], "text.png"),
+    (["digitise", "{tmp}/truncated.png"], "truncated.png"),
+    (["render", "{tmp}/nothere.ipynb"], "nothere.ipynb"),
+    (["render", "{tmp}/notebook.ipynb"], "notebook.ipynb"),
+    (["render", "{tmp}/text.png"], "text.png"),
+    # book and profiles
+    (["book", "--profile", "nope"], "nope"),
+    (["book", "--profile", "{tmp}/typo_nb.yaml"], "06_paper_chek"),
+    (["book", "--profile", "{tmp}/typo_param.yaml"], "bar_contxt"),
+    (["book", "--profile", "{tmp}/bad_type.yaml"], "context"),
+    (["book", "--profile", "{tmp}/bad_section.yaml"], "sweeps"),
+    (["book", "--profile", "{tmp}/bad_attention.yaml"], "n_head"),
+    (["book", "--profile", "{tmp}/bad_train.yaml"], "tokens_per_param"),
+    (["book", "--profile", "{tmp}/loop.yaml"], "loops"),
+    (["book", "--profile", "{tmp}/missing_parent.yaml"], "gpu-big"),
+    (["book", "--profile", "{tmp}/broken.yaml"], "broken.yaml:"),
+    (["book", "--profile", "{tmp}/list.yaml"], "list.yaml"),
+    (["book", "--profile", "{tmp}/headline.yaml"], "headline_context"),
+    (["book", "--profile", "ci", "--only", "07_nothing"], "07_nothing"),
+    (["book", "--profile", "ci", "--check", "--no-html"], "--check"),
+    (["nonsense"], "nonsense"),
+]
+
+
+def _data_digest() -> str:
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "data").rglob("*")):
+        if path.is_file() and not path.name.endswith(".lock"):
+            h.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    _files(tmp)
+    return tmp
+
+
+def test_the_table_is_large():
+    assert len(CASES) >= 80
+    assert len({c[0][0] for c in CASES}) >= 11  # every subcommand
+
+
+@pytest.mark.parametrize("argv, bad", CASES, ids=[" ".join(c[0])[:60] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_leaves_data_alone(capsys, bad_files, monkeypatch, argv, bad):
+    monkeypatch.setenv("GQA_CACHE", str(bad_files / "tokens"))  # no token cache is built in the repository
+    before = _data_digest()
+    argv = [a.replace("{tmp}", str(bad_files)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and bad.replace("{tmp}", str(bad_files)) in lines[0], lines[0]
+    assert _data_digest() == before
+
+
+@pytest.mark.parametrize("content, message", [
+    ("panel,n_h,n_kv,x,loss,pixel_x,pixel_y,score,found_by\n", "holds no rows"),
+    ("panel,n_h,n_kv,x,loss\nmemory,8,8,abc,3.0\n", "fig2_points.csv:2: column 'x'"),
+    ("panel,n_h,n_kv,loss\nmemory,8,8,3.0\n", "no column 'x'"),
+])
+def test_damaged_paper_tables_are_named_with_their_line(tmp_path, capsys, monkeypatch, content, message):
+    for path in paper.DATA_DIR.glob("*"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "fig2_points.csv").write_text(content)
+    monkeypatch.setattr(paper, "DATA_DIR", tmp_path)
+    assert main(["plan", "--context", "128k", "--target-loss", "2.6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

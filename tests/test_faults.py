@@ -1,0 +1,206 @@
+"""Faults: damaged checkpoints are never resumed silently, one run gives one record, concurrent or killed
+work neither duplicates nor corrupts anything."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from gqa import runs
+from gqa.model import build_model
+from gqa.shapes import Shape
+from gqa.train import CheckpointError, TrainConfig, load_checkpoint, make_optimizer, save_checkpoint, train
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = Shape(1, 32, 2, 1, head_dim=16, vocab=64)
+
+
+def _model_and_optimizer(seed=0):
+    model = build_model(SHAPE, seed=seed)
+    cfg = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, head_dim=16, vocab_size=300)
+    return model, make_optimizer(model, cfg)
+
+
+def _step(model, optimizer):
+    loss = model(torch.randint(0, 64, (2, 8))).logits.float().pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+@pytest.fixture
+def two_checkpoints(tmp_path):
+    """A checkpoint at step 2 (kept as .prev) and one at step 3 (the newest), of run 'r1'."""
+    model, optimizer = _model_and_optimizer()
+    folder = tmp_path / "checkpoint"
+    for step in range(1, 4):
+        _step(model, optimizer)
+        if step >= 2:
+            save_checkpoint(folder, model, optimizer, {"run_id": "r1", "step": step, "train_losses": []})
+    return folder
+
+
+def _flip(path: Path, offset: int = -100) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_good_checkpoint_resumes_at_its_step(two_checkpoints):
+    model, optimizer = _model_and_optimizer(seed=1)
+    assert load_checkpoint(two_checkpoints, model, optimizer, "r1", log=lambda *a: None)["step"] == 3
+
+
+@pytest.mark.parametrize("damage", ["flip model", "flip optimizer", "truncate model", "edit step", "delete model"])
+def test_a_damaged_checkpoint_falls_back_to_the_previous_good_one(two_checkpoints, damage):
+    if damage == "flip model":
+        _flip(two_checkpoints / "model.safetensors")
+    elif damage == "flip optimizer":
+        _flip(two_checkpoints / "optimizer.pt")
+    elif damage == "truncate model":
+        path = two_checkpoints / "model.safetensors"
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "edit step":
+        state = json.loads((two_checkpoints / "state.json").read_text())
+        (two_checkpoints / "state.json").write_text(json.dumps({**state, "step": 999}))
+    else:
+        (two_checkpoints / "model.safetensors").unlink()
+    said = []
+    model, optimizer = _model_and_optimizer(seed=1)
+    state = load_checkpoint(two_checkpoints, model, optimizer, "r1", log=said.append)
+    assert state["step"] == 2  # the previous good checkpoint, never the damaged one
+    assert any("not resuming from" in s for s in said) and any("previous good checkpoint" in s for s in said)
+
+
+def test_with_no_good_checkpoint_it_stops_naming_the_file(two_checkpoints):
+    _flip(two_checkpoints / "model.safetensors")
+    _flip(two_checkpoints.with_name("checkpoint.prev") / "optimizer.pt")
+    model, optimizer = _model_and_optimizer(seed=1)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*SHA-256.*optimizer\.pt"):
+        load_checkpoint(two_checkpoints, model, optimizer, "r1", log=lambda *a: None)
+
+
+def test_another_runs_checkpoint_is_refused_in_one_sentence(two_checkpoints):
+    model, optimizer = _model_and_optimizer(seed=1)
+    with pytest.raises(ValueError, match="belongs to run r1, not r2"):
+        load_checkpoint(two_checkpoints, model, optimizer, "r2", log=lambda *a: None)
+
+
+# --- one run, one record --------------------------------------------------------------------------------
+
+
+def test_append_never_records_a_run_twice(tmp_path):
+    store = tmp_path / "s.jsonl"
+    assert runs.append({"run_id": "a", "val_loss": 1.0}, store) is True
+    assert runs.append({"run_id": "a", "val_loss": 2.0}, store) is False
+    assert len(store.read_text().splitlines()) == 1
+
+
+def test_readers_deduplicate_by_run_id(tmp_path):
+    store = tmp_path / "s.jsonl"
+    store.write_text("\n".join(json.dumps({"run_id": i, "v": n}) for n, i in enumerate("aab")) + "\n")
+    assert [r["run_id"] for r in runs.read(store)] == ["a", "b"]
+
+
+def test_a_live_claim_excludes_and_a_released_one_is_reclaimed(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "CLAIMS_DIR", tmp_path)
+    script = ("import sys, time; sys.path.insert(0, sys.argv[1]); from gqa import runs; from pathlib import Path\n"
+              "runs.CLAIMS_DIR = Path(sys.argv[2])\n"
+              "with runs.claim('x'):\n    print('held', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(runs.RunClaimed):
+            with runs.claim("x"):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)  # a dead holder's claim is released by the OS
+        holder.wait()
+    with runs.claim("x"):
+        pass
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_run_appends_no_second_record(tmp_path, small_corpus, data_cache):
+    store = tmp_path / "runs.jsonl"
+    cfg = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, head_dim=16, corpus=small_corpus,
+                      vocab_size=300, context=32, batch_size=4, tokens=4096, eval_tokens=512, checkpoint_every=5)
+    train(cfg, tmp_path / "run", record_to=store, progress=False, log=lambda *a: None)
+    said = []
+    train(cfg, tmp_path / "run", resume=True, record_to=store, progress=False, log=said.append)
+    assert len(runs.read(store)) == len(store.read_text().splitlines()) == 1
+    assert any("not recorded twice" in s for s in said)
+
+
+# --- concurrency and kills: real processes --------------------------------------------------------------
+
+
+def _env(tmp_path: Path) -> dict:
+    return dict(os.environ, GQA_RUNS_DIR=str(tmp_path / "runs"), GQA_WORK_DIR=str(tmp_path / "work"),
+                GQA_CACHE=str(tmp_path / "tokens"), PYTHONUNBUFFERED="1")
+
+
+def _gqa(*argv) -> list[str]:
+    return [sys.executable, "-m", "gqa.cli", *argv]
+
+
+@pytest.mark.slow
+def test_two_concurrent_sweeps_train_every_run_once(tmp_path):
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(yaml.safe_dump({
+        "extends": "ci",
+        "sweep": {"data": {"corpus": "python-stdlib", "vocab_size": 300, "val_percent": 2.0, "max_bytes": 2000000},
+                  "train": {"head_dim": 8, "context": 32, "batch_size": 4, "tokens_per_param": 2, "lr": 3.0e-3,
+                            "seed": 7, "eval_tokens": 1024, "checkpoint_every": 20},
+                  "heads": [[2, 2], [2, 1]], "sizes": [[1, 16], [1, 24]]}}))
+    env = _env(tmp_path)
+    procs = [subprocess.Popen(_gqa("sweep", "--profile", str(profile)), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    records = [json.loads(line) for line in (tmp_path / "runs" / "tiny.jsonl").read_text().splitlines()]
+    ids = [r["run_id"] for r in records]
+    assert len(ids) == len(set(ids)) == 4  # every run recorded once
+    trained = sum(o.count("val loss") for o in outputs)
+    assert trained == 4, outputs  # and trained once: the other sweep skipped it
+    assert not list((tmp_path / "tokens").glob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_four_concurrent_cold_prepares_build_one_cache(tmp_path):
+    env = _env(tmp_path)
+    argv = _gqa("data", "prepare", "--vocab-size", "300", "--max-bytes", "2000000")
+    procs = [subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(4)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    entries = [p for p in (tmp_path / "tokens").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and not [p for p in entries if ".tmp" in p.name]
+    assert sum("training a 300-token BPE tokenizer" in o for o in outputs) == 1  # built once
+
+
+@pytest.mark.slow
+def test_a_prepare_killed_midway_leaves_nothing_that_breaks_the_rerun(tmp_path):
+    env = _env(tmp_path)
+    argv = _gqa("data", "prepare", "--vocab-size", "300", "--max-bytes", "20000000")
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "tokens").glob("*.lock")):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = [p for p in (tmp_path / "tokens").iterdir() if p.is_dir() and ".tmp" not in p.name]
+    assert not finished, "the build finished before it could be killed"
+    again = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    entries = [p for p in (tmp_path / "tokens").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and ".tmp" not in entries[0].name
