@@ -166,9 +166,16 @@ def test_a_missing_extra_is_named_not_a_traceback():
 
 @pytest.mark.slow
 def test_the_wheel_carries_the_paper_tables_and_plans_without_a_checkout(tmp_path):
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
-                           capture_output=True, text=True)
+    import shutil
+
+    wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    source.mkdir()  # build from a copy, so setuptools' build/ folder never lands in the checkout
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "gqa", source / "gqa", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "data" / "paper", source / "data" / "paper")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels),
+                            str(source)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheels.glob("gqa-*.whl"))
     import zipfile

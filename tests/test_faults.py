@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from gqa import runs
+from gqa import profiles, runs
 from gqa.model import build_model
 from gqa.shapes import Shape
 from gqa.train import CheckpointError, TrainConfig, load_checkpoint, make_optimizer, save_checkpoint, train
@@ -152,26 +152,68 @@ def _gqa(*argv) -> list[str]:
     return [sys.executable, "-m", "gqa.cli", *argv]
 
 
+TINY_SWEEP = {"extends": "ci", "sweep": {
+    "data": {"corpus": "python-stdlib", "vocab_size": 300, "val_percent": 2.0, "max_bytes": 2000000},
+    "train": {"head_dim": 8, "context": 32, "batch_size": 4, "tokens_per_param": 2, "lr": 3.0e-3, "seed": 7,
+              "eval_tokens": 1024, "checkpoint_every": 20},
+    "heads": [[2, 2], [2, 1]], "sizes": [[1, 16], [1, 24]]}}
+
+
 @pytest.mark.slow
-def test_two_concurrent_sweeps_train_every_run_once(tmp_path):
-    profile = tmp_path / "tiny.yaml"
-    profile.write_text(yaml.safe_dump({
-        "extends": "ci",
-        "sweep": {"data": {"corpus": "python-stdlib", "vocab_size": 300, "val_percent": 2.0, "max_bytes": 2000000},
-                  "train": {"head_dim": 8, "context": 32, "batch_size": 4, "tokens_per_param": 2, "lr": 3.0e-3,
-                            "seed": 7, "eval_tokens": 1024, "checkpoint_every": 20},
-                  "heads": [[2, 2], [2, 1]], "sizes": [[1, 16], [1, 24]]}}))
-    env = _env(tmp_path)
-    procs = [subprocess.Popen(_gqa("sweep", "--profile", str(profile)), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+@pytest.mark.parametrize("profile", [
+    "tiny",  # the ci profile's sweep, made tiny: seconds
+    pytest.param("ci", marks=pytest.mark.stress),  # `gqa sweep --profile ci` itself: minutes (pytest -m stress)
+])
+def test_two_concurrent_sweeps_train_every_run_once(tmp_path, profile):
+    """Two sweeps at once into an empty run store share the runs: each is trained once, recorded once."""
+    if profile == "tiny":
+        (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_SWEEP))
+        profile = str(tmp_path / "tiny.yaml")
+    env = _env(tmp_path) | {"OMP_NUM_THREADS": "1"}  # one core each
+    procs = [subprocess.Popen(_gqa("sweep", "--profile", profile), env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
-    records = [json.loads(line) for line in (tmp_path / "runs" / "tiny.jsonl").read_text().splitlines()]
+    store = tmp_path / "runs" / f"{Path(profile).stem}.jsonl"
+    records = [json.loads(line) for line in store.read_text().splitlines()]
     ids = [r["run_id"] for r in records]
-    assert len(ids) == len(set(ids)) == 4  # every run recorded once
+    planned = profiles.load(profile).section("sweep")
+    assert len(ids) == len(set(ids)) == len(planned["heads"]) * len(planned["sizes"])  # every run recorded once
     trained = sum(o.count("val loss") for o in outputs)
-    assert trained == 4, outputs  # and trained once: the other sweep skipped it
+    assert trained == len(ids), outputs  # and trained once: the other sweep skipped it
+    assert all(o.count("val loss") for o in outputs), outputs  # both did some of the work
     assert not list((tmp_path / "tokens").glob("*.tmp*"))
+
+
+def test_a_diverged_run_does_not_claim_a_checkpoint_it_never_wrote(tmp_path, small_corpus, data_cache, monkeypatch):
+    import gqa.train as training
+
+    monkeypatch.setattr(training, "next_token_loss", lambda *a: torch.tensor(float("nan"), requires_grad=True))
+    cfg = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, head_dim=16, corpus=small_corpus,
+                      vocab_size=300, context=32, batch_size=4, tokens=4096, checkpoint_every=5)
+    with pytest.raises(training.TrainingDiverged, match="no checkpoint was written before it"):
+        train(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
+
+
+def test_a_token_cache_whose_meta_lacks_splits_is_rebuilt(tmp_path, small_corpus, data_cache):
+    from gqa import data
+
+    spec = data.DataSpec(small_corpus, 300, 10.0)
+    first = data.prepare(spec, log=lambda *a: None)
+    meta = json.loads((first.directory / "meta.json").read_text())
+    (first.directory / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "splits"}))
+    with pytest.raises(ValueError, match="meta.json: needs `splits`"):
+        data.verify(first.directory)
+    said = []
+    again = data.prepare(spec, log=said.append)
+    assert any("rebuilding" in s for s in said) and again.meta["splits"] == meta["splits"]
+
+
+def test_token_counts_are_parsed_as_integers():
+    from gqa.units import parse_tokens
+
+    assert parse_tokens("99999999999999999999") == 99999999999999999999
+    assert parse_tokens("1.5k") == 1536 and parse_tokens("128k") == 131072
 
 
 @pytest.mark.slow
