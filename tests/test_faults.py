@@ -132,7 +132,8 @@ def test_a_live_claim_excludes_and_a_released_one_is_reclaimed(tmp_path, monkeyp
 def test_resume_of_a_finished_run_appends_no_second_record(tmp_path, small_corpus, data_cache):
     store = tmp_path / "runs.jsonl"
     cfg = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, head_dim=16, corpus=small_corpus,
-                      vocab_size=300, context=32, batch_size=4, tokens=4096, eval_tokens=512, checkpoint_every=5)
+                      vocab_size=300, val_percent=20.0, context=32, batch_size=4, tokens=4096, eval_tokens=512,
+                      checkpoint_every=5)
     train(cfg, tmp_path / "run", record_to=store, progress=False, log=lambda *a: None)
     said = []
     train(cfg, tmp_path / "run", resume=True, record_to=store, progress=False, log=said.append)
@@ -190,7 +191,7 @@ def test_a_diverged_run_does_not_claim_a_checkpoint_it_never_wrote(tmp_path, sma
 
     monkeypatch.setattr(training, "next_token_loss", lambda *a: torch.tensor(float("nan"), requires_grad=True))
     cfg = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, head_dim=16, corpus=small_corpus,
-                      vocab_size=300, context=32, batch_size=4, tokens=4096, checkpoint_every=5)
+                      vocab_size=300, val_percent=20.0, context=32, batch_size=4, tokens=4096, checkpoint_every=5)
     with pytest.raises(training.TrainingDiverged, match="no checkpoint was written before it"):
         train(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
 
