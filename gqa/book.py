@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from gqa import launch, profiles
+from gqa.notebook import with_used_values
 from gqa.notebook_inputs import notebook_inputs
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
@@ -86,13 +87,7 @@ def show_used_parameters(path: Path, params: dict) -> None:
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "parameters" in tags:
-            lines = "".join(cell["source"]).splitlines()
-            for i, line in enumerate(lines):
-                head, sep, comment = line.partition("  #")
-                name = head.split("=")[0].split(":")[0].strip()
-                if "=" in head and name in params:
-                    lhs = head.split("=")[0].rstrip()
-                    lines[i] = f"{lhs} = {params[name]!r}" + (f"{sep}{comment}" if sep else "")
+            lines = with_used_values("".join(cell["source"]), params).splitlines()
             cell["source"] = [line + "\n" for line in lines[:-1]] + lines[-1:]
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")

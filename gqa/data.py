@@ -204,16 +204,20 @@ def verify(directory: Path) -> Prepared:
         raise ValueError(f"dataset at {directory} has format {found}, expected {FORMAT_VERSION}")
     if not isinstance(meta.get("splits"), dict) or set(meta["splits"]) != {"train", "val"}:
         raise ValueError(f"{meta_path}: needs `splits` with train and val")
+    for key in ("vocab_size", "eos_id", "corpus_fingerprint"):
+        if key not in meta:
+            raise ValueError(f"{meta_path}: needs `{key}`")
     for split, info in meta["splits"].items():
         try:
             path = directory / info["file"]
             expected = int(info["tokens"]) * np.dtype(info["dtype"]).itemsize
+            recorded = str(info["sha256"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{meta_path}: split {split!r} lacks its file, tokens or dtype") from None
+            raise ValueError(f"{meta_path}: split {split!r} lacks its file, tokens, dtype or sha256") from None
         if not path.exists() or path.stat().st_size != expected:
             raise ValueError(f"{split} tokens at {path} are missing or truncated "
                              f"({path.stat().st_size if path.exists() else 0} of {expected} bytes)")
-        if _sha256(path) != info["sha256"]:
+        if _sha256(path) != recorded:
             raise ValueError(f"{split} tokens at {path} do not match their recorded SHA-256")
     return Prepared(directory, meta)
 

@@ -34,7 +34,7 @@ def _config_folder(path: Path) -> Path:
 
 
 def read_config(path: str | Path):
-    """The transformers config object of a local config.json or model folder (never downloads)."""
+    """(transformers config object, the raw JSON) of a local config.json or model folder (never downloads)."""
     path = _config_folder(Path(path).expanduser())
     config_file = path / "config.json" if path.is_dir() else path
     try:
@@ -51,31 +51,31 @@ def read_config(path: str | Path):
     except ImportError:
         raise RuntimeError("reading a Hugging Face config needs transformers: pip install 'gqa[models]'") from None
     try:
-        return AutoConfig.from_pretrained(str(path), local_files_only=True)
+        return AutoConfig.from_pretrained(str(path), local_files_only=True), raw
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise ValueError(f"{config_file}: transformers cannot read it ({str(e).splitlines()[0]})") from None
 
 
 def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
     """(Shape, notes) of a local Hugging Face config; notes say which fields were derived, not read."""
-    config = read_config(path)
+    config, raw = read_config(path)
     kind = config.model_type
-    notes = {}
     n_heads = int(config.num_attention_heads)
-    n_kv = getattr(config, "num_key_value_heads", None)
-    if n_kv is None:
-        n_kv, notes["n_kv_heads"] = n_heads, "not in the config: MHA (num_key_value_heads = heads)"
-    head_dim = getattr(config, "head_dim", None)
-    if not head_dim:
-        head_dim = config.hidden_size // n_heads
-        notes["head_dim"] = f"not in the config: hidden_size / heads = {head_dim}"
+    n_kv = getattr(config, "num_key_value_heads", None) or n_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // n_heads
+    tied = bool(getattr(config, "tie_word_embeddings", False))
+    # what the file leaves out and transformers' config class fills in, said rather than silent
+    notes = {key: f"not in the config: {why}" for key, why in (
+        ("num_key_value_heads", f"{n_kv} (transformers' default)"),
+        ("head_dim", f"{head_dim} (hidden_size / heads)" if kind != "qwen3" else f"{head_dim} (Qwen3's default)"),
+        ("tie_word_embeddings", f"{'tied' if tied else 'untied'} (transformers' default)"))
+        if key not in raw}
+    if kind == "qwen2":  # Qwen2 has no head_dim setting: hidden_size / heads is the model, not a guess
+        notes.pop("head_dim", None)
     if getattr(config, "mlp_bias", False):
         raise ValueError(f"{path}: mlp_bias = true is not supported (FFN biases are not in the cost model)")
-    attention_bias = bool(getattr(config, "attention_bias", False))
-    tied = getattr(config, "tie_word_embeddings", None)
-    if tied is None:
-        tied = False
-        notes["tied"] = "tie_word_embeddings not in the config: untied"
+    # Llama and Qwen3 read attention_bias (Q, K, V and O); Qwen2 always has Q, K, V biases; Mistral none
+    attention_bias = kind in ("llama", "qwen3") and bool(getattr(config, "attention_bias", False))
     name = getattr(config, "_name_or_path", "") or ""
     name = Path(name).name if name else ""
     shape = Shape(

@@ -4,7 +4,7 @@ One setting drives both: `repository.url` in book/_config.yml (or the environmen
 GQA_REPOSITORY_URL, which wins). When it is set, `gqa book` turns on the Colab and Binder launch buttons,
 and every notebook's first cell (tagged remove-cell, so the book never shows it) names the same URL: in
 a runtime where `import gqa` fails, it clones the repository, installs it with its book extra, and sets
-GQA_PROFILE=ci, so the notebook runs its ci-sized parameters (`hosted_parameters`). Where gqa imports,
+HOSTED_PROFILE = "ci" in the kernel, so the notebook runs its ci-sized parameters (`hosted_parameters`). Where gqa imports,
 the cell does nothing. `gqa book --sync-launch` writes the URL into the first cells; a build whose cells
 disagree with the setting stops and says so.
 """
@@ -36,7 +36,7 @@ except ImportError:
         subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, here], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]"], check=True)
     sys.path.insert(0, here)  # an editable install is seen by new processes; this kernel needs the path
-    os.environ["GQA_PROFILE"] = "ci"'''
+    HOSTED_PROFILE = "ci"  # read by the cell after the parameters'''
 
 
 def repository_url() -> str:
@@ -106,10 +106,10 @@ def sync(url: str | None = None) -> list[str]:
     return changed
 
 
-def hosted_parameters(stem: str) -> dict:
-    """The parameters of profile $GQA_PROFILE for a notebook (set by the first cell in a hosted
-    runtime), or {} when it is unset: `globals().update(hosted_parameters("01_cost_model"))`."""
-    name = os.environ.get("GQA_PROFILE")
+def hosted_parameters(stem: str, name: str | None) -> dict:
+    """The parameters of profile `name` for a notebook, or {} when it is None: the first cell sets
+    HOSTED_PROFILE only in a hosted runtime, so nothing else (no environment variable) can switch a
+    build's parameters. `globals().update(hosted_parameters("01_cost_model", globals().get("HOSTED_PROFILE")))`."""
     if not name:
         return {}
     from gqa import profiles

@@ -64,3 +64,15 @@ def count_phrase(k: int, n: int, noun: str) -> str:
     if k == 0:
         return f"none of the {n} {noun}s"
     return f"{k} of the {n} {noun}s"
+
+
+def with_used_values(source: str, params: dict) -> str:
+    """A `parameters` cell's source with each assignment that `params` overrides showing the value used
+    (annotation and comment kept): what a reader of an executed notebook should see."""
+    lines = source.splitlines()
+    for i, line in enumerate(lines):
+        head, sep, comment = line.partition("  #")
+        name = head.split("=")[0].split(":")[0].strip()
+        if "=" in head and name in params:
+            lines[i] = f"{head.split('=')[0].rstrip()} = {params[name]!r}" + (f"{sep}{comment}" if sep else "")
+    return "\n".join(lines)

@@ -9,7 +9,8 @@ A profile is `notebooks/params/<name>.yaml`, or any YAML file given by its path.
   attention_profile: the attention sweep of `gqa profile` (fields of `gqa.profiling.SweepConfig`)
   sweep:             the training study of `gqa sweep` (`data`, `train`, `heads`, `sizes`)
 
-Merging: a mapping merges key by key, recursively; any other value (a list too) replaces the parent's.
+Merging: a mapping merges key by key, recursively; an empty section overrides nothing; any other value
+(a list too) replaces the parent's.
 `load` validates before it returns: unknown keys in every section, notebook names, parameters that the
 notebook's `parameters` cell does not define, and wrong types are each reported on one line that names
 the file and the key. Nothing else in the package reads a profile's YAML.
@@ -60,7 +61,7 @@ class Profile:
 
     def notebook_parameters(self, stem: str) -> dict:
         """Papermill parameters for one notebook: the profile's entry plus `profile` itself."""
-        return {**(self.values.get("notebooks", {}).get(stem) or {}), "profile": self.ref}
+        return {**((self.values.get("notebooks") or {}).get(stem) or {}), "profile": self.ref}
 
     def fingerprint(self) -> str:
         return json.dumps(self.values, sort_keys=True, default=str)
@@ -114,6 +115,8 @@ def merge(parent: dict, child: dict) -> dict:
     for key, value in child.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
+        elif value is None and isinstance(out.get(key), dict):
+            continue  # an empty section (`notebooks:` with nothing under it) overrides nothing
         else:
             out[key] = value
     return out
@@ -146,7 +149,8 @@ def load(name: str | Path) -> Profile:
     values: dict = {}
     for raw in reversed(layers):
         values = merge(values, {k: v for k, v in raw.items() if k not in ("profile", "extends")})
-    values.setdefault("notebooks", {})
+    if not values.get("notebooks"):
+        values["notebooks"] = {}
     if problems:
         raise ProfileError(problems)
     profile = Profile(path.stem, path, tuple(chain), values)

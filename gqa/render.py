@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gqa.notebook import with_used_values
+
 # {glue:text}`name`, {glue:}`name`, {glue}`name`, and {glue:text}`name:.2f` (a format for a number)
 GLUE_ROLE = re.compile(r"\{glue(?::text|:)?\}`([^`:]+)(?::([^`]*))?`")
 
@@ -57,13 +59,28 @@ def glued_text(nb: dict) -> dict[str, str]:
             try:
                 value = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                value = text
+                value = re.sub(r"^np\.\w+\((.*)\)$", r"\1", text)  # numpy's repr: np.float64(0.5)
             values[meta["name"]] = value
     return values
 
 
-def substitute(markdown: str, values: dict) -> tuple[str, int, list[str]]:
-    """Replace glue roles by their values: (text, how many replaced, names with no value)."""
+def _text(value: object, fmt: str | None) -> str:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        value = value.item()
+    if fmt and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if fmt and isinstance(value, (int, float)):
+        return format(value, fmt)
+    return str(value)
+
+
+def substitute(markdown: str, values: dict, tokens: dict | None = None) -> tuple[str, int, list[str]]:
+    """Replace glue roles by their values: (text, how many replaced, names with no value). With `tokens`,
+    each value goes in as a placeholder (recorded in `tokens`) for the caller to fill after rendering, so
+    a value's `|`, `*` or `<` never turns into Markdown or HTML."""
     missing, count = [], 0
 
     def one(match: re.Match) -> str:
@@ -73,10 +90,12 @@ def substitute(markdown: str, values: dict) -> tuple[str, int, list[str]]:
             missing.append(name)
             return f'<span class="missing">[{html.escape(name)}: not computed]</span>'
         count += 1
-        value = values[name]
-        if fmt and isinstance(value, (int, float)):
-            return format(value, fmt)
-        return str(value)
+        text = _text(values[name], fmt)
+        if tokens is None:
+            return text
+        token = f"GQAGLUEVALUE{len(tokens):05d}X"
+        tokens[token] = text
+        return token
 
     return GLUE_ROLE.sub(one, markdown), count, missing
 
@@ -132,24 +151,32 @@ def render_html(notebook: Path, out: Path | None = None) -> Rendered:
                          "gqa render OUT)")
     out = Path(out) if out else notebook.with_suffix(".html")
     values, md = glued_text(nb), _markdown()
+    used = nb.get("metadata", {}).get("papermill", {}).get("parameters") or {}
+    tokens: dict[str, str] = {}  # placeholders put in before Markdown, values after: values are never Markdown
     parts, substituted, missing, figures, title = [], 0, [], 0, notebook.stem
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         source = "".join(cell.get("source", ""))
         if "remove-cell" in tags:
             continue
+        if "injected-parameters" in tags:
+            continue  # its values are shown in the parameters cell below
         if cell.get("cell_type") == "markdown":
-            text, n, gone = substitute(source, values)
+            text, n, gone = substitute(source, values, tokens)
             substituted, missing = substituted + n, missing + gone
             heading = re.search(r"^#\s+(.+)$", text, re.M)
             if heading and title == notebook.stem:
                 title = heading.group(1).strip()
-            parts.append(md.render(text))
+            html_text = md.render(text)
+            for token, value in tokens.items():
+                html_text = html_text.replace(token, html.escape(value))
+            parts.append(html_text)
             continue
         if cell.get("cell_type") != "code":
             continue
         if "parameters" in tags:
-            parts.append(f"<details open><summary>parameters of this run</summary><pre>{html.escape(source)}</pre>"
+            shown = with_used_values(source, used)
+            parts.append(f"<details open><summary>parameters of this run</summary><pre>{html.escape(shown)}</pre>"
                          "</details>")
         elif "remove-input" not in tags and source.strip():
             parts.append(f"<details><summary>code</summary><pre>{html.escape(source)}</pre></details>")

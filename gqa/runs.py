@@ -95,12 +95,16 @@ def read(path: Path) -> list[dict]:
     if not path.exists():
         return []
     records, seen = [], set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # a line being appended right now (appends end with a newline): not a record yet
             raise ValueError(f"{display_path(path)}:{number}: not a JSON record ({e.msg})") from None
         if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
             raise ValueError(f"{display_path(path)}:{number}: a run record needs a string `run_id`")
@@ -121,20 +125,34 @@ def read_all(directory: Path | None = None) -> list[dict]:
     return records
 
 
+def settings_id(record: dict) -> str:
+    """The run id a record's settings give today (`TrainConfig.run_id` of its `config`), which is how runs
+    are matched: records written before ids were computed on typed settings keep their stored run_id, and
+    still match. Falls back to the stored run_id when the record has no usable config."""
+    from gqa.train import TrainConfig
+
+    try:
+        return TrainConfig.from_dict(dict(record["config"])).run_id()
+    except (KeyError, TypeError, ValueError):
+        return record["run_id"]
+
+
 def store_ids(directory: Path | None = None) -> dict[str, set[str]]:
-    """{store name: its run ids} for every store in data/runs/."""
-    return {p.stem: {r["run_id"] for r in read(p)} for p in sorted((directory or RUNS_DIR).glob("*.jsonl"))}
+    """{store name: the settings ids of its records} for every store in data/runs/."""
+    return {p.stem: {settings_id(r) for r in read(p)} for p in sorted((directory or RUNS_DIR).glob("*.jsonl"))}
 
 
 def recorded_ids(path: Path | None = None) -> set[str]:
-    """Run ids recorded in one store, or in every store of data/runs/ when no path is given."""
-    return {r["run_id"] for r in (read(path) if path is not None else read_all())}
+    """Settings ids recorded in one store, or in every store of data/runs/ when no path is given."""
+    return {settings_id(r) for r in (read(path) if path is not None else read_all())}
 
 
 def records_for(configs, directory: Path | None = None) -> tuple[list[dict], list]:
-    """The records of these run configurations, found by run id in any store (what produced them,
+    """The records of these run configurations, found by their settings in any store (what produced them,
     not the profile's name), and the configurations not recorded yet: (records, missing)."""
-    by_id = {r["run_id"]: r for r in read_all(directory)}
+    by_id = {}
+    for record in read_all(directory):
+        by_id.setdefault(settings_id(record), record)
     found = [by_id[c.run_id()] for c in configs if c.run_id() in by_id]
     missing = [c for c in configs if c.run_id() not in by_id]
     return found, missing

@@ -139,6 +139,9 @@ def search(fits: Mapping[Heads, PowerLaw], target: float, context: int,
         if n_star is None:
             continue
         candidate = replace(cost_at(heads, n_star, context, setting), extrapolation=law.extrapolation(n_star))
+        if max_extrapolation is not None and math.isnan(candidate.extrapolation):
+            raise ValueError(f"the fit of {heads} does not say which sizes it saw (no n_range), so "
+                             "--max-extrapolation cannot be applied")
         if max_extrapolation is not None and not candidate.extrapolation <= max_extrapolation:
             too_far.append(candidate)
         else:
@@ -219,14 +222,16 @@ class Comparison:
 
 def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
             setting: CostSetting = CostSetting(), *, baseline_loss: float | None = None,
-            max_extrapolation: float | None = None) -> Comparison:
+            max_extrapolation: float | None = None, candidates: Mapping[Heads, PowerLaw] | None = None) -> Comparison:
     """Savings of the cost-optimal H over a baseline at the same loss, and its loss at equal Z.
 
     The baseline is a head configuration, sized by its own fit to reach the target (its loss is the
     target), or an exact shape with `baseline_loss`, its known loss (a measured model, or a fit's
     prediction); without one its loss is assumed to be the target and the result says so. Both sides are
-    compared at the baseline's loss: the optimum is searched at that loss, not at the target.
+    compared at the baseline's loss: the optimum is searched at that loss, not at the target, among
+    `candidates` (default: every fit; the baseline may be sized by a fit outside them).
     """
+    candidates = fits if candidates is None else candidates
     if isinstance(baseline, Shape):
         base = cost_of_shape(baseline, context, setting)
         assumed = baseline_loss is None
@@ -242,7 +247,7 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
         base = replace(cost_at(baseline, n_base, context, setting),
                        extrapolation=fits[baseline].extrapolation(n_base))
         loss, assumed = target, False
-    optimum = search(fits, loss, context, setting, max_extrapolation=max_extrapolation)[0]
+    optimum = search(candidates, loss, context, setting, max_extrapolation=max_extrapolation)[0]
     n_equal_z = params_for_z(optimum.heads, base.z, context, setting)
     loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
     return Comparison(optimum, base, loss, assumed, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
@@ -250,13 +255,19 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
                       fits[optimum.heads].extrapolation(n_equal_z))
 
 
-def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting()) -> dict:
-    """Share of bootstrap resamples in which each H comes out optimal (unreachable resamples counted)."""
+def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting(), *,
+               heads: Iterable[Heads] | None = None, max_extrapolation: float | None = None) -> dict:
+    """Share of bootstrap resamples in which each H comes out optimal (unreachable resamples counted), among
+    `heads` (default: every fitted one) and under the same `max_extrapolation` as the search."""
     counts: dict[str, int] = {}
+    keep = None if heads is None else set(heads)
     for i in range(boot.resamples):
+        laws = boot.laws(i)
+        if keep is not None:
+            laws = {h: law for h, law in laws.items() if h in keep}
         try:
-            heads = search(boot.laws(i), target, context, setting)[0].heads
-            key = f"{heads[0]},{heads[1]}"
+            heads_i = search(laws, target, context, setting, max_extrapolation=max_extrapolation)[0].heads
+            key = f"{heads_i[0]},{heads_i[1]}"
         except ValueError:
             key = "unreachable"
         counts[key] = counts.get(key, 0) + 1

@@ -77,5 +77,6 @@ def study_records(section: dict, profile: str = "this profile") -> tuple[list[di
     if missing:
         raise FileNotFoundError(f"{len(missing)} of the {len(configs)} runs of {profile}'s sweep are not "
                                 f"recorded in data/runs/: run `gqa sweep --profile {profile}`")
-    stores = sorted({name for name, ids in runs.store_ids().items() if ids & {r['run_id'] for r in found}})
+    wanted = {c.run_id() for c in configs}
+    stores = sorted(name for name, ids in runs.store_ids().items() if ids & wanted)
     return found, ", ".join(f"data/runs/{name}.jsonl" for name in stores)

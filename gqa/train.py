@@ -72,7 +72,11 @@ class TrainConfig:
     EXECUTION = ("attention", "device", "eval_interval", "checkpoint_every", "log_every", "extra")
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
+        self.betas = tuple(float(b) for b in self.betas)
+        for f in fields(self):  # 20 and 20.0 are one setting: every number takes its field's type
+            value = getattr(self, f.name)
+            if f.type in ("float", "float | None") and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
         for name in ("context", "batch_size", "checkpoint_every", "log_every", "eval_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -108,6 +112,8 @@ class TrainConfig:
         return {k: v for k, v in asdict(self).items() if k not in self.EXECUTION}
 
     def run_id(self) -> str:
+        """The run's identity: a hash of every setting that determines the trained model, each number in
+        its field's type (so 20 and 20.0 tokens per parameter are one run)."""
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
     def settings_id(self) -> str:
@@ -289,6 +295,12 @@ def load_checkpoint(directory: Path, model, optimizer, run_id: str, log=print) -
                                   f"{state['step']}")
         if problems:
             log(f"resuming from the previous good checkpoint {candidate} (step {state['step']})")
+            if candidate != directory:  # set the damaged one aside, so the next save cannot rotate it into .prev
+                damaged = directory.with_name(directory.name + ".damaged")
+                shutil.rmtree(damaged, ignore_errors=True)
+                if directory.exists():
+                    directory.replace(damaged)
+                candidate.replace(directory)
         return state
     if problems:
         raise CheckpointError("no checkpoint to resume proves itself: " + "; ".join(problems))
@@ -392,6 +404,8 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoint"
     state = {"run_id": cfg.run_id(), "step": 0, "train_losses": [], "val_losses": [], "elapsed": 0.0}
+    for leftover in ckpt_dir.parent.glob(ckpt_dir.name + ".tmp*") if dist_info.main else ():
+        shutil.rmtree(leftover, ignore_errors=True)  # saves cut short by a kill (the run is claimed: ours)
     if resume:
         restored = load_checkpoint(ckpt_dir, model, optimizer, state["run_id"],
                                    log=log if dist_info.main else (lambda *a: None))

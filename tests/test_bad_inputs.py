@@ -69,6 +69,8 @@ CASES = [
     (["cost", "--preset", "llama-3.1-8b", "--context", "12q"], "12q"),
     (["cost", "--preset", "llama-3.1-8b", "--context", "-5"], "-5"),
     (["cost", "--preset", "llama-3.1-8b", "--context", "1.5"], "1.5"),
+    (["cost", "--preset", "llama-3.1-8b", "--context", "0"], "at least 1 token"),
+    (["plan", "--context", "0", "--target-loss", "2.6"], "at least 1 token"),
     (["cost", "--layers", "2", "--d-model", "64", "--heads", "6", "--kv-heads", "4", "--context", "1k"], "n_kv_heads=4"),
     (["cost", "--layers", "2", "--d-model", "64", "--heads", "6", "--kv-heads", "0", "--context", "1k"], "n_kv_heads=0"),
     (["cost", "--layers", "0", "--d-model", "64", "--heads", "4", "--context", "1k"], "layers"),

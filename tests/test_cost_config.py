@@ -83,6 +83,17 @@ def test_config_kv_bytes_equal_the_cache_tensors_of_a_tiny_model(tmp_path, capsy
     assert report["memory_bytes"]["kv_cache"] == measured
 
 
+def test_what_a_config_leaves_out_is_said_and_mistral_has_no_biases(tmp_path, capsys):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "mistral", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+        "num_attention_heads": 8, "vocab_size": 100, "attention_bias": True}))
+    report = cost_json(capsys, "--config", str(folder), "--context", "1k")
+    assert set(report["assumed"]) == {"num_key_value_heads", "head_dim", "tie_word_embeddings"}
+    assert report["shape"]["qkv_bias"] is False and report["shape"]["o_bias"] is False
+
+
 def test_unsupported_or_broken_configs_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "gpt2").mkdir()
     (tmp_path / "gpt2" / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 12}))

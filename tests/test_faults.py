@@ -247,3 +247,38 @@ def test_a_prepare_killed_midway_leaves_nothing_that_breaks_the_rerun(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     entries = [p for p in (tmp_path / "tokens").iterdir() if p.is_dir()]
     assert len(entries) == 1 and ".tmp" not in entries[0].name
+
+
+def test_after_a_fallback_the_damaged_checkpoint_is_set_aside(two_checkpoints):
+    _flip(two_checkpoints / "model.safetensors")
+    model, optimizer = _model_and_optimizer(seed=1)
+    assert load_checkpoint(two_checkpoints, model, optimizer, "r1", log=lambda *a: None)["step"] == 2
+    assert two_checkpoints.with_name("checkpoint.damaged").exists()
+    _step(model, optimizer)
+    save_checkpoint(two_checkpoints, model, optimizer, {"run_id": "r1", "step": 3, "train_losses": []})
+    # the newest is good again, and .prev is the good step 2, not the damaged copy
+    assert load_checkpoint(two_checkpoints.with_name("checkpoint.prev"), model, optimizer, "r1",
+                           log=lambda *a: None)["step"] == 2
+
+
+def test_a_half_written_last_line_is_not_a_record_yet(tmp_path):
+    store = tmp_path / "s.jsonl"
+    store.write_text(json.dumps({"run_id": "a"}) + "\n" + '{"run_id": "b", "val_lo')
+    assert [r["run_id"] for r in runs.read(store)] == ["a"]
+    store.write_text(json.dumps({"run_id": "a"}) + "\n" + '{"run_id": "b", "val_lo\n')
+    with pytest.raises(ValueError, match="s.jsonl:2"):
+        runs.read(store)
+
+
+def test_twenty_and_twenty_point_zero_tokens_per_param_are_one_run():
+    a = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, tokens_per_param=20, lr=1)
+    b = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, tokens_per_param=20.0, lr=1.0)
+    assert a.run_id() == b.run_id()
+
+
+def test_records_are_matched_by_their_settings_whatever_id_they_stored(tmp_path):
+    cfg = TrainConfig(layers=1, d_model=32, n_heads=2, n_kv_heads=1, tokens_per_param=20)
+    legacy = {"run_id": "0000legacy000000", "config": {**cfg.identity(), "tokens_per_param": 20}}
+    (tmp_path / "old.jsonl").write_text(json.dumps(legacy) + "\n")
+    found, missing = runs.records_for([cfg], tmp_path)
+    assert [r["run_id"] for r in found] == ["0000legacy000000"] and missing == []

@@ -45,15 +45,13 @@ def test_staged_config_turns_on_launch_buttons_only_with_a_url():
     assert base["launch_buttons"]["colab_url"] == ""  # the book's own config is left alone
 
 
-def test_hosted_runtime_runs_the_ci_parameters(monkeypatch):
-    monkeypatch.delenv("GQA_PROFILE", raising=False)
-    assert launch.hosted_parameters("03_training") == {}
-    monkeypatch.setenv("GQA_PROFILE", "ci")
-    assert launch.hosted_parameters("03_training") == profiles.load("ci").notebook_parameters("03_training")
+def test_hosted_runtime_runs_the_ci_parameters():
+    assert launch.hosted_parameters("03_training", None) == {}
+    assert launch.hosted_parameters("03_training", "ci") == profiles.load("ci").notebook_parameters("03_training")
 
 
 def test_first_cell_does_nothing_where_gqa_imports():
     source = launch.cell_source(URL)
     scope = {}
     exec(compile(source, "<first cell>", "exec"), scope)  # gqa imports here: no clone, no install
-    assert scope["REPOSITORY"] == URL and "subprocess" not in scope
+    assert scope["REPOSITORY"] == URL and "subprocess" not in scope and "HOSTED_PROFILE" not in scope

@@ -98,3 +98,17 @@ def test_fits_files_keep_the_range_they_saw(tmp_path, capsys):
         assert f["n_range"] == [min(n), max(n)]
     report = plan_json(capsys, "--fits", str(out), "--context", "128k", "--target-loss", "2.3")
     assert report["extrapolation"]["factor"] > 50 and not math.isnan(report["extrapolation"]["factor"])
+
+
+def test_a_baseline_outside_the_candidates_is_still_sized_by_its_fit(capsys):
+    report = plan_json(capsys, "--context", "128k", "--target-loss", "2.615", "--baseline", "8,8",
+                       "--candidates", "8,1", "4,1")
+    assert report["baseline"]["baseline"]["heads"] == [8, 8]
+    assert tuple(report["baseline"]["optimum"]["heads"]) in {(8, 1), (4, 1)}
+
+
+def test_confidence_follows_the_same_restrictions_as_the_search(capsys):
+    report = plan_json(capsys, "--context", "128k", "--target-loss", "2.615", "--max-extrapolation", "1.5")
+    best = f"{report['recommended']['n_heads']},{report['recommended']['n_kv_heads']}"
+    assert report["confidence"].get(best, 0) > 0
+    assert all(key in report["candidates"]["considered"] or key == "unreachable" for key in report["confidence"])

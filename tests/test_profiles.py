@@ -193,3 +193,9 @@ def test_the_other_commands_validate_profiles_too(tmp_path, capsys):
 ])
 def test_parameter_types_follow_the_notebook_defaults(value, default, ok):
     assert (profiles.value_problem(value, default) is None) == ok
+
+
+def test_an_empty_notebooks_section_is_no_notebooks(tmp_path):
+    profile = profiles.load(write(tmp_path / "e.yaml", "extends: ci\nnotebooks:\n"))
+    assert profile.notebook_parameters("01_cost_model") == profiles.load("ci").notebook_parameters("01_cost_model") | {
+        "profile": profile.ref}

@@ -75,3 +75,16 @@ def test_sentence_helpers_choose_by_the_number():
     assert signed(0.0, lower="lowers by {}", higher="raises by {}", same="same") == "same"
     assert [count_phrase(k, n, "size") for k, n in ((5, 5), (0, 5), (3, 5), (2, 2), (1, 1))] == [
         "all 5 sizes", "none of the 5 sizes", "3 of the 5 sizes", "both sizes", "the only size"]
+
+
+def test_render_shows_the_values_the_run_used_and_escapes_glued_text(tmp_path):
+    path = executed(tmp_path, "| a | b |\n|---|---|\n| {glue:text}`pipe` | {glue:text}`tag` |", {
+        "pipe": "'x | y'", "tag": "'<b>bold</b>'"})
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["papermill"] = {"parameters": {"context": 131072 * 4}}
+    injected = nbformat.v4.new_code_cell("context = 524288", metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(2, injected)
+    nbformat.write(nb, path)
+    page = render_html(path).path.read_text()
+    assert "context = 524288" in page and "context = 131072" not in page.split("parameters of this run")[1][:200]
+    assert "<td>x | y</td>" in page and "&lt;b&gt;bold&lt;/b&gt;" in page

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 from gqa import cost as costs
-from gqa.cli._common import CliError, _finite_float, _int, _positive_int, _tokens
+from gqa.cli._common import CliError, _finite_float, _int, _positive_int, _positive_tokens
 from gqa.shapes import PUBLIC_MODELS, Shape, get_preset, preset_names
 from gqa.units import format_bytes, format_count, format_tokens
 
@@ -183,7 +183,7 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
     p.add_argument("--config", metavar="PATH", help="a Hugging Face config.json or local model folder (Llama, "
                    "Mistral, Qwen2/2.5, Qwen3), read offline with transformers; shape flags override it")
-    p.add_argument("--context", "-T", type=_tokens, metavar="TOKENS",
+    p.add_argument("--context", "-T", type=_positive_tokens, metavar="TOKENS",
                    help="context length T in tokens: 131072, 128k, 1m")
     g = p.add_argument_group("explicit shape")
     g.add_argument("--layers", type=_int, help="number of layers L")

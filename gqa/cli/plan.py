@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from gqa.cli._common import CliError, _finite_float, _heads_pair, _shape_pair, _tokens
+from gqa.cli._common import CliError, _finite_float, _heads_pair, _positive_tokens, _shape_pair
 from gqa.units import format_bytes, format_count, format_tokens
 
 
@@ -64,7 +64,13 @@ def _plan_baseline(args: argparse.Namespace, source) -> Baseline:
         from gqa.hf_config import shape_from_config
 
         shape, _ = shape_from_config(args.baseline_config)
-        return Baseline(shape, f"{shape.name} ({shape.describe()}, from {args.baseline_config})", given_loss)
+        how = f"{shape.name} ({shape.describe()}, from {args.baseline_config})"
+        differs = [f"{name} {mine} (the fits' {theirs})" for name, mine, theirs in
+                   (("head dim", shape.head_dim, setting.head_dim), ("vocabulary", shape.vocab, setting.vocab))
+                   if mine != theirs]
+        if differs:
+            how += "; its " + " and ".join(differs) + " differ from the fitted family's, so its costs are not like for like"
+        return Baseline(shape, how, given_loss)
     heads = tuple(args.baseline)
     if args.baseline_shape:
         layers, d_model = args.baseline_shape
@@ -73,7 +79,9 @@ def _plan_baseline(args: argparse.Namespace, source) -> Baseline:
         if loss is None and heads in source.fits:
             n = shape.params().non_embedding
             loss = float(source.fits[heads].predict(n))
-            why = f"its fit's prediction at N = {n:,} ({source.fits[heads].extrapolation(n):.1f}x outside the fit)"
+            factor = source.fits[heads].extrapolation(n)
+            why = f"its fit's prediction at N = {n:,}" + (f", {factor:.1f}x outside the sizes the fit saw"
+                                                          if factor > 1 else ", inside the sizes the fit saw")
         how = f"{heads} with L = {layers}, d = {d_model}" + (f", at loss {loss:.4g} from {why}" if loss else "")
         return Baseline(shape, how, loss)
     if heads in source.fits:
@@ -106,6 +114,8 @@ def _restrict(source, wanted: list[tuple[int, int]] | None):
 
 
 def _extrapolation_note(label: str, factor: float, n: float, law) -> str | None:
+    if factor is not None and math.isnan(factor):
+        return f"{label}: its fit does not say which sizes it saw, so whether N = {format_count(n)} extrapolates is unknown"
     if factor is None or not math.isfinite(factor) or factor <= 1.0 + 1e-9:
         return None
     low, high = law.n_range
@@ -154,8 +164,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
               "z": best.z, "ranking": [c.to_dict() for c in ranked]}
     if args.baseline or args.baseline_config:
         baseline = _plan_baseline(args, source)
-        cmp = search.compare(fits, args.target_loss, args.context, baseline.model, setting,
-                             baseline_loss=baseline.loss, max_extrapolation=args.max_extrapolation)
+        cmp = search.compare(source.fits, args.target_loss, args.context, baseline.model, setting,
+                             baseline_loss=baseline.loss, max_extrapolation=args.max_extrapolation, candidates=fits)
         assumption = (f"ASSUMED: nothing measured or fitted says the baseline reaches loss {cmp.baseline_loss:g}; "
                       "give its measured loss with --baseline-loss" if cmp.baseline_loss_assumed else None)
         report["baseline"] = {"how": baseline.how, "assumption": assumption, **cmp.to_dict()}
@@ -164,14 +174,30 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             f"{args.target_loss:g}: there the optimum is {cmp.optimum.heads}")
         if assumption:
             warnings.append(assumption)
+        if cmp.optimum.heads != best.heads or cmp.baseline_loss != args.target_loss:
+            note = _extrapolation_note(f"at the baseline's loss, {cmp.optimum.heads}", cmp.optimum.extrapolation,
+                                       cmp.optimum.params, fits[cmp.optimum.heads])
+            if note:
+                warnings.append(note)
+        if isinstance(baseline.model, tuple):
+            note = _extrapolation_note(f"the baseline {baseline.model}", cmp.baseline.extrapolation,
+                                       cmp.baseline.params, source.fits[baseline.model])
+            if note:
+                warnings.append(note)
+        seen = [law.loss_range for law in source.fits.values() if law.loss_range]
+        if seen and not min(r[0] for r in seen) <= cmp.baseline_loss <= max(r[1] for r in seen):
+            warnings.append(f"the baseline's loss {cmp.baseline_loss:g} lies outside every loss the fits saw "
+                            f"({min(r[0] for r in seen):.3f} to {max(r[1] for r in seen):.3f}): the comparison "
+                            "extrapolates the fits")
         note = _extrapolation_note(f"at the baseline's Z, {cmp.optimum.heads}", cmp.equal_z_extrapolation,
                                    search.params_for_z(cmp.optimum.heads, cmp.baseline.z, args.context, setting),
                                    fits[cmp.optimum.heads])
         if note:
             warnings.append(note)
     report["warnings"] = warnings
-    report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting)
-                            if source.boot is not None and not args.candidates else None)
+    report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting, heads=list(fits),
+                                              max_extrapolation=args.max_extrapolation)
+                            if source.boot is not None else None)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
         return 0
@@ -226,7 +252,7 @@ def add_fit_plan(sub: argparse._SubParsersAction) -> None:
         epilog="examples: gqa plan --context 128k --target-loss 2.615 --baseline 32,8  (the paper's fits)\n"
                "          gqa plan --runs data/runs/cpu.jsonl --context 8k --target-loss 3.0 --baseline 8,8",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--context", "-T", type=_tokens, required=True, help="expected context (128k = 131072)")
+    p.add_argument("--context", "-T", type=_positive_tokens, required=True, help="expected context (128k = 131072)")
     p.add_argument("--target-loss", type=_finite_float, required=True,
                    help="target loss L* (nats/token), inside the losses the fits saw")
     p.add_argument("--baseline", type=_heads_pair, help="compare with this H, e.g. 32,8")

@@ -153,10 +153,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep", help="train every (head configuration, size) of a profile not yet recorded",
-        description="Train the profile's sweep: every head configuration at every size. Runs "
-                    "already in data/runs/<profile>.jsonl are skipped and an interrupted run "
-                    "resumes from its checkpoint, so the sweep can be stopped and restarted.")
-    p.add_argument("--profile", default="cpu", help="notebooks/params/<profile>.yaml")
+        description="Train the profile's sweep: every head configuration at every size. A run recorded "
+                    "in any store under data/runs/ (found by its settings) is skipped, a run another "
+                    "process is training is left to it, and an interrupted run resumes from its last "
+                    "good checkpoint, so sweeps can be stopped, restarted and run side by side. New "
+                    "records go to data/runs/<profile>.jsonl.")
+    p.add_argument("--profile", default="cpu", help="a profile's name in notebooks/params/ or a YAML path")
     p.add_argument("--limit", type=_positive_int, help="train at most this many runs now")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
     p.set_defaults(func=cmd_sweep)
