@@ -151,7 +151,8 @@ def _train_tokenizer(docs: list[Document], vocab_size: int):
     return tokenizer
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -217,7 +218,7 @@ def verify(directory: Path) -> Prepared:
         if not path.exists() or path.stat().st_size != expected:
             raise ValueError(f"{split} tokens at {path} are missing or truncated "
                              f"({path.stat().st_size if path.exists() else 0} of {expected} bytes)")
-        if _sha256(path) != recorded:
+        if file_sha256(path) != recorded:
             raise ValueError(f"{split} tokens at {path} do not match their recorded SHA-256")
     return Prepared(directory, meta)
 
@@ -272,7 +273,7 @@ def _build(spec: DataSpec, fingerprint: str, directory: Path, log) -> Prepared:
         path = tmp / f"{split}.bin"
         ids.tofile(path)
         meta["splits"][split] = {"file": path.name, "dtype": np.dtype(dtype).name, "tokens": int(ids.size),
-                                 "documents": len(split_docs), "sha256": _sha256(path)}
+                                 "documents": len(split_docs), "sha256": file_sha256(path)}
     total = sum(s["tokens"] for s in meta["splits"].values())
     if meta["splits"]["val"]["tokens"] < 0.01 * total:
         shutil.rmtree(tmp)

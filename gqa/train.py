@@ -214,14 +214,6 @@ class CheckpointError(ValueError):
     """A checkpoint that does not prove itself: a file missing, damaged, or disagreeing with the others."""
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_checkpoint(directory: Path, model, optimizer, state: dict) -> None:
     """Write weights (safetensors, with the run id and step in its metadata), the optimizer state, and the
     run state with a SHA-256 of each file. The checkpoint it replaces is kept as `<directory>.prev`, the
@@ -233,7 +225,7 @@ def save_checkpoint(directory: Path, model, optimizer, state: dict) -> None:
     tmp.mkdir(parents=True)
     save_model(model, str(tmp / "model.safetensors"), metadata={"run_id": state["run_id"], "step": str(state["step"])})
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    state = {**state, "digests": {name: _digest(tmp / name) for name in CHECKPOINT_FILES}}
+    state = {**state, "digests": {name: datalib.file_sha256(tmp / name) for name in CHECKPOINT_FILES}}
     (tmp / "state.json").write_text(json.dumps(state))
     prev = directory.with_name(directory.name + ".prev")
     if directory.exists():
@@ -261,7 +253,7 @@ def verify_checkpoint(directory: Path, run_id: str) -> dict:
         path = directory / name
         if not path.exists():
             raise CheckpointError(f"{path}: missing")
-        if _digest(path) != digests.get(name):
+        if datalib.file_sha256(path) != digests.get(name):
             raise CheckpointError(f"{path}: its SHA-256 differs from the one recorded when it was written (damaged)")
     with safe_open(str(directory / "model.safetensors"), framework="pt") as f:
         meta = f.metadata() or {}
