@@ -65,7 +65,7 @@ def test_sweep_dry_run_of_a_derived_profile_has_nothing_to_train(tmp_path, capsy
     path = write(tmp_path / "mine.yaml", {"extends": "cpu"})
     assert main(["sweep", "--profile", path, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "35 runs: 35 recorded in data/runs/, 0 to train" in out and "todo" not in out
+    assert "42 runs: 42 recorded in data/runs/, 0 to train" in out and "todo" not in out
 
 
 # --- the cache key covers exactly the inputs --------------------------------------------------------

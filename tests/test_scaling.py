@@ -177,3 +177,18 @@ def test_grid_pattern_counts_rows_and_columns_that_follow_table4():
     assert search.grid_pattern(cells, targets, contexts) == (2, 2)
     cells[(3.0, 131072)] = (16, 1)  # row 3.0 now grows with the context
     assert search.grid_pattern(cells, targets, contexts) == (1, 2)
+
+
+def test_every_configuration_of_the_cpu_study_spans_a_decade_of_sizes():
+    """The recorded cpu study (data/runs/, found by the cpu profile's settings) gives each fit a decade."""
+    from gqa import profiles, runs
+    from gqa.sweep import sweep_configs
+
+    found, missing = runs.records_for(sweep_configs(profiles.load("cpu").section("sweep")))
+    assert not missing, f"{len(missing)} cpu runs are not recorded: run gqa sweep --profile cpu"
+    sizes: dict = {}
+    for r in found:
+        sizes.setdefault((r["n_heads"], r["n_kv_heads"]), []).append(r["n_non_embedding"])
+    assert len(sizes) == 7
+    for heads, n in sizes.items():
+        assert max(n) / min(n) >= 10, (heads, max(n) / min(n))
