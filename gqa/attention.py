@@ -5,7 +5,11 @@ S >= T (cached keys first), an optional boolean mask (B or 1, 1, T, S) where Tru
 returns (B, T, n_h, d_h). Query head h reads KV head h // (n_h / n_kv), as in transformers' repeat_kv.
 
   eager   explicit math (einsum, masked softmax in fp32): the reference; K/V are never repeated
-  sdpa    PyTorch SDPA with native GQA (enable_gqa=True): K/V are never materialised n_h times
+  sdpa    PyTorch SDPA with native GQA (enable_gqa=True): K/V are never materialised n_h times. For one
+          new token per sequence (decode) the n_h/n_kv query heads of a group are folded into the query
+          length, so each K/V byte is read once, not once per query head; on CPU, when batch × n_kv is
+          below the thread count, the cached sequence is also split across threads and the parts merged
+          by their log-sum-exp (flash-decoding's split-KV)
   repeat  K/V repeated to n_h heads, then SDPA: what the paper's official code does (the baseline)
   flash   flash-attn's native GQA, when flash-attn is installed and CUDA is present
 """
@@ -86,11 +90,64 @@ def _grouped(mask: torch.Tensor, n_kv: int, group: int) -> torch.Tensor:
     return mask.reshape(mask.shape[0], n_kv, group, *mask.shape[-2:])
 
 
+MIN_SPLIT_KEYS = 2048  # below this many cached keys per part, splitting costs more than it gains
+
+
+def _decode_mask(mask: torch.Tensor | None, n_kv: int, group: int) -> torch.Tensor | None:
+    """A decode mask, (B or 1, 1, 1, S) or (B, n_h, 1, S), for queries folded to (B, n_kv, group, S)."""
+    if mask is None or mask.shape[1] == 1:
+        return mask
+    return mask.reshape(mask.shape[0], n_kv, group, mask.shape[-1])
+
+
+def _split_parts(batch: int, n_kv: int, keys: int) -> int:
+    """How many parts to split the cached keys into so every CPU thread has work (1: no split)."""
+    parts = torch.get_num_threads() // (batch * n_kv)
+    while parts > 1 and (keys % parts or keys // parts < MIN_SPLIT_KEYS):
+        parts -= 1
+    return max(parts, 1)
+
+
+def _split_kv_decode(q: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None,
+                     parts: int) -> torch.Tensor:
+    """Folded queries (B, n_kv, g, d) against keys split into `parts` runs along the sequence, all in one
+    fused call (parts become heads), then merged exactly: out = Σ_p softmax_p(lse_p) · out_p."""
+    b, n_kv, g, d = q.shape
+    s = key.shape[2]
+    qq = q[:, :, None].expand(b, n_kv, parts, g, d).reshape(b, n_kv * parts, g, d)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        qq, key.reshape(b, n_kv * parts, s // parts, d), value.reshape(b, n_kv * parts, s // parts, d), 0.0, False,
+        scale=scale)
+    weights = torch.softmax(lse.view(b, n_kv, parts, g, 1).float(), dim=2)
+    return (out.view(b, n_kv, parts, g, d).float() * weights).sum(2).to(q.dtype)
+
+
+def _can_split(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    return (mask is None and query.device.type == "cpu" and key.is_contiguous() and
+            hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"))
+
+
+def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
+                     scaling: float | None, group: int) -> torch.Tensor:
+    """One new token per sequence, each K/V byte read once: (B, n_h, 1, d) -> (B, n_h, 1, d)."""
+    b, n_heads, _, d = query.shape
+    n_kv, s = key.shape[1], key.shape[2]
+    q = query.reshape(b, n_kv, group, d)
+    parts = _split_parts(b, n_kv, s) if _can_split(query, key, mask) else 1
+    if parts > 1:
+        out = _split_kv_decode(q, key, value, scaling, parts)
+    else:
+        out = F.scaled_dot_product_attention(q, key, value, attn_mask=_decode_mask(mask, n_kv, group), scale=scaling)
+    return out.reshape(b, n_heads, 1, d)
+
+
 def sdpa_attention(module: torch.nn.Module | None, query: torch.Tensor, key: torch.Tensor,
                    value: torch.Tensor, attention_mask: torch.Tensor | None,
                    scaling: float | None = None, dropout: float = 0.0, **kwargs) -> tuple:
-    """PyTorch SDPA with native GQA: no repeated K/V."""
+    """PyTorch SDPA with native GQA: no repeated K/V; decode through `decode_attention`."""
     group = _check_shapes(query, key)
+    if query.shape[2] == 1 and not (dropout and _training(module)):
+        return decode_attention(query, key, value, attention_mask, scaling, group).transpose(1, 2).contiguous(), None
     out = F.scaled_dot_product_attention(
         query, key, value, attn_mask=attention_mask, dropout_p=dropout if _training(module) else 0.0,
         scale=scaling, is_causal=_is_causal(module, query, attention_mask), enable_gqa=group > 1)

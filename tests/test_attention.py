@@ -106,3 +106,39 @@ def test_sdpa_kernel_is_reported_and_the_dispatcher_choice_matches_the_trace(dty
     traced = attention.sdpa_kernel_used(q, k, v, mask, is_causal=not with_mask)
     assert traced in ("flash", "math", "efficient", "cudnn")
     assert attention.sdpa_kernel_chosen(q, k, v, mask, is_causal=not with_mask) == traced
+
+
+@pytest.mark.parametrize("n_kv", [1, 2, 8])
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_decode_folds_groups_and_splits_the_cache_exactly(n_kv, threads):
+    """One new token against a long cache: folded groups, and split-KV when batch x n_kv < threads."""
+    import torch
+
+    from gqa import attention
+
+    g = torch.Generator().manual_seed(n_kv)
+    q, k, v = (torch.randn(1, 8, 1, 32, generator=g), torch.randn(1, n_kv, 8192, 32, generator=g),
+               torch.randn(1, n_kv, 8192, 32, generator=g))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        parts = attention._split_parts(1, n_kv, 8192)
+        out = attention.sdpa_attention(None, q, k, v, None)[0]
+    finally:
+        torch.set_num_threads(before)
+    assert parts == max(1, min(threads // n_kv, 8192 // attention.MIN_SPLIT_KEYS))
+    ref = attention.eager_attention(None, q, k, v, None)[0]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+
+
+def test_decode_with_a_per_head_mask_matches_the_reference():
+    import torch
+
+    from gqa import attention
+
+    g = torch.Generator().manual_seed(3)
+    q, k, v = torch.randn(2, 8, 1, 16, generator=g), torch.randn(2, 2, 50, 16, generator=g), torch.randn(2, 2, 50, 16, generator=g)
+    mask = torch.rand(2, 8, 1, 50, generator=g) > 0.3
+    mask[..., 0] = True
+    out, ref = attention.sdpa_attention(None, q, k, v, mask)[0], attention.eager_attention(None, q, k, v, mask)[0]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
