@@ -84,3 +84,4 @@ def test_profile_cli_errors(capsys):
         assert "cuda" in capsys.readouterr().err
     assert main(["profile", "--profile", "nope"]) == 2
     assert "'nope'" in capsys.readouterr().err
+
