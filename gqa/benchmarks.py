@@ -109,3 +109,29 @@ def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
             raise RuntimeError(f"gqa plan failed: {proc.stderr.strip()[-300:]}")
     return {"fit_21_s": fit_s, "bootstrap_21x{}_s".format(resamples): boot_s, "grid_8x5_s": grid_s,
             "plan_process_s": plan_s}
+
+
+def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, backend: str = "sdpa",
+                      seed: int = 0, warmup: int = 2) -> dict:
+    """A whole model with random weights, prefilled to `context` tokens, then `steps` greedy decode
+    steps with its KV cache: decode tokens/s (batch × steps / seconds), prefill seconds, cache bytes."""
+    from gqa.model import build_model
+    from gqa.profiling import cache_bytes
+
+    model = build_model(shape, attention_backend=backend, seed=seed,
+                        max_context=context + steps + warmup + 1).eval()
+    ids = torch.randint(0, shape.vocab, (batch, context), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        start = time.perf_counter()
+        out = model(ids, use_cache=True)
+        prefill_s = time.perf_counter() - start
+        cache, token = out.cache, out.logits[:, -1:].argmax(-1)
+        for i in range(warmup + steps):
+            if i == warmup:
+                start = time.perf_counter()
+            out = model(token, cache=cache, use_cache=True)
+            cache, token = out.cache, out.logits[:, -1:].argmax(-1)
+        decode_s = time.perf_counter() - start
+    return {"shape": shape.describe(), "context": context, "batch": batch, "steps": steps, "backend": backend,
+            "threads": torch.get_num_threads(), "prefill_s": prefill_s, "decode_s": decode_s,
+            "tokens_per_s": batch * steps / decode_s, "kv_cache_bytes": cache_bytes(cache)}

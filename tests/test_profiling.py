@@ -85,3 +85,24 @@ def test_profile_cli_errors(capsys):
     assert main(["profile", "--profile", "nope"]) == 2
     assert "'nope'" in capsys.readouterr().err
 
+
+
+def test_bench_decode_measures_both_models_and_their_real_kv_cache(capsys):
+    import json
+
+    from gqa import cost
+    from gqa.cli import main
+    from gqa.shapes import Shape
+
+    assert main(["bench", "decode", "--profile", "ci", "--context", "1k", "--steps", "3", "--baseline", "4,4",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    opt, base = report["rows"]["optimum"], report["rows"]["baseline"]
+    assert base["heads"] == [4, 4] and opt["tokens_per_s"] > 0 and base["tokens_per_s"] > 0
+    for row in (opt, base):
+        fields = dict(part.split("=") for part in row["shape"].split(", ")[:-1])
+        shape = Shape(int(fields["L"]), int(fields["d"]), int(fields["n_h"]), int(fields["n_kv"]),
+                      head_dim=int(fields["d_h"]), d_ff=int(fields["d_ff"]), vocab=int(fields["V"]))
+        tokens = 1024 + 2 + 3  # the prefill, two warm-up steps and the timed steps, all in the cache
+        assert row["kv_cache_bytes"] == cost.kv_cache_bytes(shape, tokens, dtype="fp32")  # real tensors = Eq. 4
+    assert report["predicted_by_memory"] == pytest.approx(base["memory_bytes"] / opt["memory_bytes"])

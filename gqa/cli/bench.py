@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from gqa.cli._common import _Parser, _positive_int, _positive_tokens, _profile_section
+from gqa.cli._common import _finite_float, _heads_pair, _Parser, _positive_int, _positive_tokens, _profile_section
+from gqa.units import format_tokens
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -38,6 +39,51 @@ def cmd_bench_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_decode(args: argparse.Namespace) -> int:
+    """Decode throughput of the optimum against the baseline at equal loss, beside the cost model's ratio."""
+    import json
+    import statistics
+
+    from gqa import profiles, search
+    from gqa.benchmarks import decode_throughput
+    from gqa.shapes import shape_for_params
+    from gqa.sweep import study_records
+
+    records, stores = study_records(profiles.load(args.profile).section("sweep"), args.profile)
+    source = search.source_from_records(records, resamples=0, label=stores)
+    target = args.target_loss if args.target_loss is not None else statistics.median(r["val_loss"] for r in records)
+    setting = search.CostSetting(head_dim=source.setting.head_dim, vocab=source.setting.vocab, dtype="fp32",
+                                 anchors=source.setting.anchors)
+    search.check_target(source.fits, target)
+    cmp = search.compare(source.fits, target, args.context, tuple(args.baseline), setting)
+    rows = {}
+    for label, c in (("optimum", cmp.optimum), ("baseline", cmp.baseline)):
+        shape = shape_for_params(c.params, *c.heads, head_dim=setting.head_dim, vocab=setting.vocab,
+                                 anchors=setting.anchors)
+        exact = search.cost_of_shape(shape, args.context, setting)
+        rows[label] = {"heads": list(c.heads), "params_non_embedding": shape.params().non_embedding,
+                       "memory_bytes": exact.memory_bytes, "flops_per_token": exact.flops,
+                       **decode_throughput(shape, args.context, steps=args.steps, backend=args.attention)}
+    opt, base = rows["optimum"], rows["baseline"]
+    report = {"fits": source.description, "target_loss": target, "context": args.context, "rows": rows,
+              "measured_throughput_ratio": opt["tokens_per_s"] / base["tokens_per_s"],
+              "predicted_by_memory": base["memory_bytes"] / opt["memory_bytes"],
+              "predicted_by_flops": base["flops_per_token"] / opt["flops_per_token"]}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"decode at T = {format_tokens(args.context)}, loss {target:.3f} (fits: {source.description}), "
+          f"{opt['threads']} threads, batch 1, fp32, {args.steps} steps after a {format_tokens(args.context)} prefill")
+    for label, r in rows.items():
+        print(f"  {label:9} ({r['heads'][0]}, {r['heads'][1]})  {r['shape']}")
+        print(f"            {r['tokens_per_s']:9.1f} tok/s   memory {r['memory_bytes'] / 1e6:8.2f} MB   "
+              f"{r['flops_per_token'] / 1e6:8.2f} MFLOPs/token   prefill {r['prefill_s']:.1f} s")
+    print(f"  throughput ratio optimum / baseline: measured {report['measured_throughput_ratio']:.2f}x; the cost "
+          f"model predicts {report['predicted_by_memory']:.2f}x from memory (M), {report['predicted_by_flops']:.2f}x "
+          "from FLOPs (C)")
+    return 0
+
+
 def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK", parser_class=_Parser)
@@ -57,3 +103,18 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                                     "(target loss, context), and a whole `gqa plan` process.")
     f.add_argument("--resamples", type=_positive_int, default=1000)
     f.set_defaults(func=cmd_bench_fit)
+    d = bsub.add_parser(
+        "decode", help="decode tokens/s of the cost-optimal configuration vs a baseline at equal loss",
+        description="Step 3 on a profile's recorded study picks the optimum and sizes it and the baseline to "
+                    "the same loss; both are built with random weights, prefilled to the context, and decoded "
+                    "with their KV cache. Prints tokens/s and the measured throughput ratio beside the ratio "
+                    "the cost model predicts from memory (Eq. 4) and from FLOPs (Eq. 3): the inference row of "
+                    "the paper's Table 5, as a ratio on this machine.")
+    d.add_argument("--profile", default="cpu", help="whose recorded sweep to fit (default cpu)")
+    d.add_argument("--context", type=_positive_tokens, default=32768, help="prefilled context (default 32k)")
+    d.add_argument("--target-loss", type=_finite_float, help="the equal loss (default: the study's median)")
+    d.add_argument("--baseline", type=_heads_pair, default=(8, 8), help="the baseline H (default 8,8)")
+    d.add_argument("--steps", type=_positive_int, default=32, help="timed decode steps (after 2 warm-up)")
+    d.add_argument("--attention", default="sdpa", help="attention backend (default sdpa)")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.set_defaults(func=cmd_bench_decode)
