@@ -63,9 +63,6 @@ class Profile:
         """Papermill parameters for one notebook: the profile's entry plus `profile` itself."""
         return {**((self.values.get("notebooks") or {}).get(stem) or {}), "profile": self.ref}
 
-    def fingerprint(self) -> str:
-        return json.dumps(self.values, sort_keys=True, default=str)
-
 
 def profile_names() -> list[str]:
     return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
@@ -198,34 +195,20 @@ def notebook_defaults(stem: str) -> dict[str, object]:
     return {name: default for name, (default, _) in notebook_parameters_cell(stem).items()}
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, list):
-        return f"list of {_type_name(value[0])}" if value else "list"
-    return type(value).__name__
+def hint_of(default: object) -> object:
+    """The type hint a parameter's default implies: its type, a list of its first item's type, or
+    None (anything) for a default of None."""
+    if default is None:
+        return None
+    if isinstance(default, list):
+        return list[hint_of(default[0])] if default and default[0] is not None else list
+    return type(default)
 
 
 def value_problem(value: object, default: object) -> str | None:
     """Why `value` cannot replace a parameter whose default is `default` (None when it can)."""
-    if default is None:
-        return None
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, list):
-        if not isinstance(value, list):
-            ok = False
-        else:
-            inner = [value_problem(v, default[0]) for v in value] if default else []
-            bad = [v for v, p in zip(value, inner) if p]
-            if bad:
-                return f"expected a {_type_name(default)}, got {bad[0]!r} in the list"
-            return None
-    else:
-        ok = isinstance(value, type(default))
-    return None if ok else f"expected {_type_name(default)}, got {value!r} ({type(value).__name__})"
+    hint = hint_of(default)
+    return None if hint is None else hint_problem(value, hint)
 
 
 def hint_problem(value: object, hint: object) -> str | None:
@@ -315,7 +298,7 @@ def check_file(path: Path, raw: dict) -> list[str]:
                                 f"known: {', '.join(k for k in cell if k not in INJECTED)}")
             else:
                 default, hint = cell[key]
-                p = hint_problem(value, hint) if hint is not None else value_problem(value, default)
+                p = value_problem(value, default) if hint is None else hint_problem(value, hint)
                 if p is not None:
                     problems.append(f"{where}: notebooks.{stem}.{key}: {p}")
     if "attention_profile" in raw:
