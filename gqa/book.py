@@ -29,7 +29,7 @@ import yaml
 
 from gqa import launch, profiles
 from gqa.notebook import with_used_values
-from gqa.notebook_inputs import notebook_inputs
+from gqa.notebook_inputs import environment_digest, notebook_inputs
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
 if TYPE_CHECKING:
@@ -113,12 +113,12 @@ class Plan:
 def plan(profile_name: str, *, force: bool = False) -> Plan:
     """Validate the profile and find every notebook's cached output and missing data; runs nothing."""
     profile = profiles.load(profile_name)
-    items, gaps = [], []
+    items, gaps, environment = [], [], environment_digest()
     for nb in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         params = profile.notebook_parameters(nb.stem)
         if force and "retrain" in profiles.notebook_defaults(nb.stem):
             params["retrain"] = True
-        inputs = notebook_inputs(nb, params, profile)
+        inputs = notebook_inputs(nb, params, profile, environment)
         items.append((nb, params, EXECUTED_DIR / nb.stem / f"{inputs.key}.ipynb"))
         gaps += [f"{nb.stem}: {gap}" for gap in inputs.gaps]
     return Plan(profile, items, gaps)
@@ -253,7 +253,7 @@ def build_book(profile_name: str, *, force: bool = False, html: bool = True,
     print("building HTML ...", flush=True)
     index = build_html(src)
     print(f"built {index.relative_to(ROOT)} in {time.perf_counter() - t:.1f}s "
-          f"(profile {profiles.load(profile_name).name}, {time.perf_counter() - start:.1f}s in all)", flush=True)
+          f"(profile {profiles.resolve(profile_name).stem}, {time.perf_counter() - start:.1f}s in all)", flush=True)
     return index
 
 

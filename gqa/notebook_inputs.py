@@ -78,6 +78,14 @@ def source_files() -> list[Path]:
     return sorted((ROOT / "gqa").rglob("*.py"))
 
 
+def environment_digest() -> str:
+    """What every notebook's key shares: the `gqa` source and the library versions (hash it once a build)."""
+    h = hashlib.sha256()
+    _hash_files(h, source_files())
+    h.update(json.dumps(library_versions(), sort_keys=True).encode())
+    return h.hexdigest()
+
+
 def paper_files() -> list[Path]:
     folder = DATA_DIR / "paper"
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
@@ -126,8 +134,9 @@ def _run_records(profile: Profile, reads: Reads, h: "hashlib._Hash", gaps: list[
                     f"`gqa sweep --profile {profile.ref}` ({len(missing)} runs, {tokens / 1e6:.1f}M tokens{when})")
 
 
-def notebook_inputs(notebook: Path, params: dict, profile: Profile) -> Inputs:
-    """The cache key of one notebook under a profile, and what it needs that is missing."""
+def notebook_inputs(notebook: Path, params: dict, profile: Profile, environment: str | None = None) -> Inputs:
+    """The cache key of one notebook under a profile, and what it needs that is missing. `environment` is
+    `environment_digest()`, passed in when several notebooks are keyed at once."""
     reads = READS.get(notebook.stem, EVERYTHING)
     h, gaps = hashlib.sha256(), []
     _hash_files(h, [notebook])
@@ -139,6 +148,5 @@ def notebook_inputs(notebook: Path, params: dict, profile: Profile) -> Inputs:
         _attention_sweep(profile, params, h, gaps)
     if reads.run_records:
         _run_records(profile, reads, h, gaps)
-    _hash_files(h, source_files())
-    h.update(json.dumps(library_versions(), sort_keys=True).encode())
+    h.update((environment or environment_digest()).encode())
     return Inputs(h.hexdigest(), gaps)
