@@ -114,17 +114,6 @@ def read(path: Path) -> list[dict]:
     return records
 
 
-def read_all(directory: Path | None = None) -> list[dict]:
-    """Every record of every store in data/runs/, one per run id (stores read in name order)."""
-    records, seen = [], set()
-    for path in sorted((directory or RUNS_DIR).glob("*.jsonl")):
-        for record in read(path):
-            if record["run_id"] not in seen:
-                seen.add(record["run_id"])
-                records.append(record)
-    return records
-
-
 def settings_id(record: dict) -> str:
     """The run id a record's settings give today (`TrainConfig.run_id` of its `config`), which is how runs
     are matched: records written before ids were computed on typed settings keep their stored run_id, and
@@ -137,23 +126,26 @@ def settings_id(record: dict) -> str:
         return record["run_id"]
 
 
-def store_ids(directory: Path | None = None) -> dict[str, set[str]]:
-    """{store name: the settings ids of its records} for every store in data/runs/."""
-    return {p.stem: {settings_id(r) for r in read(p)} for p in sorted((directory or RUNS_DIR).glob("*.jsonl"))}
+def index(directory: Path | None = None) -> dict[str, tuple[dict, str]]:
+    """{settings id: (record, store name)} over every store in data/runs/, read once, in name order; the
+    first record of a run wins."""
+    out: dict[str, tuple[dict, str]] = {}
+    for path in sorted((directory or RUNS_DIR).glob("*.jsonl")):
+        for record in read(path):
+            out.setdefault(settings_id(record), (record, path.stem))
+    return out
 
 
-def recorded_ids(path: Path | None = None) -> set[str]:
-    """Settings ids recorded in one store, or in every store of data/runs/ when no path is given."""
-    return {settings_id(r) for r in (read(path) if path is not None else read_all())}
+def recorded_ids(directory: Path | None = None) -> set[str]:
+    """Settings ids of every run recorded in any store of data/runs/."""
+    return set(index(directory))
 
 
 def records_for(configs, directory: Path | None = None) -> tuple[list[dict], list]:
     """The records of these run configurations, found by their settings in any store (what produced them,
     not the profile's name), and the configurations not recorded yet: (records, missing)."""
-    by_id = {}
-    for record in read_all(directory):
-        by_id.setdefault(settings_id(record), record)
-    found = [by_id[c.run_id()] for c in configs if c.run_id() in by_id]
+    by_id = index(directory)
+    found = [by_id[c.run_id()][0] for c in configs if c.run_id() in by_id]
     missing = [c for c in configs if c.run_id() not in by_id]
     return found, missing
 
