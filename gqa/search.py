@@ -213,7 +213,8 @@ class Comparison:
     z_saving: float
     loss_at_equal_z: float  # loss the optimal H reaches at the baseline's Z
     loss_gain: float  # baseline_loss − loss_at_equal_z: positive means lower loss than the baseline
-    equal_z_extrapolation: float  # how far the size at equal Z lies outside the optimum's fit (factor)
+    params_at_equal_z: float  # the optimum's non-embedding size at the baseline's Z
+    equal_z_extrapolation: float  # how far that size lies outside the optimum's fit (factor)
 
     def to_dict(self) -> dict:
         return _json_safe({**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
@@ -251,7 +252,7 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
     n_equal_z = params_for_z(optimum.heads, base.z, context, setting)
     loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
     return Comparison(optimum, base, loss, assumed, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
-                      1 - optimum.z / base.z, loss_equal_z, loss - loss_equal_z,
+                      1 - optimum.z / base.z, loss_equal_z, loss - loss_equal_z, n_equal_z,
                       fits[optimum.heads].extrapolation(n_equal_z))
 
 

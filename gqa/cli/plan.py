@@ -136,10 +136,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise CliError(f"--max-extrapolation is a factor >= 1 (1: no extrapolation), got {args.max_extrapolation:g}")
     source = _fit_source(args)
     fits, why = _restrict(source, args.candidates)
-    try:
-        search.check_target(fits, args.target_loss)
-    except ValueError as e:
-        raise CliError(str(e)) from None
+    search.check_target(fits, args.target_loss)
     setting = source.setting
     ranked = search.search(fits, args.target_loss, args.context, setting, max_extrapolation=args.max_extrapolation)
     best = ranked[0]
@@ -190,8 +187,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             f"({min(r[0] for r in seen):.3f} to {max(r[1] for r in seen):.3f}): the comparison "
                             "extrapolates the fits")
         note = _extrapolation_note(f"at the baseline's Z, {cmp.optimum.heads}", cmp.equal_z_extrapolation,
-                                   search.params_for_z(cmp.optimum.heads, cmp.baseline.z, args.context, setting),
-                                   fits[cmp.optimum.heads])
+                                   cmp.params_at_equal_z, fits[cmp.optimum.heads])
         if note:
             warnings.append(note)
     report["warnings"] = warnings
