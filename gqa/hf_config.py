@@ -81,7 +81,7 @@ def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
     shape = Shape(
         layers=int(config.num_hidden_layers), d_model=int(config.hidden_size), n_heads=n_heads,
         n_kv_heads=int(n_kv), head_dim=int(head_dim), d_ff=int(config.intermediate_size),
-        vocab=int(config.vocab_size), tied=bool(tied),
-        qkv_bias=attention_bias or kind == "qwen2", o_bias=attention_bias and kind in ("llama", "qwen3"),
+        vocab=int(config.vocab_size), tied=tied,
+        qkv_bias=attention_bias or kind == "qwen2", o_bias=attention_bias,
         qk_norm=kind == "qwen3", name=name or f"{kind} config")
     return shape, notes

@@ -144,9 +144,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         todo = sum(cfg.run_id() not in done for cfg in configs)
         print(f"{len(configs)} runs: {len(configs) - todo} recorded in data/runs/, {todo} to train")
         return 0
-    from gqa import profiles
-
-    run_sweep(profiles.load(args.profile).name, section, limit=args.limit)
+    run_sweep(Path(args.profile).stem, section, limit=args.limit)  # the store is named after the profile
     return 0
 
 
