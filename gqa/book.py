@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from gqa import launch, profiles
-from gqa.notebook import with_used_values
+from gqa.notebook import glued_outputs, with_used_values
 from gqa.notebook_inputs import environment_digest, notebook_inputs
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
@@ -259,17 +259,7 @@ def build_book(profile_name: str, *, force: bool = False, html: bool = True,
 
 def glued_values(notebook: Path) -> dict[str, str]:
     """text/plain of every value a notebook glued with myst_nb.glue, by name."""
-    nb = json.loads(Path(notebook).read_text())
-    values = {}
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            meta = out.get("metadata", {}).get("scrapbook")
-            if meta:
-                data = out.get("data", {})
-                text = data.get(meta.get("mime_prefix", "") + "text/plain")
-                if text is not None:
-                    values[meta["name"]] = "".join(text) if isinstance(text, list) else text
-    return values
+    return glued_outputs(json.loads(Path(notebook).read_text()))
 
 
 # Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.

@@ -13,15 +13,11 @@ from __future__ import annotations
 _GLUED: dict[str, str] = {}
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else repr(value) if not isinstance(value, (int, float)) else f"{value}"
-
-
 def glue(name: str, value: object, display: bool = False) -> None:
     """myst_nb.glue, remembering the value for `summary`."""
     from myst_nb import glue as myst_glue
 
-    _GLUED[name] = _text(value)
+    _GLUED[name] = str(value)
     myst_glue(name, value, display=display)
 
 
@@ -76,3 +72,15 @@ def with_used_values(source: str, params: dict) -> str:
         if "=" in head and name in params:
             lines[i] = f"{head.split('=')[0].rstrip()} = {params[name]!r}" + (f"{sep}{comment}" if sep else "")
     return "\n".join(lines)
+
+
+def glued_outputs(nb: dict) -> dict[str, str]:
+    """The text/plain of every value an executed notebook (as JSON) glued with myst_nb.glue, by name."""
+    values = {}
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            meta = out.get("metadata", {}).get("scrapbook")
+            text = out.get("data", {}).get(meta.get("mime_prefix", "") + "text/plain") if meta else None
+            if text is not None:
+                values[meta["name"]] = "".join(text) if isinstance(text, list) else text
+    return values

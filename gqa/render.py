@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gqa.notebook import with_used_values
+from gqa.notebook import glued_outputs, with_used_values
 
 # {glue:text}`name`, {glue:}`name`, {glue}`name`, and {glue:text}`name:.2f` (a format for a number)
 GLUE_ROLE = re.compile(r"\{glue(?::text|:)?\}`([^`:]+)(?::([^`]*))?`")
@@ -44,23 +44,14 @@ class Rendered:
     figures: int = 0
 
 
-def glued_text(nb: dict) -> dict[str, str]:
-    """Every value glued in an executed notebook, as the text the book would show."""
+def glued_text(nb: dict) -> dict[str, object]:
+    """Every value glued in an executed notebook, as the value (str, number) the book would show."""
     values = {}
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            meta = out.get("metadata", {}).get("scrapbook")
-            if not meta:
-                continue
-            text = out.get("data", {}).get(meta.get("mime_prefix", "") + "text/plain")
-            if text is None:
-                continue
-            text = "".join(text) if isinstance(text, list) else text
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                value = re.sub(r"^np\.\w+\((.*)\)$", r"\1", text)  # numpy's repr: np.float64(0.5)
-            values[meta["name"]] = value
+    for name, text in glued_outputs(nb).items():
+        try:
+            values[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[name] = re.sub(r"^np\.\w+\((.*)\)$", r"\1", text)  # numpy's repr: np.float64(0.5)
     return values
 
 
