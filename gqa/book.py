@@ -265,6 +265,7 @@ def glued_values(notebook: Path) -> dict[str, str]:
 # Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.
 CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
     "index.html": "grouped-query attention",
+    "notebooks/00_what_reproduced.html": ("00_what_reproduced", "wr_n_readings"),
     "notebooks/01_cost_model.html": ("01_cost_model", "base_N"),
     "notebooks/02_attention.html": ("02_attention", "sweep_meta"),
     "notebooks/03_training.html": ("03_training", "n_train_tokens"),

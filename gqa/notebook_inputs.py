@@ -40,6 +40,7 @@ class Reads:
 
 
 READS: dict[str, Reads] = {
+    "00_what_reproduced": Reads(paper_data=True),
     "01_cost_model": Reads(paper_data=True),
     "02_attention": Reads(sections=("attention_profile",), attention_sweep=True),
     "03_training": Reads(sections=("sweep",), run_records=True),

@@ -15,14 +15,37 @@ if TYPE_CHECKING:
 DATA_DIR = PAPER_DATA_DIR
 
 
+TOLERANCE_KINDS = ("absolute", "relative", "upper_bound")
+
+
 @dataclass(frozen=True)
 class Claim:
+    """One numeric claim of the paper with the tolerance within which ours counts as reproducing it:
+    `absolute` (|ours − value| <= tolerance), `relative` (<= tolerance·|value|) or `upper_bound`
+    (ours < value). Every chapter and `gqa readings` judge a claim by these, so they agree."""
+
     id: str
     label: str
     value: float
     unit: str
     source: str
     description: str
+    tolerance_kind: str = "absolute"
+    tolerance: float = 0.0
+
+    def judge(self, ours: float) -> str:
+        """'reproduced' or 'differs' under the claim's tolerance."""
+        if self.tolerance_kind == "upper_bound":
+            return "reproduced" if ours < self.value else "differs"
+        if self.tolerance_kind == "relative":
+            return compare(self.value, ours, rel_tol=self.tolerance)
+        return compare(self.value, ours, abs_tol=self.tolerance)
+
+    def tolerance_text(self) -> str:
+        """How the tolerance reads in a table: ±0.05, ±10%, or upper bound."""
+        if self.tolerance_kind == "upper_bound":
+            return "upper bound"
+        return f"±{100 * self.tolerance:g}%" if self.tolerance_kind == "relative" else f"±{self.tolerance:g}"
 
 
 def claims(path: Path | None = None) -> dict[str, Claim]:
@@ -34,10 +57,16 @@ def claims(path: Path | None = None) -> dict[str, Claim]:
     with path.open(newline="") as f:
         for line, row in enumerate(csv.DictReader(f), 2):
             try:
-                out[row["id"]] = Claim(row["id"], row["label"], float(row["value"]), row["unit"], row["source"],
-                                       row["description"])
+                claim = Claim(row["id"], row["label"], float(row["value"]), row["unit"], row["source"],
+                              row["description"], row["tolerance_kind"], float(row["tolerance"]))
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"{path}:{line}: not a claim row ({type(e).__name__}: {e})") from None
+            if claim.tolerance_kind not in TOLERANCE_KINDS:
+                raise ValueError(f"{path}:{line}: tolerance_kind must be one of {', '.join(TOLERANCE_KINDS)}, "
+                                 f"got {claim.tolerance_kind!r}")
+            if not claim.tolerance >= 0:
+                raise ValueError(f"{path}:{line}: tolerance must be a number >= 0, got {row['tolerance']!r}")
+            out[claim.id] = claim
     return out
 
 
@@ -46,12 +75,11 @@ def compare(paper: float, ours: float, *, rel_tol: float = 0.0, abs_tol: float =
     return "reproduced" if abs(ours - paper) <= max(rel_tol * abs(paper), abs_tol) else "differs"
 
 
-def check_claim(claim: Claim, ours: float, *, rel_tol: float = 0.0, abs_tol: float = 0.0,
-                how: str = "") -> dict:
-    """One row of a paper-vs-ours table: the claim, both values, the status and how ours was got."""
+def check_claim(claim: Claim, ours: float, how: str = "") -> dict:
+    """One row of a paper-vs-ours table: the claim, both values, the status under the claim's own
+    tolerance (from claims.csv) and how ours was got."""
     return {"claim": claim.label, "source": claim.source, "unit": claim.unit, "paper": claim.value,
-            "ours": ours, "status": compare(claim.value, ours, rel_tol=rel_tol, abs_tol=abs_tol),
-            "tolerance": f"±{100 * rel_tol:g}%" if rel_tol else f"±{abs_tol:g}", "ours, how": how}
+            "ours": ours, "status": claim.judge(ours), "tolerance": claim.tolerance_text(), "ours, how": how}
 
 
 def table(name: str) -> "pd.DataFrame":

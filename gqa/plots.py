@@ -187,3 +187,63 @@ def status_grid(ax: plt.Axes, frame, targets: Sequence[float], contexts: Sequenc
 
     ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper left",
               bbox_to_anchor=(1.01, 1), fontsize=8, title="paper / ours")
+
+
+POINT_NAMES = {"irreducible_loss": "E", "fit_objective": "fit", "size_to_shape": "shape", "baseline": "baseline",
+               "cost_accounting": "costs"}
+AGREE_COLOR, DIFFER_COLOR = "#55a868", "#c44e52"
+
+
+def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]], points: dict[str, Sequence[str]],
+               ylabel: str, title: str = "", paper: float | None = None, band: tuple[float, float] | None = None,
+               cells: Sequence[Sequence[bool]] | None = None, cell_labels: Sequence[str] = ()) -> plt.Figure:
+    """A specification curve: one column per reading, sorted by its value (top panel, the paper's value as
+    a line and its tolerance band shaded; the first reading, the default, ringed); optionally a
+    reading x cell map of agreement (middle); and a dot matrix of the options each reading takes (bottom).
+
+    `readings` are {point: option key}; `points` lists each point's option keys in the order to draw.
+    Readings without a value (None) are left out and counted in the title.
+    """
+    import numpy as np
+
+    kept = [i for i, v in enumerate(values) if v is not None]
+    order = sorted(kept, key=lambda i: (values[i], i))
+    x = np.arange(len(order))
+    rows = [(p, k) for p, keys in points.items() for k in keys]
+    heights = [2.2] + ([0.22 * len(cells[0])] if cells is not None else []) + [0.2 * len(rows)]
+    fig, axes = plt.subplots(len(heights), 1, figsize=(11, sum(heights) + 0.9), sharex=True,
+                             gridspec_kw={"height_ratios": heights, "hspace": 0.08})
+    top, matrix = axes[0], axes[-1]
+    ys = np.array([values[i] for i in order], float)
+    inside = np.ones(len(ys), bool) if band is None else (ys >= band[0]) & (ys <= band[1])
+    if band is not None:
+        top.axhspan(*band, color=AGREE_COLOR, alpha=0.12, lw=0, label="paper's tolerance")
+    if paper is not None:
+        top.axhline(paper, color="black", lw=1, ls="--", label=f"paper: {paper:g}")
+    top.scatter(x[inside], ys[inside], s=9, color=AGREE_COLOR, label="reproduces", zorder=3)
+    top.scatter(x[~inside], ys[~inside], s=9, color=DIFFER_COLOR, label="differs", zorder=3)
+    if 0 in order:
+        j = order.index(0)
+        top.scatter([j], [ys[j]], s=80, facecolors="none", edgecolors="black", lw=1.2, label="default reading",
+                    zorder=4)
+    top.set_ylabel(ylabel)
+    missing = len(values) - len(kept)
+    top.set_title(title + (f" ({missing} readings without a value left out)" if missing else ""))
+    top.legend(fontsize=8, loc="upper left", ncol=2)
+    if cells is not None:
+        grid = np.array([cells[i] for i in order], float).T
+        axes[1].imshow(grid, aspect="auto", interpolation="nearest", vmin=0, vmax=1,
+                       cmap=plt.matplotlib.colors.ListedColormap([DIFFER_COLOR, AGREE_COLOR]),
+                       extent=(-0.5, len(order) - 0.5, len(cell_labels) - 0.5, -0.5))
+        axes[1].set_yticks(range(len(cell_labels)), cell_labels, fontsize=7)
+        axes[1].grid(False)
+    for r, (point, key) in enumerate(rows):
+        used = [j for j, i in enumerate(order) if readings[i][point] == key]
+        matrix.scatter(used, [r] * len(used), marker="|", s=30, lw=0.8, color="#333333")
+    matrix.set_yticks(range(len(rows)), [f"{POINT_NAMES.get(p, p)}: {k}" for p, k in rows], fontsize=7)
+    matrix.set_ylim(len(rows) - 0.5, -0.5)
+    matrix.set_xlim(-0.5, len(order) - 0.5)
+    matrix.set_xlabel("readings, sorted by the value above")
+    for boundary in np.cumsum([len(k) for k in points.values()])[:-1]:
+        matrix.axhline(boundary - 0.5, color="#999999", lw=0.6)
+    return fig

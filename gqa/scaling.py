@@ -1,9 +1,10 @@
 """Scaling-law fits: loss against model size per head configuration, and loss against head count.
 
 L(N; H) = (a/N)^b + E, with N the non-embedding parameters (as in the paper). Following Epoch AI's
-Chinchilla replication, a fit minimises a Huber loss (δ = 1e-3) on log-space residuals
-log L_pred − log L_obs with L-BFGS-B from a grid of starting points; uncertainty comes from a seeded
-bootstrap over runs. E is either one per configuration or one shared by all (`shared_e`).
+Chinchilla replication, a fit minimises by default a Huber loss (δ = 1e-3) on log-space residuals
+log L_pred − log L_obs, by damped Gauss-Newton from a grid of starting points; `residuals="linear"`
+fits L_pred − L_obs instead, and `delta=math.inf` makes either plain least squares (the paper names
+no method, so `gqa readings` tries each). Uncertainty comes from a seeded bootstrap over runs. E is either one per configuration or one shared by all (`shared_e`).
 The head-count law of the paper's Appendix I is L(n_h) = a·n_h^b + c.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 
 Heads = tuple[int, int]
 HUBER_DELTA = 1e-3
+RESIDUALS = ("log", "linear")  # log L_pred − log L_obs, or L_pred − L_obs (nats/token)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,9 @@ def _check_points(n: np.ndarray, loss: np.ndarray, free_e: bool) -> None:
 
 
 def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Huber loss of residuals and its derivative."""
+    """Huber loss of residuals and its derivative (δ = inf: half the squared residual)."""
+    if np.isinf(delta):
+        return 0.5 * r**2, r
     small = np.abs(r) <= delta
     value = np.where(small, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
     grad = np.where(small, r, delta * np.sign(r))
@@ -104,22 +108,38 @@ def _model(theta: np.ndarray, log_n: np.ndarray, shared_e: bool):
     return pred, jac
 
 
+def _residuals(theta: np.ndarray, log_n: np.ndarray, log_loss: np.ndarray, shared_e: bool,
+               residuals: str) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals (B, k, P) in log or linear space and their Jacobian (B, k, P, m)."""
+    pred, jac = _model(theta, log_n, shared_e)
+    if residuals == "log":
+        return pred - log_loss, jac
+    predicted = np.exp(pred)
+    return predicted - np.exp(log_loss), jac * predicted[..., None]
+
+
 def _fit_batch(log_n: np.ndarray, log_loss: np.ndarray, weight: np.ndarray, theta0: np.ndarray,
-               shared_e: bool, delta: float, iterations: int = 300) -> tuple[np.ndarray, np.ndarray]:
+               shared_e: bool, delta: float, iterations: int = 300,
+               residuals: str = "log") -> tuple[np.ndarray, np.ndarray]:
     """Minimise the Huber loss of B independent problems at once, by damped Gauss-Newton steps on
     Huber-reweighted least squares (IRLS with Levenberg-Marquardt damping, per problem).
 
     Arrays are (B, k, P): B problems (bootstrap resamples or starting points), k head configurations,
-    P points (padding has `weight` 0). Returns the fitted thetas (B, m) and each problem's objective.
+    P points (padding has `weight` 0). Residuals are log or linear (`residuals`); δ is in their units.
+    Returns the fitted thetas (B, m) and each problem's objective.
     """
+    if residuals not in RESIDUALS:
+        raise ValueError(f"residuals must be one of {RESIDUALS}, got {residuals!r}")
+    if not delta > 0:
+        raise ValueError(f"the Huber delta must be positive, got {delta!r}")
     k = log_n.shape[1]
     m = theta0.shape[1]
     lower = np.array([-50.0, 1e-3] * k + [-20.0] * (m - 2 * k))
     upper = np.array([100.0, 5.0] * k + [10.0] * (m - 2 * k))
 
     def objective(theta, rows):
-        pred, _ = _model(theta, log_n[rows], shared_e)
-        return np.sum(_huber(pred - log_loss[rows], delta)[0] * weight[rows], axis=(1, 2))
+        r, _ = _residuals(theta, log_n[rows], log_loss[rows], shared_e, residuals)
+        return np.sum(_huber(r, delta)[0] * weight[rows], axis=(1, 2))
 
     theta = np.clip(theta0.astype(float), lower, upper)
     everything = np.arange(len(theta))
@@ -130,8 +150,7 @@ def _fit_batch(log_n: np.ndarray, log_loss: np.ndarray, weight: np.ndarray, thet
         if active.size == 0:
             break
         th = theta[active]
-        pred, jac = _model(th, log_n[active], shared_e)
-        r = pred - log_loss[active]
+        r, jac = _residuals(th, log_n[active], log_loss[active], shared_e, residuals)
         w = weight[active] * np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))  # Huber IRLS
         jw = (jac * w[..., None]).reshape(len(th), -1, m)
         normal = np.einsum("bpi,bpj->bij", jw, jac.reshape(len(th), -1, m))
@@ -174,21 +193,23 @@ def _start_grid(groups, shared_e: bool) -> np.ndarray:
     return np.array(rows)
 
 
-def _fit_groups(groups, shared_e: bool, delta: float, starts: np.ndarray) -> np.ndarray:
+def _fit_groups(groups, shared_e: bool, delta: float, starts: np.ndarray, residuals: str = "log") -> np.ndarray:
     """Best of several starting points for one family of groups: returns theta of width 2k(+1 or +k)."""
     log_n, log_loss, weight = _pack(groups)
     n_starts = len(starts)
     tile = lambda a: np.broadcast_to(a, (n_starts, *a.shape)).copy()  # noqa: E731
-    theta, values = _fit_batch(tile(log_n), tile(log_loss), tile(weight), starts, shared_e, delta)
+    theta, values = _fit_batch(tile(log_n), tile(log_loss), tile(weight), starts, shared_e, delta,
+                               residuals=residuals)
     return theta[int(np.argmin(values))]
 
 
 def fit_family(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *, shared_e: bool = False,
-               delta: float = HUBER_DELTA) -> dict[Heads, PowerLaw]:
+               delta: float = HUBER_DELTA, residuals: str = "log") -> dict[Heads, PowerLaw]:
     """Fit L(N; H) for every head configuration: data maps H -> (N values, losses).
 
     With a free E the configurations are independent and each is fitted on its own; with a shared E
-    they are fitted jointly.
+    they are fitted jointly. `delta` is the Huber threshold in the units of `residuals` ("log" or
+    "linear"); math.inf gives least squares.
     """
     if not data:
         raise ValueError("nothing to fit: no head configuration given")
@@ -201,7 +222,7 @@ def fit_family(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *,
             raise ValueError(f"H = {h}: {e}") from None
     thetas = {}
     if shared_e:
-        theta = _fit_groups(arrays, True, delta, _start_grid(arrays, True))
+        theta = _fit_groups(arrays, True, delta, _start_grid(arrays, True), residuals)
         k = len(keys)
         for g, h in enumerate(keys):
             thetas[h] = (theta[2 * g], theta[2 * g + 1], theta[2 * k])
@@ -216,7 +237,8 @@ def fit_family(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *,
             log_n[rows], log_loss[rows] = ln[0, 0], ll[0, 0]  # padding value, weight 0
             log_n[rows, 0, :ln.shape[1]], log_loss[rows, 0, :ln.shape[1]] = ln[0], ll[0]
             weight[rows, 0, :ln.shape[1]] = w[0]
-        theta, values = _fit_batch(log_n, log_loss, weight, np.concatenate(starts), False, delta)
+        theta, values = _fit_batch(log_n, log_loss, weight, np.concatenate(starts), False, delta,
+                                   residuals=residuals)
         for g, h in enumerate(keys):
             rows = slice(g * n_starts, (g + 1) * n_starts)
             thetas[h] = tuple(theta[rows][int(np.argmin(values[rows]))])
@@ -280,12 +302,13 @@ def _draw(rng: np.random.Generator, n: np.ndarray, resamples: int, needed: int) 
 
 def bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *, resamples: int = 1000,
               seed: int = 0, shared_e: bool = False, delta: float = HUBER_DELTA,
-              point: dict[Heads, PowerLaw] | None = None) -> Bootstrap:
+              point: dict[Heads, PowerLaw] | None = None, residuals: str = "log") -> Bootstrap:
     """Seeded bootstrap over runs, resampled within each configuration (a draw with too few distinct
-    sizes is redrawn); every refit starts at the point fit and all run as one batch."""
+    sizes is redrawn); every refit starts at the point fit and all run as one batch, with the point
+    fit's objective (`delta`, `residuals`)."""
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
-    point = point or fit_family(data, shared_e=shared_e, delta=delta)
+    point = point or fit_family(data, shared_e=shared_e, delta=delta, residuals=residuals)
     keys = list(data)
     k = len(keys)
     arrays = [(np.asarray(data[h][0], float), np.asarray(data[h][1], float)) for h in keys]
@@ -300,14 +323,15 @@ def bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *, 
     samples = {}
     if shared_e:
         start = [v for h in keys for v in (np.log(point[h].a), point[h].b)] + [np.log(point[keys[0]].e)]
-        theta, _ = _fit_batch(log_n, log_loss, weight, np.tile(start, (resamples, 1)), True, delta)
+        theta, _ = _fit_batch(log_n, log_loss, weight, np.tile(start, (resamples, 1)), True, delta,
+                              residuals=residuals)
         for g, h in enumerate(keys):
             samples[h] = np.column_stack([np.exp(theta[:, 2 * g]), theta[:, 2 * g + 1], np.exp(theta[:, 2 * k])])
     else:  # independent configurations: one problem per (resample, configuration)
         flat = lambda a: a.reshape(resamples * k, 1, width)  # noqa: E731
         start = np.array([[np.log(point[h].a), point[h].b, np.log(point[h].e)] for h in keys])
         theta, _ = _fit_batch(flat(log_n), flat(log_loss), flat(weight), np.tile(start, (resamples, 1)),
-                              False, delta)
+                              False, delta, residuals=residuals)
         theta = theta.reshape(resamples, k, 3)
         for g, h in enumerate(keys):
             samples[h] = np.column_stack([np.exp(theta[:, g, 0]), theta[:, g, 1], np.exp(theta[:, g, 2])])

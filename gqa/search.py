@@ -11,6 +11,8 @@ bytes) is a `CostSetting`; its defaults are the paper-exact per-token reading us
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +44,9 @@ class CostSetting:
     z_memory: str = "values"  # Eq. 5 on memory in values or bytes
     hw: cost.HardwareWeights = field(default_factory=cost.HardwareWeights)
     anchors: Anchors | None = None  # aspect-ratio anchors; None: the paper's Table 9 and 7 shapes
+    # (L, d) presets to snap a size to: when set, a size N is costed as the preset shape (with the
+    # candidate's heads) whose non-embedding count is nearest N in log, instead of a continuous shape
+    snap: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,27 @@ def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_mode
     return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z)
 
 
+@functools.lru_cache(maxsize=256)
+def _presets(heads: Heads, snap: tuple[tuple[int, int], ...], head_dim: int, vocab: int) -> tuple[list, list]:
+    shapes = sorted((Shape(layers, d_model, *heads, head_dim=head_dim, vocab=vocab) for layers, d_model in snap),
+                    key=lambda s: s.params().non_embedding)
+    return [math.log(s.params().non_embedding) for s in shapes], shapes
+
+
+def snapped_shape(heads: Heads, n_params: float, setting: CostSetting) -> Shape:
+    """The preset of `setting.snap` (with heads H) whose non-embedding count is nearest n_params in log."""
+    logs, shapes = _presets(tuple(heads), tuple(setting.snap), setting.head_dim, setting.vocab)
+    i = bisect.bisect_left(logs, math.log(n_params))
+    near = [j for j in (i - 1, i) if 0 <= j < len(shapes)]
+    return shapes[min(near, key=lambda j: abs(logs[j] - math.log(n_params)))]
+
+
 def cost_at(heads: Heads, n_params: float, context: int, setting: CostSetting = CostSetting()) -> Candidate:
     """Cost at context T of a model with n_params non-embedding parameters and heads H, its shape
-    from the Appendix B.1 conversion (continuous L and d)."""
+    from the Appendix B.1 conversion (continuous L and d), or the nearest preset when the setting snaps
+    (then `params` is the preset's count)."""
+    if setting.snap:
+        return cost_of_shape(snapped_shape(heads, n_params, setting), context, setting)
     layers, d_model = solve_layers(n_params, *heads, setting.head_dim, setting.anchors)
     total = n_params + setting.vocab * d_model  # tied embedding, counted once
     return _costed(heads, n_params, total, layers, d_model, setting.head_dim, context, setting)

@@ -1,6 +1,7 @@
 """Bad input to every command: exit status 2, one line on stderr naming the bad value, no traceback, and
 the committed data (data/) byte-identical afterwards."""
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -38,6 +39,16 @@ def _files(tmp: Path) -> None:
             record[key] = value
         (tmp / f"record_{key}_{value}.jsonl").write_text(json.dumps(record) + "\n")
     (tmp / "nofits.json").write_text(json.dumps({"fits": [{"n_heads": 8}]}))
+    grid = yaml.safe_load((paper.DATA_DIR / "readings.yaml").read_text())
+    for name, change in (
+            ("grid_no_allows", lambda g: g["points"]["baseline"]["options"]["table9_32x8"].pop("allows")),
+            ("grid_bad_rule", lambda g: g["points"]["size_to_shape"]["options"]["appendix_b1"].update(rule="cubic")),
+            ("grid_bad_default", lambda g: g["default"].update(baseline="gpt2")),
+            ("grid_bad_delta", lambda g: g["points"]["fit_objective"]["options"]["huber_log"].update(huber_delta=-1)),
+            ("grid_extra_point", lambda g: g["points"].update(tokenizer={"options": {}}))):
+        broken = copy.deepcopy(grid)
+        change(broken)
+        (tmp / f"{name}.yaml").write_text(yaml.safe_dump(broken, allow_unicode=True))
     (tmp / "notjson.json").write_text("{fits: ")
     (tmp / "list.json").write_text("[1, 2]")
     (tmp / "negfit.json").write_text(json.dumps({"fits": [{"n_heads": 8, "n_kv_heads": 1, "a": -1, "b": 0.3, "e": 2}]}))
@@ -180,6 +191,15 @@ CASES = [
     (["book", "--profile", "ci", "--only", "07_nothing"], "07_nothing"),
     (["book", "--profile", "ci", "--check", "--no-html"], "--check"),
     (["nonsense"], "nonsense"),
+    # readings
+    (["readings", "--grid", "{tmp}/nothere.yaml"], "nothere.yaml"),
+    (["readings", "--grid", "{tmp}/broken.yaml"], "broken.yaml"),
+    (["readings", "--grid", "{tmp}/grid_no_allows.yaml"], "table9_32x8.allows"),
+    (["readings", "--grid", "{tmp}/grid_bad_rule.yaml"], "cubic"),
+    (["readings", "--grid", "{tmp}/grid_bad_default.yaml"], "gpt2"),
+    (["readings", "--grid", "{tmp}/grid_bad_delta.yaml"], "huber_delta"),
+    (["readings", "--grid", "{tmp}/grid_extra_point.yaml"], "tokenizer"),
+    (["readings", "--resamples", "0"], "0"),
 ]
 
 

@@ -29,7 +29,7 @@ def test_sync_writes_the_url_into_each_first_cell(tmp_path, monkeypatch):
     for nb in book.NOTEBOOK_DIR.glob("*.ipynb"):
         (tmp_path / nb.name).write_text(nb.read_text())
     monkeypatch.setattr(launch, "NOTEBOOK_DIR", tmp_path)
-    assert len(launch.sync(URL)) == 6 and launch.out_of_sync(URL) == []
+    assert len(launch.sync(URL)) == len(list(tmp_path.glob("*.ipynb"))) == 7 and launch.out_of_sync(URL) == []
     assert launch.first_cell_url(tmp_path / "01_cost_model.ipynb") == URL
     assert launch.sync(URL) == []  # idempotent
     with pytest.raises(ValueError, match="OWNER/REPO"):

@@ -14,6 +14,7 @@ from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
 from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
+from gqa.cli.readings import add_readings
 from gqa.cli.render import add_render
 from gqa.cli.train import add_data, add_sweep, add_train
 
@@ -21,7 +22,7 @@ from gqa.cli.train import add_data, add_sweep, add_train
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gqa",
-        description="Cost-optimal grouped-query attention: cost, profile, train, fit and plan.")
+        description="Cost-optimal grouped-query attention: cost, profile, train, fit and plan; check the paper.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
     add_cost(sub)
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fit_plan(sub)
     add_bench(sub)
     add_digitise(sub)
+    add_readings(sub)
     add_book(sub)
     add_render(sub)
     return parser

@@ -1,0 +1,543 @@
+"""Readings of the paper: every verdict about it, evaluated under every reading the paper allows.
+
+Where the paper leaves a point open (is the irreducible loss E shared, how are the laws fitted, how
+does a size become a shape, which model is the Llama-3-style baseline, how are costs counted),
+`data/paper/readings.yaml` declares every option a careful reader could defend, each with the passage
+that allows it. A *reading* picks one option per point; the grid is every combination.
+
+`evaluate` computes each claim of `data/paper/claims.csv` that depends on a reading, under every
+reading, on the fits of the digitised Figure 2, with its bootstrap fragility: the share of resamples
+of Figure 2's points in which the claim reproduces under that reading. `Report.verdicts` then says,
+per claim: reproduced under every reading, under some (naming the closest reading and the options it
+takes), or under none. Claims are judged by the tolerances in claims.csv (`paper.Claim.judge`).
+
+Fits depend only on (E option, objective), so they are fitted and bootstrapped once per pair; the
+other points only change how sizes are costed. Results are cached under `.cache/readings/`, keyed by
+the grid file, the paper's data, the resamples, the seed and the `gqa` source.
+
+Conventions: sizes N are non-embedding parameters (what Figure 2's N counts); the headline compares
+(8, 1) sized by its fit to reach the baseline's reference loss (2.615) with the baseline shape, at
+T = 128K (`memory_share_512k`: the cheapest configuration at 512K); FLOPs bars are in units of 1e15
+and memory bars in GB (1e9 bytes, BF16) under the reading's accounting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from gqa import fig2, paper, scaling, search
+from gqa.paths import CACHE_DIR, ROOT, display_path
+from gqa.search import CostSetting, Heads
+from gqa.shapes import PAPER_ANCHOR_SHAPES, PAPER_SCALING_SHAPES, PUBLIC_MODELS, Shape, paper_anchors
+
+POINTS = ("irreducible_loss", "fit_objective", "size_to_shape", "baseline", "cost_accounting")
+POINT_LABELS = {"irreducible_loss": "E", "fit_objective": "fit", "size_to_shape": "size to shape",
+                "baseline": "baseline", "cost_accounting": "costs"}
+SETTINGS = {  # the settings each point's options may carry (beyond label and allows)
+    "irreducible_loss": {"e"},
+    "fit_objective": {"residuals", "huber_delta"},
+    "size_to_shape": {"rule", "ratio"},
+    "baseline": {"layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff", "vocab", "preset"},
+    "cost_accounting": {"params", "flops_per", "z_memory"},
+}
+E_OPTIONS = ("per_configuration", "shared", "per_query_heads")
+RULES = ("appendix_b1", "family", "nearest_ratio", "nearest_shape")
+OPTIMUM: Heads = (8, 1)  # Figure 1's configuration
+MHA_1B = Shape(36, 1536, 24, 24)  # Appendix G's "1B MHA model": Table 9's 1.2B backbone with d/d_h heads
+CONTEXT = fig2.CONTEXT
+LONG_CONTEXT = 4 * fig2.CONTEXT  # 512K, for memory_share_512k
+# Claims whose value depends on the reading (claims.csv ids), in the order reports list them.
+SCALAR_CLAIMS = ("fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z", "fig1_optimum_size",
+                 "memory_share_512k", "appg_kv_share_1b_mha_128k",
+                 "fig1_bar_memory_total_baseline", "fig1_bar_memory_invariant_baseline",
+                 "fig1_bar_memory_total_ours", "fig1_bar_memory_invariant_ours",
+                 "fig1_bar_flops_total_baseline", "fig1_bar_flops_invariant_baseline",
+                 "fig1_bar_flops_total_ours", "fig1_bar_flops_invariant_ours")
+# Of those, the ones the fits decide (the rest depend on the costing alone).
+FIT_CLAIMS = ("fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z", "fig1_optimum_size",
+              "memory_share_512k", "fig1_bar_memory_total_ours", "fig1_bar_memory_invariant_ours",
+              "fig1_bar_flops_total_ours", "fig1_bar_flops_invariant_ours")
+TABLE4 = "table4"  # the pseudo-claim: every checkable Table 4 cell agrees
+
+
+# --- The declared grid -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of an open point: its label, the passage of the paper that allows it, its settings."""
+
+    point: str
+    key: str
+    label: str
+    allows: str
+    settings: dict = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Every open point with its options (in file order) and the default reading."""
+
+    path: Path
+    points: dict[str, dict[str, Option]] = field(hash=False)
+    default: dict[str, str] = field(hash=False)
+    questions: dict[str, str] = field(hash=False, default_factory=dict)
+
+    def readings(self) -> list[dict[str, str]]:
+        """Every combination of one option per point, the default first and the rest in file order."""
+        combos = [dict(zip(POINTS, keys)) for keys in itertools.product(*(self.points[p] for p in POINTS))]
+        return [self.default] + [c for c in combos if c != self.default]
+
+    def changes(self, reading: dict[str, str]) -> dict[str, str]:
+        """The options a reading takes that differ from the default, as {point: option label}."""
+        return {p: self.points[p][k].label for p, k in reading.items() if k != self.default[p]}
+
+
+def reading_id(reading: dict[str, str]) -> str:
+    """A short stable name: the option keys in point order, joined by '/'."""
+    return "/".join(reading[p] for p in POINTS)
+
+
+def load_grid(path: Path | str | None = None) -> Grid:
+    """The grid of `data/paper/readings.yaml` (or `path`), validated: ValueError naming file and key."""
+    import yaml
+
+    path = Path(path) if path else paper.DATA_DIR / "readings.yaml"
+    where = display_path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"{where}: cannot read the readings grid ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{where}: not YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("points"), dict):
+        raise ValueError(f"{where}: expected a mapping with `points` and `default`")
+    unknown = set(raw["points"]) - set(POINTS)
+    missing = set(POINTS) - set(raw["points"])
+    if unknown or missing:
+        raise ValueError(f"{where}: points must be exactly {', '.join(POINTS)} "
+                         f"({'unknown ' + ', '.join(sorted(unknown)) if unknown else 'missing ' + ', '.join(sorted(missing))})")
+    points = {}
+    for point in POINTS:
+        options = (raw["points"][point] or {}).get("options") if isinstance(raw["points"][point], dict) else None
+        if not isinstance(options, dict) or not options:
+            raise ValueError(f"{where}: points.{point}.options must list at least one option")
+        points[point] = {key: _option(point, str(key), spec, f"{where}: points.{point}.options.{key}")
+                         for key, spec in options.items()}
+    default = raw.get("default")
+    if not isinstance(default, dict) or set(default) != set(POINTS):
+        raise ValueError(f"{where}: default must name one option for each of {', '.join(POINTS)}")
+    for point, key in default.items():
+        if key not in points[point]:
+            raise ValueError(f"{where}: default.{point}: no option {key!r} (known: {', '.join(points[point])})")
+    questions = {p: str(raw["points"][p].get("question") or "") for p in POINTS}
+    return Grid(path, points, {p: default[p] for p in POINTS}, questions)
+
+
+def _option(point: str, key: str, spec, where: str) -> Option:
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected a mapping with label, allows and settings")
+    for name in ("label", "allows"):
+        if not isinstance(spec.get(name), str) or not spec[name].strip():
+            raise ValueError(f"{where}.{name}: must be a non-empty text (every option cites what allows it)")
+    settings = {k: v for k, v in spec.items() if k not in ("label", "allows")}
+    unknown = set(settings) - SETTINGS[point]
+    if unknown:
+        raise ValueError(f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(sorted(SETTINGS[point]))})")
+    option = Option(point, key, spec["label"], spec["allows"], settings)
+    try:
+        _check_settings(option)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{where}: {e}") from None
+    return option
+
+
+def _check_settings(option: Option) -> None:
+    s = option.settings
+    if option.point == "irreducible_loss" and s.get("e") not in E_OPTIONS:
+        raise ValueError(f"e must be one of {', '.join(E_OPTIONS)}, got {s.get('e')!r}")
+    if option.point == "fit_objective":
+        if s.get("residuals") not in scaling.RESIDUALS:
+            raise ValueError(f"residuals must be one of {', '.join(scaling.RESIDUALS)}, got {s.get('residuals')!r}")
+        delta = s.get("huber_delta")
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+            raise ValueError(f"huber_delta must be a positive number or .inf, got {delta!r}")
+    if option.point == "size_to_shape":
+        if s.get("rule") not in RULES:
+            raise ValueError(f"rule must be one of {', '.join(RULES)}, got {s.get('rule')!r}")
+        if s["rule"] == "family" and not (isinstance(s.get("ratio"), (int, float)) and s["ratio"] > 0):
+            raise ValueError(f"a family rule needs a positive ratio d/L, got {s.get('ratio')!r}")
+    if option.point == "baseline":
+        baseline_shape(option)
+    if option.point == "cost_accounting":
+        for name, allowed in (("params", ("non_embedding", "total")), ("flops_per", ("context", "token")),
+                              ("z_memory", ("bytes", "values"))):
+            if s.get(name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {s.get(name)!r}")
+
+
+def baseline_shape(option: Option) -> Shape:
+    """The baseline model an option names: a public preset, or a shape with the paper's defaults."""
+    s = option.settings
+    if "preset" in s:
+        if s["preset"] not in PUBLIC_MODELS:
+            raise ValueError(f"unknown preset {s['preset']!r} (known: {', '.join(PUBLIC_MODELS)})")
+        return replace(PUBLIC_MODELS[s["preset"]].shape, name=option.label)
+    kw = {k: s[k] for k in ("layers", "d_model", "n_heads", "n_kv_heads")}
+    kw.update({k: s[k] for k in ("head_dim", "d_ff", "vocab") if k in s})
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in kw.values()):
+        raise ValueError(f"a baseline shape needs positive integers, got {kw}")
+    return Shape(name=option.label, **kw)
+
+
+def anchors_for(option: Option):
+    """Aspect-ratio anchors of a size-to-shape rule (None: the paper's interpolated Table 9/7 anchors)."""
+    rule = option.settings["rule"]
+    if rule in ("appendix_b1", "nearest_shape"):
+        return None
+    if rule == "family":
+        ratio = float(option.settings["ratio"])
+        return ((1e3, ratio), (1e15, ratio))
+    steps = []  # nearest_ratio: each anchor's ratio holds up to the geometric midpoint with the next
+    anchors = paper_anchors()
+    for (n0, r0), (n1, r1) in zip(anchors, anchors[1:]):
+        mid = math.sqrt(n0 * n1)
+        steps += [(n0, r0), (mid * (1 - 1e-9), r0), (mid * (1 + 1e-9), r1)]
+    return tuple(steps + [anchors[-1]])
+
+
+def cost_setting(accounting: Option, shape_rule: Option) -> CostSetting:
+    s = accounting.settings
+    snap = (tuple({**PAPER_SCALING_SHAPES, **PAPER_ANCHOR_SHAPES}.values())
+            if shape_rule.settings["rule"] == "nearest_shape" else None)
+    return CostSetting(params=s["params"], flops_per=s["flops_per"], z_memory=s["z_memory"],
+                       anchors=anchors_for(shape_rule), snap=snap)
+
+
+# --- Fits, once per (E option, objective) ---------------------------------------------------------
+
+
+def fit(data: dict, e: str, objective: Option, resamples: int, seed: int):
+    """Point fits and bootstrap of Figure 2's points under one E option and objective."""
+    kw = {"residuals": objective.settings["residuals"], "delta": float(objective.settings["huber_delta"])}
+    if e == "per_query_heads":
+        groups: dict[int, dict] = {}
+        for h, points in data.items():
+            groups.setdefault(h[0], {})[h] = points
+        parts = [fit(group, "shared" if len(group) > 1 else "per_configuration", objective, resamples, seed + n_h)
+                 for n_h, group in groups.items()]
+        fits = {h: law for f, _ in parts for h, law in f.items()}
+        samples = {h: s for _, b in parts for h, s in b.samples.items()}
+        return fits, scaling.Bootstrap(fits, {h: samples[h] for h in data}, True, seed)
+    shared = e == "shared"
+    fits = scaling.fit_family(data, shared_e=shared, **kw)
+    boot = scaling.bootstrap(data, resamples=resamples, seed=seed, shared_e=shared, point=fits, **kw)
+    return fits, boot
+
+
+# --- Claims under one costing ---------------------------------------------------------------------
+
+
+def _parts(c: search.Candidate, context: int, setting: CostSetting) -> dict:
+    """Weights and KV bytes, and time-invariant and total FLOPs, of a costed model."""
+    kv_values = 2 * context * c.layers * setting.head_dim * c.heads[1]
+    per = context if setting.flops_per == "context" else 1
+    attention = 4 * context * c.layers * setting.head_dim * c.heads[0] * per
+    bytes_per = c.memory_bytes / c.memory
+    return {"memory_bytes": c.memory_bytes, "weights_bytes": (c.memory - kv_values) * bytes_per,
+            "flops": c.flops, "flops_invariant": c.flops - attention}
+
+
+def _headline(laws: dict, target: float, setting: CostSetting, bases: dict, equal_z: dict) -> dict:
+    """Reading-dependent values of one set of laws against every baseline: {baseline key: {claim: value}}."""
+    law = laws[OPTIMUM]
+    n_star = search.size_for_loss(law, target)
+    try:
+        best_long = search.search(laws, target, LONG_CONTEXT, setting)[0]
+    except ValueError:
+        best_long = None
+    out = {}
+    ours = None
+    if n_star is not None:
+        cand = search.cost_at(OPTIMUM, n_star, CONTEXT, setting)
+        ours = _parts(cand, CONTEXT, setting)
+        label = 12 * cand.layers * cand.d_model**2 / 1e9
+    for key, (base, base_long) in bases.items():
+        values = dict.fromkeys(FIT_CLAIMS, None)
+        loss_equal_z = float(law.predict(equal_z[key])) if equal_z[key] is not None else None
+        values["fig1_loss_gain_equal_z"] = target - loss_equal_z if loss_equal_z is not None else None
+        if best_long is not None:
+            values["memory_share_512k"] = best_long.memory_bytes / base_long["memory_bytes"]
+        if ours is not None:
+            values.update({
+                "fig1_memory_saving": 1 - ours["memory_bytes"] / base["memory_bytes"],
+                "fig1_flops_saving": 1 - ours["flops"] / base["flops"],
+                "fig1_optimum_size": label,
+                "fig1_bar_memory_total_ours": ours["memory_bytes"] / 1e9,
+                "fig1_bar_memory_invariant_ours": ours["weights_bytes"] / 1e9,
+                "fig1_bar_flops_total_ours": ours["flops"] / 1e15,
+                "fig1_bar_flops_invariant_ours": ours["flops_invariant"] / 1e15})
+        out[key] = values
+    return out
+
+
+def _table4(laws: dict, cells: list[tuple[float, int, Heads]], setting: CostSetting) -> list[Heads | None]:
+    found = []
+    for target, context, _ in cells:
+        try:
+            found.append(search.search(laws, target, context, setting)[0].heads)
+        except ValueError:
+            found.append(None)
+    return found
+
+
+# --- The whole grid -------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """`gqa readings` as data: the grid, one entry per reading, and a verdict per claim."""
+
+    data: dict
+
+    @property
+    def readings(self) -> list[dict]:
+        return self.data["readings"]
+
+    @property
+    def verdicts(self) -> list[dict]:
+        return self.data["verdicts"]
+
+    def default(self) -> dict:
+        return self.readings[0]
+
+    def verdict(self, claim_id: str) -> dict:
+        return next(v for v in self.verdicts if v["claim"] == claim_id)
+
+    def frame(self):
+        """One row per reading: its options (keys), Table 4 agreement and every claim's value."""
+        import pandas as pd
+
+        rows = []
+        for r in self.readings:
+            row = {"reading": r["id"], **r["options"], "table4_agree": r["table4_agree"],
+                   "table4_all_share": r["table4_all_agree_share"]}
+            row.update({c: v["ours"] for c, v in r["claims"].items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _digest(grid: Grid, resamples: int, seed: int) -> str:
+    h = hashlib.sha256(f"{resamples}:{seed}".encode())
+    tables = [paper.DATA_DIR / f"{name}.csv" for name in ("claims", "table4", "fig2_points")]
+    for path in [grid.path, *tables, *sorted((ROOT / "gqa").glob("*.py"))]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def evaluate(grid: Grid | None = None, *, resamples: int = 200, seed: int = 0, cache: bool = True,
+             progress=None) -> Report:
+    """Every reading-dependent claim under every reading of the grid (cached on disk by content)."""
+    grid = grid or load_grid()
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"resamples must be a positive integer, got {resamples!r}")
+    path = CACHE_DIR / "readings" / f"{_digest(grid, resamples, seed)}.json"
+    if cache and path.exists():
+        try:
+            return Report(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass  # a damaged cache entry is recomputed and replaced
+    report = Report(_evaluate(grid, resamples, seed, progress))
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{id(report)}.tmp")
+        tmp.write_text(json.dumps(report.data), encoding="utf-8")
+        tmp.replace(path)
+    return report
+
+
+def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
+    claims = paper.claims()
+    target = claims["ref_loss_llama3_1b"].value
+    data = fig2.fit_data(fig2.identify(fig2.models()))
+    t4 = paper.table("table4")
+    cells = [(float(r.target_loss), int(r.context), (int(r.n_h), int(r.n_kv))) for r in t4.itertuples()
+             if (int(r.n_h), int(r.n_kv)) in data]
+    pts = grid.points
+    fits = {(e, o): fit(data, pts["irreducible_loss"][e].settings["e"], pts["fit_objective"][o], resamples, seed)
+            for e in pts["irreducible_loss"] for o in pts["fit_objective"]}
+    # Everything that does not depend on the fits, per (shape rule, accounting[, baseline]).
+    costings = {}
+    for rule, acc in itertools.product(pts["size_to_shape"], pts["cost_accounting"]):
+        setting = cost_setting(pts["cost_accounting"][acc], pts["size_to_shape"][rule])
+        bases, equal_z = {}, {}
+        for key, option in pts["baseline"].items():
+            shape = baseline_shape(option)
+            base = _parts(search.cost_of_shape(shape, CONTEXT, setting), CONTEXT, setting)
+            bases[key] = (base, _parts(search.cost_of_shape(shape, LONG_CONTEXT, setting), LONG_CONTEXT, setting))
+            z = search.cost_of_shape(shape, CONTEXT, setting).z
+            try:
+                equal_z[key] = search.params_for_z(OPTIMUM, z, CONTEXT, setting)
+            except ValueError:
+                equal_z[key] = None
+        mha = search.cost_of_shape(MHA_1B, CONTEXT, setting)
+        kv_share = 1 - _parts(mha, CONTEXT, setting)["weights_bytes"] / mha.memory_bytes
+        costings[(rule, acc)] = (setting, bases, equal_z, kv_share)
+    # Point values and resamples per (fits, costing); baselines are read off at the end.
+    computed = {}
+    total = len(fits) * len(costings)
+    for i, ((fit_key, (laws, boot)), (cost_key, (setting, bases, equal_z, _))) in enumerate(
+            itertools.product(fits.items(), costings.items()), 1):
+        point = (_headline(laws, target, setting, bases, equal_z), _table4(laws, cells, setting))
+        draws = [boot.laws(j) for j in range(boot.resamples)]
+        resampled = [(_headline(d, target, setting, bases, equal_z), _table4(d, cells, setting)) for d in draws]
+        computed[(fit_key, cost_key)] = (point, resampled)
+        if progress:
+            progress(i, total)
+    readings = []
+    for reading in grid.readings():
+        fit_key = (reading["irreducible_loss"], reading["fit_objective"])
+        cost_key = (reading["size_to_shape"], reading["cost_accounting"])
+        (point_head, point_t4), resampled = computed[(fit_key, cost_key)]
+        kv_share = costings[cost_key][3]
+        base_key = reading["baseline"]
+        values = {**point_head[base_key], "appg_kv_share_1b_mha_128k": kv_share}
+        base = costings[cost_key][1][base_key][0]
+        values.update({"fig1_bar_memory_total_baseline": base["memory_bytes"] / 1e9,
+                       "fig1_bar_memory_invariant_baseline": base["weights_bytes"] / 1e9,
+                       "fig1_bar_flops_total_baseline": base["flops"] / 1e15,
+                       "fig1_bar_flops_invariant_baseline": base["flops_invariant"] / 1e15})
+        entry_claims = {}
+        for cid in SCALAR_CLAIMS:
+            ours = values[cid]
+            status = claims[cid].judge(ours) if ours is not None else "differs"
+            drawn = [h[base_key][cid] for h, _ in resampled] if cid in FIT_CLAIMS else [ours]
+            shares = [v is not None and claims[cid].judge(v) == "reproduced" for v in drawn]
+            entry_claims[cid] = {"ours": ours, "status": status, "fragility": float(np.mean(shares))}
+        agree = [o == c[2] for o, c in zip(point_t4, cells)]
+        per_cell = np.array([[o == c[2] for o, c in zip(t4_draw, cells)] for _, t4_draw in resampled])
+        readings.append({
+            "id": reading_id(reading), "options": reading, "is_default": reading == grid.default,
+            "changes": grid.changes(reading),
+            "table4_agree": int(sum(agree)), "table4_checkable": len(cells),
+            "table4_all_agree_share": float(per_cell.all(axis=1).mean()),
+            "table4_cells": [{"target_loss": c[0], "context": c[1], "paper": list(c[2]),
+                              "ours": list(o) if o else None, "agree": a, "paper_share": float(s)}
+                             for c, o, a, s in zip(cells, point_t4, agree, per_cell.mean(axis=0))],
+            "memory_saving": values["fig1_memory_saving"], "flops_saving": values["fig1_flops_saving"],
+            "loss_gain": values["fig1_loss_gain_equal_z"], "share_512k": values["memory_share_512k"],
+            "optimum_size": values["fig1_optimum_size"],
+            "claims": entry_claims})
+    return {"grid": display_path(grid.path), "resamples": resamples, "seed": seed, "target_loss": target,
+            "points": {p: {"question": grid.questions.get(p, ""),
+                           "options": {k: {"label": o.label, "allows": o.allows} for k, o in grid.points[p].items()}}
+                       for p in POINTS},
+            "default": grid.default, "n_readings": len(readings), "readings": readings,
+            "verdicts": verdicts(readings, claims, grid)}
+
+
+def _distance(claim: paper.Claim, ours) -> float:
+    if ours is None:
+        return math.inf
+    if claim.tolerance_kind == "upper_bound":
+        return max(0.0, ours - claim.value)
+    return abs(ours - claim.value)
+
+
+def verdicts(readings: list[dict], claims: dict, grid: Grid) -> list[dict]:
+    """Per claim: how many readings reproduce it, the verdict, the default reading's value and the
+    closest reading (nearest to the paper's value; among equals, the fewest changes from the default)."""
+    out = []
+    n = len(readings)
+    checkable = readings[0]["table4_checkable"]
+    ok = [r["table4_agree"] == checkable for r in readings]
+    closest = min(readings, key=lambda r: (checkable - r["table4_agree"], len(r["changes"])))
+    out.append(_verdict(TABLE4, f"Table 4, {checkable} checkable cells", checkable,
+                        "exact", ok, readings, closest, closest["table4_agree"],
+                        [r["table4_agree"] for r in readings], closest["table4_all_agree_share"]))
+    for cid in SCALAR_CLAIMS:
+        claim = claims[cid]
+        ok = [r["claims"][cid]["status"] == "reproduced" for r in readings]
+        closest = min(readings, key=lambda r: (_distance(claim, r["claims"][cid]["ours"]), len(r["changes"])))
+        values = [r["claims"][cid]["ours"] for r in readings]
+        out.append(_verdict(cid, claim.label, claim.value, claim.tolerance_text(), ok, readings, closest,
+                            closest["claims"][cid]["ours"], values, closest["claims"][cid]["fragility"]))
+    return out
+
+
+def _verdict(cid, label, paper_value, tolerance, ok, readings, closest, closest_value, values, fragility) -> dict:
+    reproduced = int(sum(ok))
+    kind = "every reading" if reproduced == len(ok) else "some readings" if reproduced else "no reading"
+    finite = [v for v in values if v is not None]
+    return {"claim": cid, "label": label, "paper": paper_value, "tolerance": tolerance,
+            "reproduced_in": reproduced, "readings": len(ok), "verdict": kind,
+            "default_value": values[0], "default_reproduces": bool(ok[0]),
+            "range": [min(finite), max(finite)] if finite else None,
+            "closest": closest["id"], "closest_value": closest_value, "closest_changes": closest["changes"],
+            "closest_fragility": fragility}
+
+
+def named_models(accounting: str = "figure2", grid: Grid | None = None, context: int = CONTEXT) -> dict:
+    """The paper's two named models of Figure 1 (Table 9's 36 x 1536 with (32, 8) against Table 7's
+    36 x 2048 with (8, 1)) and Appendix G's 1B MHA model, costed exactly under one accounting option of
+    the grid: the memory and FLOPs savings and the KV share. Chapters 1 and 6 both take these from here
+    ("equations_as_written" and "figure2")."""
+    grid = grid or load_grid()
+    if accounting not in grid.points["cost_accounting"]:
+        raise ValueError(f"no cost accounting {accounting!r} in {display_path(grid.path)} "
+                         f"(known: {', '.join(grid.points['cost_accounting'])})")
+    s = grid.points["cost_accounting"][accounting].settings
+    setting = CostSetting(params=s["params"], flops_per=s["flops_per"], z_memory=s["z_memory"])
+    base = search.cost_of_shape(fig2.BASELINE, context, setting)
+    ours = search.cost_of_shape(fig2.PAPER_OPTIMUM, context, setting)
+    mha = search.cost_of_shape(MHA_1B, context, setting)
+    return {"accounting": accounting, "label": grid.points["cost_accounting"][accounting].label,
+            "memory_saving": 1 - ours.memory_bytes / base.memory_bytes, "flops_saving": 1 - ours.flops / base.flops,
+            "kv_share_1b_mha": 1 - _parts(mha, context, setting)["weights_bytes"] / mha.memory_bytes}
+
+
+# The claims "What reproduced" lists, in order (Figure 1's eight bar values are folded into one row).
+HEADLINE_CLAIMS = (TABLE4, "fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z", "fig1_optimum_size",
+                   "memory_share_512k", "appg_kv_share_1b_mha_128k")
+BAR_CLAIMS = tuple(c for c in SCALAR_CLAIMS if c.startswith("fig1_bar_"))
+VERDICT_COLORS = {"every reading": "#d4edda", "some readings": "#fff3cd", "no reading": "#f8d7da"}
+
+
+def _number(v) -> str:
+    if v is None:
+        return "n/a"
+    return str(int(v)) if float(v).is_integer() else f"{v:.3g}"
+
+
+def verdict_row(v: dict) -> dict:
+    """A verdict as one table row: paper, the worked example's value, the range over readings, the verdict,
+    and the closest reading with what it takes (the options it changes) and its bootstrap fragility."""
+    changes = "; ".join(f"{POINT_LABELS[p]}: {label}" for p, label in v["closest_changes"].items())
+    span = f"{_number(v['range'][0])} – {_number(v['range'][1])}" if v["range"] else "n/a"
+    return {"claim_id": v["claim"], "claim": v["label"], "paper": _number(v["paper"]), "tolerance": v["tolerance"],
+            "worked example": _number(v["default_value"]), "range over readings": span, "verdict": v["verdict"],
+            "reproduced in": f"{v['reproduced_in']} of {v['readings']}",
+            "closest reading": f"{_number(v['closest_value'])} under {changes or 'the worked example'} "
+                               f"({100 * v['closest_fragility']:.0f}% of resamples)"}
+
+
+def headline_table(report: Report) -> list[dict]:
+    """`verdict_row` for each headline claim, and one row for Figure 1's bar values together."""
+    rows = [verdict_row(report.verdict(cid)) for cid in HEADLINE_CLAIMS]
+    bars = [report.verdict(c) for c in BAR_CLAIMS]
+    kinds = {b["verdict"] for b in bars}
+    verdict = kinds.pop() if len(kinds) == 1 else "some readings"
+    rows.append({"claim_id": "fig1_bars", "claim": f"Figure 1's {len(bars)} bar values", "paper": "read off the figure",
+                 "tolerance": bars[0]["tolerance"], "worked example": "see Checking the paper",
+                 "range over readings": "", "verdict": verdict,
+                 "reproduced in": f"{sum(b['reproduced_in'] > 0 for b in bars)} of {len(bars)} bars under any reading",
+                 "closest reading": "the paper claims only the percentages in its text"})
+    return rows

@@ -1,0 +1,160 @@
+"""The readings grid: declared in data, evaluated in full, judged by claims.csv's tolerances, and checked
+against numbers derived by hand or by an independent fitter."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from gqa import fig2, paper, readings, scaling, search
+from gqa.cli import main
+from gqa.shapes import Shape
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return readings.load_grid()
+
+
+@pytest.fixture(scope="module")
+def report(grid):
+    return readings.evaluate(grid, resamples=12, cache=False)
+
+
+def test_the_grid_declares_every_option_the_issue_names_with_its_source(grid):
+    options = {p: set(o) for p, o in grid.points.items()}
+    assert options["irreducible_loss"] >= {"per_configuration", "shared", "per_query_heads"}
+    assert options["fit_objective"] >= {"huber_log", "least_squares_log", "least_squares_linear"}
+    assert options["size_to_shape"] >= {"appendix_b1", "figure2_family", "nearest_shape"}
+    assert options["baseline"] >= {"table9_32x8", "text_d_over_dh", "llama32_1b_published", "llama32_1b_paper_ffn"}
+    assert options["cost_accounting"] >= {"figure2", "equations_as_written"}
+    assert all(len(o.allows) > 20 for p in grid.points.values() for o in p.values())
+    assert readings.baseline_shape(grid.points["baseline"]["text_d_over_dh"]).heads == (24, 8)
+    published = readings.baseline_shape(grid.points["baseline"]["llama32_1b_published"])
+    assert (published.layers, published.d_model, published.d_ff, published.vocab) == (16, 2048, 8192, 128_256)
+    own_ffn = readings.baseline_shape(grid.points["baseline"]["llama32_1b_paper_ffn"])
+    assert (own_ffn.d_ff, own_ffn.vocab) == (5472, 50_304)  # 8·2048/3 = 5461.3, rounded up to 32
+
+
+def test_every_combination_is_evaluated_once_default_first(grid, report):
+    n = math.prod(len(o) for o in grid.points.values())
+    assert report.data["n_readings"] == n == len(report.readings)
+    assert len({r["id"] for r in report.readings}) == n
+    assert report.readings[0]["is_default"] and report.readings[0]["changes"] == {}
+    assert sum(r["is_default"] for r in report.readings) == 1
+    for r in report.readings:
+        assert set(r) >= {"table4_agree", "table4_checkable", "memory_saving", "flops_saving", "loss_gain",
+                          "share_512k", "claims", "options"}
+        assert r["table4_checkable"] == 9 and 0 <= r["table4_agree"] <= 9
+        assert len(r["changes"]) == sum(r["options"][p] != grid.default[p] for p in readings.POINTS)
+
+
+def test_hand_derived_costs_under_the_figure2_accounting(report):
+    """Numbers worked out by hand from Eq. 3-4 (N without embedding or norms, T = 131,072, BF16)."""
+    default = report.readings[0]["claims"]
+    # 1B MHA (36 x 1536, 24 heads): KV values 2·T·36·64·24; N = 36·(1536·64·96 + 3·1536·4096)
+    kv, n = 2 * 131_072 * 36 * 64 * 24, 36 * (1536 * 64 * 96 + 3 * 1536 * 4096)
+    assert default["appg_kv_share_1b_mha_128k"]["ours"] == pytest.approx(kv / (kv + n), rel=1e-12)
+    # (32, 8) baseline: N = 36·(1536·64·(32 + 16) + 2048·1536 + 3·1536·4096) = 962,592,768; KV 2·T·36·64·8
+    n_base, kv_base = 962_592_768, 2 * 131_072 * 36 * 64 * 8
+    assert default["fig1_bar_memory_total_baseline"]["ours"] == pytest.approx(2 * (n_base + kv_base) / 1e9)
+    assert default["fig1_bar_memory_invariant_baseline"]["ours"] == pytest.approx(2 * n_base / 1e9)
+    flops = (2 * n_base + 4 * 131_072 * 36 * 64 * 32) * 131_072  # per sequence of T tokens
+    assert default["fig1_bar_flops_total_baseline"]["ours"] == pytest.approx(flops / 1e15)
+
+
+def test_the_default_reading_is_the_worked_example_of_the_chapter(report):
+    """`gqa readings`' default reading gives the numbers the chapter's single-reading analysis gives."""
+    found = fig2.identify(fig2.models())
+    fits = scaling.fit_family(fig2.fit_data(found))
+    head = fig2.headline(fits, target=2.615)
+    d = report.readings[0]
+    assert d["memory_saving"] == pytest.approx(head["memory_saving"], rel=1e-9)
+    assert d["flops_saving"] == pytest.approx(head["flops_saving"], rel=1e-9)
+    assert d["loss_gain"] == pytest.approx(head["loss_gain"], rel=1e-6)
+    check = fig2.table4_check(fits)
+    assert d["table4_agree"] == int((check.status == "reproduced").sum())
+
+
+def test_verdicts_follow_from_the_readings(report):
+    claims = paper.claims()
+    for v in report.verdicts:
+        if v["claim"] == readings.TABLE4:
+            ok = [r["table4_agree"] == r["table4_checkable"] for r in report.readings]
+        else:
+            ok = [claims[v["claim"]].judge(r["claims"][v["claim"]]["ours"]) == "reproduced" for r in report.readings]
+        assert v["reproduced_in"] == sum(ok)
+        assert v["verdict"] == ("every reading" if all(ok) else "some readings" if any(ok) else "no reading")
+    # the closest reading of a two-sided claim is the one nearest the paper's value
+    v = report.verdict("fig1_memory_saving")
+    values = [r["claims"]["fig1_memory_saving"]["ours"] for r in report.readings]
+    assert v["closest_value"] == min(values, key=lambda x: abs(x - 0.508))
+    assert v["range"] == [min(values), max(values)]
+
+
+def test_claims_carry_their_tolerances():
+    claims = paper.claims()
+    assert claims["fig1_memory_saving"].judge(0.508 + 0.049) == "reproduced"
+    assert claims["fig1_memory_saving"].judge(0.508 + 0.051) == "differs"
+    assert claims["fig1_bar_memory_total_baseline"].judge(4.16 * 1.09) == "reproduced"
+    assert claims["memory_share_512k"].judge(0.099) == "reproduced"
+    assert claims["memory_share_512k"].judge(0.10) == "differs"
+
+
+def test_least_squares_on_loss_residuals_matches_scipy_curve_fit():
+    """The linear-residual objective of the grid, checked against an independent fitter."""
+    from scipy.optimize import curve_fit
+
+    n, loss = fig2.fit_data(fig2.identify(fig2.models()))[(8, 1)]
+    ours = scaling.fit_power_law(n, loss, residuals="linear", delta=math.inf)
+    law = lambda x, log_a, b, e: (np.exp(log_a) / x) ** b + e  # noqa: E731
+    (log_a, b, e), _ = curve_fit(law, np.array(n), np.array(loss), p0=(math.log(ours.a), ours.b, ours.e), maxfev=20000)
+    sse = lambda p: float(np.sum((law(np.array(n), *p) - np.array(loss)) ** 2))  # noqa: E731
+    assert sse((math.log(ours.a), ours.b, ours.e)) <= sse((log_a, b, e)) * (1 + 1e-6)
+    assert ours.b == pytest.approx(b, rel=1e-3) and ours.e == pytest.approx(e, abs=1e-4)
+
+
+def test_e_options_share_what_they_say(grid):
+    data = fig2.fit_data(fig2.identify(fig2.models()))
+    objective = grid.points["fit_objective"]["huber_log"]
+    shared, _ = readings.fit(data, "shared", objective, 5, 0)
+    assert len({round(f.e, 12) for f in shared.values()}) == 1
+    by_heads, boot = readings.fit(data, "per_query_heads", objective, 5, 0)
+    assert len({round(f.e, 12) for h, f in by_heads.items() if h[0] == 8}) == 1
+    assert len({round(f.e, 12) for f in by_heads.values()}) == 4  # n_h = 8, 4, 2, 1
+    assert set(boot.samples) == set(data) and all(len(s) == 5 for s in boot.samples.values())
+
+
+def test_nearest_shape_costs_the_named_preset():
+    setting = search.CostSetting(snap=((36, 1536), (36, 2048), (48, 2560)))
+    assert search.snapped_shape((8, 1), 1.3e9, setting).d_model == 2048
+    assert search.snapped_shape((8, 1), 9.0e8, setting).d_model == 1536
+    c = search.cost_at((8, 1), 1.3e9, 131_072, setting)
+    assert c.params == Shape(36, 2048, 8, 1).params().non_embedding
+
+
+def test_nearest_ratio_is_a_step_between_presets(grid):
+    from gqa.shapes import aspect_ratio_for, paper_anchors
+
+    steps = readings.anchors_for(grid.points["size_to_shape"]["nearest_ratio"])
+    (n0, r0), (n1, r1) = paper_anchors()[3], paper_anchors()[4]
+    assert aspect_ratio_for(n0 * 1.01, steps) == pytest.approx(r0)
+    assert aspect_ratio_for(n1 / 1.01, steps) == pytest.approx(r1)
+
+
+def test_cli_json_covers_a_small_grid(tmp_path, capsys, grid):
+    raw = yaml.safe_load(grid.path.read_text())
+    for point in ("fit_objective", "size_to_shape", "baseline"):
+        keep = raw["default"][point]
+        raw["points"][point]["options"] = {keep: raw["points"][point]["options"][keep]}
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    assert main(["readings", "--grid", str(small), "--resamples", "5", "--no-cache", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_readings"] == 3 * 2 and len(out["readings"]) == 6
+    assert {r["options"]["cost_accounting"] for r in out["readings"]} == {"figure2", "equations_as_written"}
+    assert main(["readings", "--grid", str(small), "--resamples", "5", "--no-cache"]) == 0
+    text = capsys.readouterr().out
+    assert "6 readings of the paper" in text and "memory saving" in text
