@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
+
 from gqa import cost
 from gqa.scaling import Bootstrap, PowerLaw
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB, Anchors, Shape, solve_layers
@@ -440,3 +442,77 @@ def source_from_json(path) -> FitSource:
                           vocab=int(raw.get("vocab", PAPER_VOCAB)), anchors=anchors,
                           **{k: counted[k] for k in ("params", "flops_per", "z_memory", "dtype") if k in counted})
     return FitSource(raw.get("source", str(path)), fits, setting)
+
+
+# --- Why a grid does or does not follow the paper's pattern ---------------------------------------
+
+
+def kv_share(candidate: Candidate, context: int, setting: CostSetting = CostSetting()) -> float:
+    """Share of a costed model's memory (Eq. 4) that is KV cache, 2·T·L·d_h·n_kv over M."""
+    return 2 * context * candidate.layers * setting.head_dim * candidate.heads[1] / candidate.memory
+
+
+def balance_size(heads: Heads, context: int, setting: CostSetting = CostSetting(),
+                 lo: float = 1e2, hi: float = 1e14) -> float:
+    """The non-embedding size at which a model's weights and its KV cache at context T weigh the same in
+    memory (KV share 1/2). Below it the KV cache dominates; the KV share falls as N grows (bisection).
+    Returns `lo` when even that size is weight-bound."""
+    if kv_share(cost_at(heads, lo, context, setting), context, setting) <= 0.5:
+        return lo
+    if kv_share(cost_at(heads, hi, context, setting), context, setting) > 0.5:
+        raise ValueError(f"even a {hi:.0e}-parameter model with H = {heads} is KV-bound at T = {context}")
+    for _ in range(100):
+        mid = math.sqrt(lo * hi)
+        if kv_share(cost_at(heads, mid, context, setting), context, setting) > 0.5:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+def balance_context(heads: Heads, n_params: float, setting: CostSetting = CostSetting()) -> float:
+    """The context T at which a model of n_params non-embedding parameters has as much KV cache as weights
+    (Eq. 4: N_mem = 2·T·L·d_h·n_kv, so T = N_mem / (2·L·d_h·n_kv); the shape does not depend on T)."""
+    c = cost_at(heads, n_params, 1, setting)
+    weights = c.memory - 2 * c.layers * setting.head_dim * heads[1]
+    return weights / (2 * c.layers * setting.head_dim * heads[1])
+
+
+@dataclass(frozen=True)
+class PatternDiagnosis:
+    """Why a Table-4 grid of fits does or does not follow the paper's pattern (fewer heads as T grows, more
+    as the target falls). The pattern is a trade between weights and KV cache, so it can only show at
+    contexts where the two weigh alike for the sizes in question. Sizes are non-embedding parameters,
+    contexts in tokens."""
+
+    min_kv_share: float  # the smallest KV share of the optimum's memory over the grid's cells
+    kv_heads: tuple[int, ...]  # the n_kv of the optima
+    heads: Heads  # the optimum with the fewest heads, used for the balance
+    size_range: tuple[float, float]  # the smallest and largest size the fits saw
+    balance_contexts: tuple[float, float]  # T at which the smallest and the largest size balance
+    balance_size_at_shortest: float  # the size that balances at the grid's shortest context
+    short_contexts: tuple[int, ...]  # powers of two across balance_contexts, as many as the grid has
+    short_rows: int  # rows / columns of the grid at those contexts that follow the pattern
+    short_cols: int
+
+
+def diagnose_pattern(fits: Mapping[Heads, PowerLaw], targets: Sequence[float], contexts: Sequence[int],
+                     setting: CostSetting = CostSetting()) -> PatternDiagnosis:
+    """KV shares of the grid's optima, the contexts at which the sizes the fits saw balance weights and KV
+    cache, and the same grid recomputed at those contexts."""
+    cells = [(t, c) for t in targets for c in contexts if any(law.e < t for law in fits.values())]
+    if not cells:
+        raise ValueError("no cell of the grid is reachable")
+    optima = [(search(fits, t, c, setting)[0], c) for t, c in cells]
+    shares = [kv_share(o, c, setting) for o, c in optima]
+    heads = min((o.heads for o, _ in optima), key=lambda h: (h[1], h[0]))
+    seen = [law.n_range for law in fits.values() if law.n_range]
+    if not seen:
+        raise ValueError("the fits do not say which sizes they saw (no n_range)")
+    low, high = min(r[0] for r in seen), max(r[1] for r in seen)
+    t_low, t_high = balance_context(heads, low, setting), balance_context(heads, high, setting)
+    exponents = np.linspace(math.log2(max(t_low, 1.0)), math.log2(max(t_high, 2.0)), len(contexts))
+    short = tuple(sorted({2 ** int(round(e)) for e in exponents}))
+    rows, cols = grid_pattern(grid(fits, targets, short, setting), targets, short)
+    return PatternDiagnosis(min(shares), tuple(sorted({o.heads[1] for o, _ in optima})), heads, (low, high),
+                            (t_low, t_high), balance_size(heads, min(contexts), setting), short, rows, cols)

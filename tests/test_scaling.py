@@ -192,3 +192,39 @@ def test_every_configuration_of_the_cpu_study_spans_a_decade_of_sizes():
     assert len(sizes) == 7
     for heads, n in sizes.items():
         assert max(n) / min(n) >= 10, (heads, max(n) / min(n))
+
+
+def test_balance_of_weights_and_kv_cache_by_hand():
+    """d = 32·L, d_h = 16, (4, 1), N without embedding: N = L·(2·d·16·5 + 8·d²) = 5120·L² + 8192·L³ and the
+    KV cache 2·T·L·16; they balance where 8192·L² + 5120·L = 32·T."""
+    import math
+
+    from gqa import search
+
+    setting = search.CostSetting(head_dim=16, vocab=2048, params="non_embedding", anchors=((1e2, 32.0), (1e9, 32.0)))
+    T = 8192
+    L = (-5120 + math.sqrt(5120**2 + 4 * 8192 * 32 * T)) / (2 * 8192)
+    n = 5120 * L**2 + 8192 * L**3
+    assert search.balance_size((4, 1), T, setting) == pytest.approx(n, rel=1e-6)
+    assert search.balance_context((4, 1), n, setting) == pytest.approx(T, rel=1e-9)
+    c = search.cost_at((4, 1), n, T, setting)
+    assert search.kv_share(c, T, setting) == pytest.approx(0.5, rel=1e-6)
+    assert search.kv_share(search.cost_at((4, 1), 10 * n, T, setting), T, setting) < 0.5
+
+
+def test_pattern_diagnosis_recomputes_the_grid_where_the_sizes_balance():
+    from gqa import search
+    from gqa.scaling import PowerLaw
+
+    setting = search.CostSetting(head_dim=16, vocab=2048, params="non_embedding", anchors=((1e2, 32.0), (1e9, 32.0)))
+    fits = {h: PowerLaw(1e4 * h[0] * h[1] ** 0.5, 0.3, 1.0, n_range=(1e4, 1e6)) for h in ((8, 8), (8, 1), (2, 1))}
+    targets, contexts = [3.0, 2.5, 2.0], [8192, 131072]
+    why = search.diagnose_pattern(fits, targets, contexts, setting)
+    assert why.size_range == (1e4, 1e6)
+    lo, hi = why.balance_contexts
+    assert lo < hi and all(lo / 2 <= c <= hi * 2 for c in why.short_contexts)
+    rows, cols = search.grid_pattern(search.grid(fits, targets, why.short_contexts, setting), targets, why.short_contexts)
+    assert (why.short_rows, why.short_cols) == (rows, cols)
+    optima = [search.search(fits, t, c, setting)[0] for t in targets for c in contexts]
+    assert why.min_kv_share == pytest.approx(min(search.kv_share(o, c, setting)
+                                                 for o, c in zip(optima, [c for _ in targets for c in contexts])))
