@@ -395,3 +395,15 @@ def fit_head_law(n_heads: Sequence[float], loss: Sequence[float], c: float | Non
         c_fit = c
     law = HeadLaw(float(a), float(b), float(c_fit))
     return HeadLaw(law.a, law.b, law.c, _r2(y, law.predict(h)))
+
+
+def log_curvature(n_heads: Sequence[float], loss: Sequence[float]) -> float:
+    """The second-order coefficient of log L against log2 n_h (least squares over >= 3 head counts).
+
+    Positive when the points bend up toward a floor, the diminishing returns that let `fit_head_law` find
+    c > 0; negative when the gain per doubling of n_h grows, where no floor can be estimated and the bounded
+    fit returns c = 0 (the loss looks like a power law or steeper)."""
+    h, y = np.asarray(n_heads, float), np.asarray(loss, float)
+    if len(np.unique(h)) < 3:
+        raise ValueError("a curvature needs >= 3 distinct head counts")
+    return float(np.polyfit(np.log2(h), np.log(y), 2)[0])

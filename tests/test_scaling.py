@@ -228,3 +228,15 @@ def test_pattern_diagnosis_recomputes_the_grid_where_the_sizes_balance():
     optima = [search.search(fits, t, c, setting)[0] for t in targets for c in contexts]
     assert why.min_kv_share == pytest.approx(min(search.kv_share(o, c, setting)
                                                  for o, c in zip(optima, [c for _ in targets for c in contexts])))
+
+
+def test_a_floor_is_found_where_the_points_bend_up():
+    from gqa.scaling import fit_head_law, log_curvature
+
+    n_h = np.array([1, 2, 4, 8, 16, 32], float)
+    floored = 0.5 * n_h**-0.6 + 2.5  # diminishing returns toward c = 2.5
+    accelerating = 4.0 - 0.02 * n_h  # each doubling gains twice the last
+    assert log_curvature(n_h, floored) > 0 and fit_head_law(n_h, floored).c == pytest.approx(2.5, abs=1e-3)
+    assert log_curvature(n_h, accelerating) < 0 and fit_head_law(n_h, accelerating).c == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="3 distinct"):
+        log_curvature([1, 2, 2], [3.0, 2.9, 2.9])
