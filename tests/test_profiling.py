@@ -106,3 +106,26 @@ def test_bench_decode_measures_both_models_and_their_real_kv_cache(capsys):
         tokens = 1024 + 2 + 3  # the prefill, two warm-up steps and the timed steps, all in the cache
         assert row["kv_cache_bytes"] == cost.kv_cache_bytes(shape, tokens, dtype="fp32")  # real tensors = Eq. 4
     assert report["predicted_by_memory"] == pytest.approx(base["memory_bytes"] / opt["memory_bytes"])
+
+
+def test_no_committed_decode_measurement_beats_its_read_floor_beyond_its_noise():
+    """Every committed sweep carries the read bandwidth its floor divides by (the fastest of the samples
+    taken through the sweep). Outside the last-level cache (traffic > LLC), a measurement's fastest time
+    may undercut its floor only by its own spread (median over fastest), never more."""
+    import pandas as pd
+
+    from gqa.paths import PROFILES_DATA_DIR
+
+    files = sorted(PROFILES_DATA_DIR.glob("*.csv"))
+    assert files
+    for path in files:
+        rows = pd.read_csv(path)
+        assert {"read_bandwidth_gb_s", "read_bandwidth_low_gb_s", "read_samples"} <= set(rows.columns), path.name
+        assert (rows.read_bandwidth_gb_s >= rows.read_bandwidth_low_gb_s).all()
+        floor_ms = rows.traffic_bytes / (rows.read_bandwidth_gb_s * 1e9) * 1e3  # recomputed, not read
+        assert floor_ms.to_numpy() == pytest.approx(rows.floor_ms.to_numpy(), rel=1e-9)
+        beyond = rows[(rows.phase == "decode") & (rows.traffic_bytes > rows.llc_bytes)]
+        assert len(beyond) >= 10, path.name
+        noise = (beyond.time_ms - beyond.time_ms_min) / beyond.time_ms
+        bad = beyond[beyond.time_ms_min < floor_ms[beyond.index] * (1 - noise)]
+        assert bad.empty, bad[["backend", "n_kv", "context", "time_ms_min", "floor_ms"]]

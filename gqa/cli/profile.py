@@ -42,7 +42,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
                                log=lambda msg: print("  " + msg))
     out = Path(args.out) if args.out else profiling.profile_path(cfg.device, Path(args.profile).stem)
     profiling.write_rows(rows, out)
-    print(f"  measured read bandwidth {rows[0]['read_bandwidth_gb_s']:.1f} GB/s (the floor's), copy "
+    print(f"  measured read bandwidth {rows[0]['read_bandwidth_low_gb_s']:.1f}-{rows[0]['read_bandwidth_gb_s']:.1f} "
+          f"GB/s over {rows[0]['read_samples']} samples (the floor uses the fastest), copy "
           f"{rows[0]['bandwidth_gb_s']:.1f} GB/s; {len(rows)} rows -> {out}")
     print(f"\n{'phase':8}{'n_kv':>5}{'T':>8}{'sdpa ms':>10}{'repeat ms':>11}{'repeat/sdpa':>12}"
           f"{'sdpa mem/KV':>13}{'repeat mem/KV':>15}")
