@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := $(VENV)/.chromium
 PROFILE ?= cpu
 
-.PHONY: book test test-fast setup check-book clean
+.PHONY: book test test-fast setup check-book gpu-check clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ test-fast: $(STAMP)
 # Build the book, then check it as a reader would (links, headless Chromium) with screenshots.
 check-book: $(STAMP) $(CHROMIUM)
 	$(BIN)/gqa book --profile $(PROFILE) --check
+
+# On a CUDA machine (sized for one H200, under 8 minutes): the gpu profile's attention sweep and the
+# model-level decode benchmark (the cpu study's optimum against (8, 8) at 128K), both under data/profiles/.
+# Commit what it writes; chapter 2 of a `make book PROFILE=gpu` reads it. Needs a CUDA build of torch.
+GPU_SLUG = $$($(BIN)/python -c 'from gqa.profiling import device_slug; print(device_slug("cuda"))')
+gpu-check: $(STAMP)
+	$(BIN)/python -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "gpu-check: torch sees no CUDA device (install a CUDA build: make TORCH=torch setup)")'
+	timeout 360 $(BIN)/gqa profile --profile gpu --device cuda
+	timeout 120 $(BIN)/gqa bench decode --profile cpu --device cuda --context 128k --steps 64 \
+	  --out data/profiles/decode_$(GPU_SLUG)_cpu.json
 
 clean:
 	rm -rf book/_build

@@ -112,25 +112,30 @@ def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
 
 
 def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, backend: str = "sdpa",
-                      seed: int = 0, warmup: int = 2) -> dict:
+                      seed: int = 0, warmup: int = 2, device: str = "cpu") -> dict:
     """A whole model with random weights, prefilled to `context` tokens, then `steps` greedy decode
     steps with its KV cache: decode tokens/s (batch × steps / seconds), prefill seconds, cache bytes."""
     from gqa.model import build_model
-    from gqa.profiling import cache_bytes
+    from gqa.profiling import _sync, cache_bytes
 
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
     model = build_model(shape, attention_backend=backend, seed=seed,
-                        max_context=context + steps + warmup + 1).eval()
-    ids = torch.randint(0, shape.vocab, (batch, context), generator=torch.Generator().manual_seed(seed))
+                        max_context=context + steps + warmup + 1).eval().to(device)
+    ids = torch.randint(0, shape.vocab, (batch, context), generator=torch.Generator().manual_seed(seed)).to(device)
     with torch.no_grad():
         start = time.perf_counter()
         out = model(ids, use_cache=True)
+        _sync(device)
         prefill_s = time.perf_counter() - start
         cache, token = out.cache, out.logits[:, -1:].argmax(-1)
         for i in range(warmup + steps):
             if i == warmup:
+                _sync(device)
                 start = time.perf_counter()
             out = model(token, cache=cache, use_cache=True)
             cache, token = out.cache, out.logits[:, -1:].argmax(-1)
+        _sync(device)
         decode_s = time.perf_counter() - start
     return {"shape": shape.describe(), "context": context, "batch": batch, "steps": steps, "backend": backend,
             "threads": torch.get_num_threads(), "prefill_s": prefill_s, "decode_s": decode_s,

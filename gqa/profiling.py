@@ -16,6 +16,7 @@ import csv
 import ctypes
 import functools
 import gc
+import json
 import os
 import platform
 import re
@@ -512,3 +513,21 @@ def find_sweep(cfg: SweepConfig, directory: Path | None = None):
     here = device_name(cfg.device) if kind == "cpu" else None
     mine = [f for f in found if (f[1]["device_name"] == here).all()] or found
     return max(mine, key=lambda f: (str(f[1]["date"].max()), f[0].name))[1].reset_index(drop=True)
+
+
+def find_decode_bench(device: str, directory: Path | None = None) -> dict | None:
+    """The newest `gqa bench decode --out` record under data/profiles/ (decode_*.json) measured on this kind
+    of device, this machine's preferred; None when there is none. The record's file name is in `source`."""
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    found = []
+    for path in sorted((directory or PROFILE_DIR).glob("decode_*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path.name}: not a readable decode benchmark ({e})") from None
+        if str(record.get("device", "")).split(":")[0] == kind:
+            found.append({**record, "source": path.name})
+    if not found:
+        return None
+    here = device_name(device) if kind == "cpu" else None
+    return max(found, key=lambda r: (r.get("device_name") == here, r.get("date", "")))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from gqa.cli._common import _finite_float, _heads_pair, _Parser, _positive_int, _positive_tokens, _profile_section
 from gqa.units import format_tokens
@@ -63,12 +65,32 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
         exact = search.cost_of_shape(shape, args.context, setting)
         rows[label] = {"heads": list(c.heads), "params_non_embedding": shape.params().non_embedding,
                        "memory_bytes": exact.memory_bytes, "flops_per_token": exact.flops,
-                       **decode_throughput(shape, args.context, steps=args.steps, backend=args.attention)}
+                       **decode_throughput(shape, args.context, steps=args.steps, backend=args.attention,
+                                           device=args.device)}
     opt, base = rows["optimum"], rows["baseline"]
     report = {"fits": source.description, "target_loss": target, "context": args.context, "rows": rows,
               "measured_throughput_ratio": opt["tokens_per_s"] / base["tokens_per_s"],
               "predicted_by_memory": base["memory_bytes"] / opt["memory_bytes"],
               "predicted_by_flops": base["flops_per_token"] / opt["flops_per_token"]}
+    if args.out:  # a record for the book: where, when and how it was measured
+        import os
+        import platform
+        import time
+
+        import torch
+
+        from gqa.paths import display_path
+        from gqa.profiling import device_name
+
+        report.update({"date": time.strftime("%Y-%m-%d"), "machine": platform.node(), "device": args.device,
+                       "device_name": device_name(args.device), "torch": torch.__version__,
+                       "profile": args.profile, "steps": args.steps, "attention": args.attention})
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(out)
+        print(f"wrote {display_path(out)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -116,5 +138,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--baseline", type=_heads_pair, default=(8, 8), help="the baseline H (default 8,8)")
     d.add_argument("--steps", type=_positive_int, default=32, help="timed decode steps (after 2 warm-up)")
     d.add_argument("--attention", default="sdpa", help="attention backend (default sdpa)")
+    d.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.add_argument("--out", metavar="JSON", help="also write the report, with the machine and date, to this file "
+                                                 "(the book reads data/profiles/decode_<device>_<profile>.json)")
     d.set_defaults(func=cmd_bench_decode)
