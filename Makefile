@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[models,book,dev]" "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[models,book,dev,cluster]" "$(TORCH)"
 	touch $(STAMP)
 
 # The book's browser checks (tests/test_book.py) open pages in Debian's chromium; install it if missing.

@@ -192,6 +192,19 @@ def test_custom_profile_recipe_executes_chapter_6_only(tmp_path):
 
 
 @pytest.mark.slow
+def test_beyond_one_machine_recipes_run_verbatim():
+    """The cluster recipes of "Run it yourself": submitit's local executor here, Slurm's absence said in one
+    line, and the multi-node torchrun command with its single-machine defaults."""
+    sweep = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "--executor slurm"), book.ROOT)
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    assert "sweep ci: 6 runs, 6 recorded, 0 to train" in sweep.stdout
+    assert "needs Slurm" in sweep.stderr and "Traceback" not in sweep.stderr
+    ddp = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "torchrun"), book.ROOT)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert re.search(r"val loss \d+\.\d+ after 40,960 tokens", ddp.stdout + ddp.stderr)
+
+
+@pytest.mark.slow
 def test_readme_papermill_recipe_runs_verbatim_and_renders():
     readme = _bash_block(book.ROOT / "README.md", "papermill notebooks/06_paper_check.ipynb")
     assert readme == _bash_block(book.BOOK_DIR / "run_it_yourself.md", "papermill notebooks/06_paper_check.ipynb")

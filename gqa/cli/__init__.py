@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRAS = {"torch": "models", "transformers": "models", "tokenizers": "models", "safetensors": "models",
           "papermill": "book", "matplotlib": "book", "seaborn": "book", "myst_nb": "book", "jupyter_book": "book",
           "markdown_it": "book", "mdit_py_plugins": "book", "websocket": "book", "nbformat": "book",
-          "flash_attn": "cuda"}
+          "flash_attn": "cuda", "submitit": "cluster"}
 
 
 def describe_error(e: BaseException) -> list[str]:

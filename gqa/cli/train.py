@@ -144,7 +144,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         todo = sum(cfg.run_id() not in done for cfg in configs)
         print(f"{len(configs)} runs: {len(configs) - todo} recorded in data/runs/, {todo} to train")
         return 0
-    run_sweep(Path(args.profile).stem, section, limit=args.limit)  # the store is named after the profile
+    profile = Path(args.profile).stem  # the store is named after the profile
+    if args.executor == "inline":
+        run_sweep(profile, section, limit=args.limit)
+        return 0
+    from gqa.sweep import JOBS_DIR, make_executor, submit_sweep
+
+    executor = make_executor(args.executor, Path(args.jobs_dir) if args.jobs_dir else JOBS_DIR / profile,
+                             timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task,
+                             gpus_per_node=args.gpus_per_node, partition=args.partition, account=args.account)
+    submit_sweep(profile, section, executor, limit=args.limit, wait=not args.detach)
     return 0
 
 
@@ -159,4 +168,17 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", default="cpu", help="a profile's name in notebooks/params/ or a YAML path")
     p.add_argument("--limit", type=_positive_int, help="train at most this many runs now")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
+    p.add_argument("--executor", choices=("inline", "local", "slurm"), default="inline",
+                   help="inline: train here, one run after another (default); slurm: one Slurm job per run "
+                        "through submitit (pip install 'gqa[cluster]'); local: the same jobs as subprocesses "
+                        "here. A job claims its run before it trains, so sweeps and jobs never train one run "
+                        "twice (claims are file locks in .cache/claims: put the checkout on a shared file "
+                        "system with working locks)")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--account", help="Slurm account")
+    p.add_argument("--timeout-min", type=_positive_int, default=60, help="time limit per job (default 60)")
+    p.add_argument("--cpus-per-task", type=_positive_int, help="CPUs per job")
+    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--jobs-dir", help="where submitit keeps job logs (default .cache/jobs/<profile>)")
+    p.add_argument("--detach", action="store_true", help="submit and exit, printing the job ids")
     p.set_defaults(func=cmd_sweep)
