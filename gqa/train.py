@@ -346,7 +346,7 @@ def optimizer_step(model, optimizer, loss: torch.Tensor, grad_clip: float) -> No
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
-                             eps=1e-8, foreach=True)
+                             eps=1e-8, fused=True)  # one kernel per step on CPU and CUDA
 
 
 @dataclass
