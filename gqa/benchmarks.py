@@ -1,7 +1,7 @@
 """Benchmarks that print figures (never timed tests).
 
 `training_throughput`: tokens/s of gqa's training step (our model and attention backend, fused loss,
-foreach AdamW with the paper's decay groups) against a plain loop over transformers' `LlamaForCausalLM`
+fused AdamW with the paper's decay groups) against a plain loop over transformers' `LlamaForCausalLM`
 with eager attention and its built-in label loss, same shape, same batches, same device.
 """
 
