@@ -514,7 +514,7 @@ VERDICT_COLORS = {"every reading": "#d4edda", "some readings": "#fff3cd", "no re
 def _number(v) -> str:
     if v is None:
         return "n/a"
-    return str(int(v)) if float(v).is_integer() else f"{v:.3g}"
+    return str(v) if isinstance(v, int) else f"{v:.3g}"
 
 
 def verdict_row(v: dict) -> dict:

@@ -12,8 +12,8 @@ from gqa.cli._common import _positive_int
 def _value(v) -> str:
     if v is None:
         return "n/a"
-    if float(v).is_integer() and abs(v) < 100:
-        return str(int(v))
+    if isinstance(v, int):  # counts (Table 4's cells)
+        return str(v)
     return f"{v:.3f}" if abs(v) < 100 else f"{v:,.0f}"
 
 
