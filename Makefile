@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := $(VENV)/.chromium
 PROFILE ?= cpu
 
-.PHONY: book test test-fast setup check-book gpu-check clean
+.PHONY: book test test-fast setup check-book pdf gpu-check clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-fast: $(STAMP)
 # Build the book, then check it as a reader would (links, headless Chromium) with screenshots.
 check-book: $(STAMP) $(CHROMIUM)
 	$(BIN)/gqa book --profile $(PROFILE) --check
+
+# The whole book as one PDF (book/_build/pdf/book.pdf), printed by headless Chromium.
+pdf: $(STAMP) $(CHROMIUM)
+	$(BIN)/gqa book --profile $(PROFILE) --pdf
 
 # On a CUDA machine (sized for one H200, under 8 minutes): the gpu profile's attention sweep and the
 # model-level decode benchmark (the cpu study's optimum against (8, 8) at 128K), both under data/profiles/.

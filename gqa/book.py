@@ -276,6 +276,22 @@ CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
     "references.html": "CITATION.cff",
 }
 SCREENSHOT_DIR = BUILD_DIR / "screenshots"
+PDF_PATH = BUILD_DIR / "pdf" / "book.pdf"
+
+
+def reading_order() -> list[str]:
+    """The built book's pages as a reader meets them: the root, then the chapters of book/_toc.yml."""
+    import yaml
+
+    toc = yaml.safe_load((BOOK_DIR / "_toc.yml").read_text())
+    return ["index.html"] + [f"{entry['file']}.html" for entry in toc.get("chapters", [])]
+
+
+def print_built_book(out: Path = PDF_PATH) -> dict:
+    """The whole built book as one PDF, printed page by page by headless Chromium (figures included)."""
+    from gqa.browser import print_book
+
+    return print_book(BUILD_DIR / "html", reading_order(), out)
 
 
 def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:

@@ -214,3 +214,61 @@ def check_book(html_dir: Path, pages: dict[str, str | None], screenshot_dir: Pat
             shot = screenshot_dir / (Path(page).stem + ".png") if screenshot_dir else None
             reports.append(check_page(browser, f"{base}/{page}", text, shot))
     return reports
+
+
+_IMAGES_LOADED = """(() => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(i => { i.loading = 'eager'; });
+  return imgs.every(i => i.complete);
+})()"""
+
+
+def print_page(browser: _DevTools, url: str, timeout: float = 60.0) -> bytes:
+    """One page as PDF (A4, backgrounds on), after every image has loaded and MathJax has typeset."""
+    target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+    session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+    try:
+        browser.call("Page.enable", session)
+        browser.events.clear()
+        browser.call("Page.navigate", session, url=url)
+        deadline = time.monotonic() + timeout
+        browser.wait_for("Page.loadEventFired", deadline)
+        while not browser.call("Runtime.evaluate", session, expression=_IMAGES_LOADED,
+                               returnByValue=True)["result"]["value"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url}: images still loading after {timeout:.0f}s")
+            time.sleep(0.2)
+        time.sleep(1.0)  # MathJax typesets after load
+        data = browser.call("Page.printToPDF", session, printBackground=True, paperWidth=8.27, paperHeight=11.69,
+                            marginTop=0.5, marginBottom=0.5, marginLeft=0.5, marginRight=0.5)["data"]
+        return base64.b64decode(data)
+    finally:
+        browser.call("Target.closeTarget", targetId=target)
+
+
+def print_book(html_dir: Path, pages: list[str], out: Path) -> dict:
+    """Print each page of a built book (in reading order) with headless Chromium and join them into one
+    PDF, written atomically. Returns the page count of each chapter and of the whole."""
+    from io import BytesIO
+
+    from pypdf import PdfReader, PdfWriter
+
+    html_dir = Path(html_dir)
+    if not (html_dir / "index.html").exists():
+        raise FileNotFoundError(f"no built book at {html_dir}: run `gqa book` first")
+    writer, counts = PdfWriter(), {}
+    with serve(html_dir) as base, chromium() as browser:
+        for page in pages:
+            reader = PdfReader(BytesIO(print_page(browser, f"{base}/{page}")))
+            counts[page] = len(reader.pages)
+            for p in reader.pages:
+                writer.add_page(p)
+            writer.add_outline_item(title=page.removesuffix(".html").split("/")[-1],
+                                    page_number=sum(counts.values()) - counts[page])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("wb") as f:
+        writer.write(f)
+    tmp.replace(out)
+    return {"pages": sum(counts.values()), "by_page": counts, "path": str(out)}

@@ -3,6 +3,7 @@
 import html
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -189,6 +190,44 @@ def test_custom_profile_recipe_executes_chapter_6_only(tmp_path):
     print(f"custom-profile recipe on ci: {seconds:.1f}s (chapter 6 and the HTML build)")
     page = (book.BUILD_DIR / "html" / "notebooks" / "06_paper_check.html").read_text()
     assert "512K" in page and "{glue:" not in page
+
+
+@pytest.mark.slow
+def test_make_pdf_prints_every_chapter_with_its_figures():
+    assert main(["book", "--profile", "ci", "--pdf"]) == 0
+    from pypdf import PdfReader
+
+    reader = PdfReader(book.PDF_PATH)
+    pages = book.reading_order()
+    html = book.BUILD_DIR / "html"
+    figures = sum(len(re.findall(r'<img [^>]*src="data:image/png|<img [^>]*src="[^"]*\.png"', (html / p).read_text()))
+                  for p in pages)
+    embedded = sum(len(page.images) for page in reader.pages)
+    assert len(reader.pages) >= 2 * len(pages)  # every page printed, the chapters over several sheets
+    assert figures >= 15 and embedded >= figures, (embedded, figures)
+    titles = [item.title for item in reader.outline]
+    assert titles == [p.removesuffix(".html").split("/")[-1] for p in pages]
+    text = " ".join(page.extract_text() for page in reader.pages)
+    for heading in ("What reproduced", "The cost model", "Checking the paper", "Run it yourself"):
+        assert heading in text, heading
+
+
+@pytest.mark.slow
+def test_publish_recipe_commits_the_built_site_to_a_gh_pages_branch(tmp_path):
+    """The ghp-import recipe of "Run it yourself", verbatim, in a clone (it writes a branch, pushes nothing)."""
+    assert main(["book", "--profile", "ci"]) == 0
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--local", str(book.ROOT), str(clone)], check=True)
+    (clone / ".venv").symlink_to(book.ROOT / ".venv")
+    shutil.copytree(book.BUILD_DIR / "html", clone / "book" / "_build" / "html")
+    for key, value in (("user.name", "test"), ("user.email", "test@example.org")):
+        subprocess.run(["git", "-C", str(clone), "config", key, value], check=True)
+    proc = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "ghp-import"), clone)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "book built under the cpu profile" in proc.stdout
+    files = subprocess.run(["git", "-C", str(clone), "ls-tree", "-r", "--name-only", "gh-pages"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert {"index.html", ".nojekyll", "notebooks/06_paper_check.html"} <= set(files)
 
 
 @pytest.mark.slow

@@ -19,7 +19,16 @@ def cmd_book(args: argparse.Namespace) -> int:
         return 0
     if args.check and args.no_html:
         raise CliError("--check needs the HTML build; drop --no-html")
+    if args.pdf and args.no_html:
+        raise CliError("--pdf needs the HTML build; drop --no-html")
     build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+    if args.pdf:
+        from gqa.book import print_built_book
+        from gqa.paths import display_path
+
+        printed = print_built_book()
+        print(f"printed {display_path(printed['path'])}: {printed['pages']} pages from "
+              f"{len(printed['by_page'])} pages of the book")
     if args.check:
         links, pages = check_built_book(args.profile)
         if links.broken or links.external_resources or not all(p.ok for p in pages):
@@ -46,6 +55,8 @@ def add_book(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync-launch", action="store_true",
                    help="write book/_config.yml's repository.url (or $GQA_REPOSITORY_URL) into every notebook's "
                         "first cell, which installs the companion in a hosted runtime (Colab, Binder); then exit")
+    p.add_argument("--pdf", action="store_true",
+                   help="then print the whole book to book/_build/pdf/book.pdf with headless Chromium")
     p.add_argument("--check", action="store_true",
                    help="then check it as a reader would: internal links offline, and every page in "
                         "headless Chromium (images, a glued value, console errors), saving screenshots in "
