@@ -266,6 +266,7 @@ def glued_values(notebook: Path) -> dict[str, str]:
 CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
     "index.html": "grouped-query attention",
     "notebooks/00_what_reproduced.html": ("00_what_reproduced", "wr_n_readings"),
+    "notation.html": "hardware-aware cost",
     "notebooks/01_cost_model.html": ("01_cost_model", "base_N"),
     "notebooks/02_attention.html": ("02_attention", "sweep_meta"),
     "notebooks/03_training.html": ("03_training", "n_train_tokens"),

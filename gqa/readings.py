@@ -482,6 +482,7 @@ def _verdict(cid, label, paper_value, tolerance, ok, readings, closest, closest_
             "default_value": values[0], "default_reproduces": bool(ok[0]),
             "range": [min(finite), max(finite)] if finite else None,
             "closest": closest["id"], "closest_value": closest_value, "closest_changes": closest["changes"],
+            "closest_options": {p: k for p, k in closest["options"].items() if k != readings[0]["options"][p]},
             "closest_fragility": fragility}
 
 
@@ -520,13 +521,13 @@ def _number(v) -> str:
 def verdict_row(v: dict) -> dict:
     """A verdict as one table row: paper, the worked example's value, the range over readings, the verdict,
     and the closest reading with what it takes (the options it changes) and its bootstrap fragility."""
-    changes = "; ".join(f"{POINT_LABELS[p]}: {label}" for p, label in v["closest_changes"].items())
+    changes = ", ".join(f"{POINT_LABELS[p]}: {key}" for p, key in v["closest_options"].items())
     span = f"{_number(v['range'][0])} – {_number(v['range'][1])}" if v["range"] else "n/a"
     return {"claim_id": v["claim"], "claim": v["label"], "paper": _number(v["paper"]), "tolerance": v["tolerance"],
             "worked example": _number(v["default_value"]), "range over readings": span, "verdict": v["verdict"],
             "reproduced in": f"{v['reproduced_in']} of {v['readings']}",
-            "closest reading": f"{_number(v['closest_value'])} under {changes or 'the worked example'} "
-                               f"({100 * v['closest_fragility']:.0f}% of resamples)"}
+            "closest reading": f"{_number(v['closest_value'])} ({100 * v['closest_fragility']:.0f}% of resamples)",
+            "what it takes": changes or "the worked example"}
 
 
 def headline_table(report: Report) -> list[dict]:
@@ -539,5 +540,5 @@ def headline_table(report: Report) -> list[dict]:
                  "tolerance": bars[0]["tolerance"], "worked example": "see Checking the paper",
                  "range over readings": "", "verdict": verdict,
                  "reproduced in": f"{sum(b['reproduced_in'] > 0 for b in bars)} of {len(bars)} bars under any reading",
-                 "closest reading": "the paper claims only the percentages in its text"})
+                 "closest reading": "", "what it takes": "the paper claims only the percentages in its text"})
     return rows
