@@ -322,6 +322,7 @@ def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
     for page, report in zip(expected, pages):
         status = "ok" if report.ok else "FAILED"
         print(f"{status}: {page}: {report.images} images, {len(report.broken_images)} not loaded, "
+              f"{len(report.uncaptioned_images)} without a numbered caption or alt text, "
               f"text {expected[page]!r} {'found' if report.text_found else 'MISSING'}, "
               f"{len(report.console_errors)} console errors; screenshot {Path(report.screenshot).relative_to(ROOT)}")
         for error in report.console_errors:

@@ -42,13 +42,15 @@ class PageReport:
     title: str = ""
     images: int = 0
     broken_images: list[str] = field(default_factory=list)
+    uncaptioned_images: list[str] = field(default_factory=list)  # no numbered caption or no real alt text
     console_errors: list[str] = field(default_factory=list)
     text_found: bool | None = None
     screenshot: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.broken_images and not self.console_errors and self.text_found is not False
+        return (not self.broken_images and not self.uncaptioned_images and not self.console_errors
+                and self.text_found is not False)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -153,6 +155,12 @@ _PAGE_FACTS = """(() => {
     title: document.title,
     images: imgs.length,
     broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    // a figure a reader can use: alt text that describes it (not a file name), inside a numbered caption
+    uncaptioned: imgs.filter(i => i.closest('article') && !i.closest('.sidebar-primary-items__start'))
+      .filter(i => { const alt = (i.getAttribute('alt') || '').trim();
+                     const cap = i.closest('figure') && i.closest('figure').querySelector('figcaption');
+                     return alt.length < 15 || /\.(png|svg|jpe?g)$/i.test(alt) || !cap || !/Fig\. \d+/.test(cap.innerText); })
+      .map(i => i.getAttribute('src').slice(0, 60)),
     text: document.body ? document.body.innerText : ''
   });
 })()"""
@@ -175,7 +183,7 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
         browser.call("Runtime.evaluate", session, expression="1")  # flush pending events
         facts = json.loads(browser.call("Runtime.evaluate", session, expression=_PAGE_FACTS,
                                         returnByValue=True)["result"]["value"])
-        report = PageReport(url, facts["title"], facts["images"], facts["broken"])
+        report = PageReport(url, facts["title"], facts["images"], facts["broken"], facts["uncaptioned"])
         for event in browser.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):

@@ -82,9 +82,10 @@ def backend_lines(ax: plt.Axes, frame, value: str, ylabel: str, title: str = "")
 
 
 def heads_palette(heads: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
-    """A stable colour per head configuration (ordered by n_h·n_kv, largest first)."""
+    """A stable, categorical colour per head configuration (ordered by n_h, then n_kv, largest first):
+    neighbouring configurations such as (8, 4), (8, 2) and (8, 1) get clearly different hues."""
     ordered = sorted(set(heads), key=lambda h: (-h[0], -h[1]))
-    colors = sns.color_palette("viridis", n_colors=max(len(ordered), 2))
+    colors = sns.color_palette("colorblind" if len(ordered) <= 10 else "tab20", n_colors=max(len(ordered), 2))
     return {h: colors[i] for i, h in enumerate(ordered)}
 
 

@@ -148,6 +148,7 @@ def test_built_book_passes_a_readers_checks():
     assert not links.external_resources, links.external_resources  # an offline book loads nothing from outside
     for report in pages:
         assert not report.broken_images, (report.url, report.broken_images)
+        assert not report.uncaptioned_images, (report.url, report.uncaptioned_images)
         assert not report.console_errors, (report.url, report.console_errors)
         assert report.text_found, report.url
         assert Path(report.screenshot).stat().st_size > 10_000  # a rendered page, not a blank
@@ -357,3 +358,19 @@ def test_ci_book_sentences_follow_the_glued_numbers():
     # the parameters cell shows what the build used, not the notebook's defaults
     ci = profiles.load("ci").notebook_parameters("01_cost_model")
     assert f"contexts = {ci['contexts']!r}" in _page_text("01_cost_model")
+
+
+@pytest.mark.slow
+def test_browser_check_flags_figures_without_a_numbered_caption_or_alt_text(tmp_path):
+    from gqa import browser
+
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+           "AAAABJRU5ErkJggg==")
+    (tmp_path / "index.html").write_text(
+        f'<article><figure><img src="{png}" alt="A chart of loss falling with size"><figcaption>'
+        f'<span>Fig. 1 </span>Loss against size.</figcaption></figure>'
+        f'<img src="{png}" alt="abc123.png">'
+        f'<figure><img src="{png}" alt="A chart with a caption but no number"><figcaption>Loss.</figcaption></figure>'
+        f'</article>')
+    (report,) = browser.check_book(tmp_path, {"index.html": "Loss"})
+    assert report.images == 3 and len(report.uncaptioned_images) == 2 and not report.ok
