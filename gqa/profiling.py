@@ -445,15 +445,17 @@ CHECK_SHAPES = [  # (shape, KV-cache dtype): n_kv = 1, n_kv = n_h, d_h != d/n_h,
 ]
 
 
-def check_cost_model(device: str = "cpu", tokens: int = 64, batch: int = 2) -> list[dict]:
-    """Measured vs analytic: FLOPs of a prefill and a decode step per component, and KV-cache bytes.
+def check_cost_model(device: str = "cpu", tokens: int = 64, batch: int = 2,
+                     shapes: list[tuple[Shape, str]] | None = None) -> list[dict]:
+    """Measured vs analytic: FLOPs of a prefill and a decode step per component, and KV-cache bytes, for
+    each (shape, KV dtype) of `shapes` (default CHECK_SHAPES).
 
     FLOPs are counted on the eager backend in fp32; the KV cache is measured in each shape's dtype.
     """
     from gqa.model import build_model
 
     rows = []
-    for shape, dtype in CHECK_SHAPES:
+    for shape, dtype in shapes or CHECK_SHAPES:
         label = f"L={shape.layers} d={shape.d_model} H=({shape.n_heads},{shape.n_kv_heads}) d_h={shape.head_dim}"
         model = build_model(shape, attention_backend="eager", device=device).eval()
         for phase, (counted, analytic) in (

@@ -231,6 +231,12 @@ def test_publish_recipe_commits_the_built_site_to_a_gh_pages_branch(tmp_path):
     assert {"index.html", ".nojekyll", "notebooks/06_paper_check.html"} <= set(files)
 
 
+def test_exercise_recipe_runs_verbatim():
+    proc = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "gqa exercise list"), book.ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2.2: right" in proc.stdout and "5.1: " in proc.stdout
+
+
 @pytest.mark.slow
 def test_beyond_one_machine_recipes_run_verbatim():
     """The cluster recipes of "Run it yourself": submitit's local executor here, Slurm's absence said in one

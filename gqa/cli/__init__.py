@@ -12,6 +12,7 @@ from gqa.cli.bench import add_bench
 from gqa.cli.book import add_book
 from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
+from gqa.cli.exercise import add_exercise
 from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
 from gqa.cli.readings import add_readings
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_readings(sub)
     add_book(sub)
     add_render(sub)
+    add_exercise(sub)
     return parser
 
 

@@ -25,7 +25,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     print(f"1. cost model vs measurement on {cfg.device} (FlopCounterMode on the eager path; "
           "real cache tensors)")
-    checks = profiling.check_cost_model(cfg.device)
+    checks = profiling.check_cost_model(cfg.device, shapes=args.check_shape)
     for row in checks:
         mark = "ok " if row["equal"] else "DIFF"
         print(f"  {mark} {row['shape']:34} {row['quantity']:44} measured {row['measured']:>14,.0f}"
@@ -56,6 +56,22 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_shape(text: str):
+    """`2,64,8,2,24[,bf16]`: a small model to measure, with its KV-cache dtype."""
+    from gqa.profiling import TORCH_DTYPES
+    from gqa.shapes import Shape
+
+    *numbers, dtype = text.split(",") if text.count(",") == 5 else (*text.split(","), "fp32")
+    try:
+        layers, d_model, n_heads, n_kv, head_dim = (int(v) for v in numbers)
+        shape = Shape(layers, d_model, n_heads, n_kv, head_dim=head_dim, vocab=512)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(f"expected L,D,N_H,N_KV,D_H[,DTYPE], got {text!r} ({e})") from None
+    if dtype not in TORCH_DTYPES:
+        raise argparse.ArgumentTypeError(f"unknown KV dtype {dtype!r} in {text!r}; choose {', '.join(TORCH_DTYPES)}")
+    return shape, dtype
+
+
 def add_profile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "profile", help="measure the cost model (FLOPs, KV cache) and benchmark attention backends",
@@ -69,4 +85,7 @@ def add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="CSV",
                    help="output file (default data/profiles/<device>_<profile>.csv)")
     p.add_argument("--checks-only", action="store_true", help="run the measured checks, no sweep")
+    p.add_argument("--check-shape", type=_check_shape, action="append", metavar="L,D,N_H,N_KV,D_H[,DTYPE]",
+                   help="check this shape instead of the built-in ones (repeatable; DTYPE of the KV cache: fp32 "
+                        "by default, or bf16/fp16)")
     p.set_defaults(func=cmd_profile)

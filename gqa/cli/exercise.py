@@ -1,0 +1,41 @@
+"""`gqa exercise`: check an answer to one of the book's exercises, or reveal it."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from gqa import exercises
+
+    if args.action == "list":
+        for e in exercises.EXERCISES.values():
+            print(f"{e.id:5} {e.chapter:17} {e.minutes:>4g} min  {e.summary}")
+        return 0
+    if not args.id:
+        from gqa.cli._common import CliError
+
+        raise CliError(f"`gqa exercise {args.action}` needs an exercise id (see `gqa exercise list`)")
+    exercise = exercises.get(args.id)
+    if args.action == "answer":
+        print(f"{exercise.id}: {exercises.format_answer(exercise)}")
+        return 0
+    if args.answer is None:
+        from gqa.cli._common import CliError
+
+        raise CliError(f"`gqa exercise check {exercise.id}` needs your answer, e.g. `gqa exercise check {exercise.id} 42`")
+    ok, verdict = exercise.check(args.answer)
+    print(f"{exercise.id}: {verdict}")
+    return 0 if ok else 1
+
+
+def add_exercise(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "exercise", help="check your answer to one of the book's exercises",
+        description="Each chapter of the book ends with exercises. `gqa exercise check 1.1 122000` says "
+                    "whether an answer is right (exit 0) or not yet (exit 1); `gqa exercise answer 1.1` shows "
+                    "the answer the library computes; `gqa exercise list` lists them with their times.")
+    p.add_argument("action", choices=("list", "check", "answer"))
+    p.add_argument("id", nargs="?", help="exercise id as the chapter prints it, e.g. 1.1")
+    p.add_argument("answer", nargs="?", help="your answer: a number (commas allowed) or a word")
+    p.set_defaults(func=cmd_exercise)
