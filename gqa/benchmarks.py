@@ -116,7 +116,8 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
     """A whole model with random weights, prefilled to `context` tokens, then `steps` greedy decode
     steps with its KV cache: decode tokens/s (batch × steps / seconds), prefill seconds, cache bytes."""
     from gqa.model import build_model
-    from gqa.profiling import _sync, cache_bytes
+    from gqa.checks import cache_bytes
+    from gqa.machine import sync as _sync
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")

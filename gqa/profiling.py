@@ -1,26 +1,16 @@
-"""Measured checks of the cost model, and attention benchmarks.
-
-- FLOPs: `torch.utils.flop_counter.FlopCounterMode` on the eager (math) path. The counter sees the full
-  T×T products of a masked forward pass (it does not halve for causal masking), which is exactly Eq. 3
-  at context T, times T tokens: per component, counted == B·T·`cost.components(shape, T)`.
-- KV cache: the bytes of the model's own cache tensors after prefilling T tokens.
-- Attention time and peak extra memory of one decode step and of one prefill, per backend. Peak memory
-  is `torch.cuda.max_memory_allocated` on CUDA; on CPU it is the process high-water mark (VmHWM, reset
-  through /proc/self/clear_refs) with glibc told to give large blocks back to the OS, so it also sees
-  buffers that fused kernels allocate internally.
+"""The attention benchmark: time and peak extra memory of one decode step and of one prefill, per
+backend, n_kv and context, against a read-bandwidth floor; where sweeps are written and how they are
+found again. The machine facts and timing it uses are in `gqa.machine`; the measured checks of the cost
+model in `gqa.checks`.
 """
 
 from __future__ import annotations
 
 import csv
-import ctypes
 import functools
-import gc
 import json
 import os
 import platform
-import re
-import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -28,221 +18,15 @@ from pathlib import Path
 
 import torch
 
-from gqa import attention, cost
-from gqa.shapes import Shape
-
+from gqa import attention
+from gqa.machine import (TORCH_DTYPES, cpu_peak_memory_supported, device_name, device_slug,
+                         last_level_cache_bytes, memory_bandwidth, peak_extra_memory, read_bandwidth, time_call)
 from gqa.paths import PROFILES_DATA_DIR as PROFILE_DIR
-
-# FlopCounterMode module names -> Table 2 component names
-_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-# --- FLOPs and KV cache, measured on a real model -------------------------------------------------
-
-
-def counted_flops_by_component(model: torch.nn.Module, input_ids: torch.Tensor,
-                               cache=None) -> dict[str, float]:
-    """FLOPs counted by FlopCounterMode in one forward pass, grouped by Table 2 component."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False, depth=None) as counter, torch.no_grad():
-        model(input_ids, cache=cache, use_cache=cache is not None)
-    totals = {"attention projections": 0.0, "attention operator": 0.0, "FFN": 0.0,
-              "output projection": 0.0}
-    for module, ops in counter.get_flop_counts().items():
-        flops = float(sum(ops.values()))
-        leaf = module.rsplit(".", 1)[-1]
-        if leaf in _PROJECTIONS:
-            totals["attention projections"] += flops
-        elif leaf == "self_attn":  # everything under self_attn that is not a projection
-            totals["attention operator"] += flops
-        elif leaf == "mlp":
-            totals["FFN"] += flops
-        elif leaf == "lm_head":
-            totals["output projection"] += flops
-    totals["attention operator"] -= totals["attention projections"]
-    totals["total"] = float(counter.get_total_flops())
-    return totals
-
-
-def analytic_flops_by_component(shape: Shape, context: int, new_tokens: int,
-                                batch: int = 1) -> dict[str, float]:
-    """Eq. 3 per component at `context`, for `new_tokens` tokens each attending to `context` keys."""
-    out = {c.name: batch * new_tokens * c.flops for c in cost.components(shape, context) if c.flops}
-    out["total"] = sum(out.values())
-    return out
-
-
-def measure_prefill_flops(model: torch.nn.Module, shape: Shape, tokens: int,
-                          batch: int = 1) -> tuple[dict[str, float], dict[str, float]]:
-    """(counted, analytic) FLOPs of prefilling `tokens` tokens from an empty cache."""
-    ids = torch.randint(0, shape.vocab, (batch, tokens), generator=torch.Generator().manual_seed(0))
-    return (counted_flops_by_component(model, ids.to(model.device)),
-            analytic_flops_by_component(shape, tokens, tokens, batch))
-
-
-def measure_decode_flops(model: torch.nn.Module, shape: Shape, context: int,
-                         batch: int = 1) -> tuple[dict[str, float], dict[str, float]]:
-    """(counted, analytic) FLOPs of one decode step whose new token makes the context `context`."""
-    ids = torch.randint(0, shape.vocab, (batch, context), generator=torch.Generator().manual_seed(0))
-    ids = ids.to(model.device)
-    with torch.no_grad():
-        cache = model(ids[:, :-1], use_cache=True).cache
-    return (counted_flops_by_component(model, ids[:, -1:], cache=cache),
-            analytic_flops_by_component(shape, context, 1, batch))
-
-
-def cache_bytes(cache) -> int:
-    """Bytes held by a transformers cache's key and value tensors."""
-    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-
-
-def measure_kv_cache_bytes(model: torch.nn.Module, tokens: int, batch: int = 1) -> int:
-    """Bytes of the real KV cache after prefilling `tokens` tokens."""
-    ids = torch.randint(0, model.config.vocab_size, (batch, tokens),
-                        generator=torch.Generator().manual_seed(0)).to(model.device)
-    with torch.no_grad():
-        return cache_bytes(model(ids, use_cache=True).cache)
-
-
-# --- Machine description, timing, memory -----------------------------------------------------------
-
-
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_slug(device: str) -> str:
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    name = re.sub(r"\(r\)|\(tm\)|cpu|@.*|processor|\d+-core", "", device_name(device).lower())
-    return f"{kind}-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-")
 
 
 def profile_path(device: str, profile: str) -> Path:
     """Where `gqa profile` writes a sweep: data/profiles/<device slug>_<profile>.csv."""
     return PROFILE_DIR / f"{device_slug(device)}_{profile}.csv"
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def time_call(fn: Callable[[], object], device: str, *, min_seconds: float = 0.2,
-              max_repeats: int = 50, warmup: int = 2) -> tuple[float, float]:
-    """(median, min) wall time of fn() in seconds, repeating until min_seconds or max_repeats."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < max_repeats and (time.perf_counter() - start < min_seconds or len(times) < 3):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
-
-
-_libc: ctypes.CDLL | None = None
-
-
-def _return_large_blocks_to_os() -> None:
-    """Make glibc hand freed memory back to the OS, so that RSS follows what is really live.
-
-    Large blocks are served by mmap (unmapped on free), and free pages still held in the heap (say, from
-    earlier timing runs) are released now; without this a reused block raises no high-water mark.
-    """
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL("libc.so.6")
-            _libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
-            _libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
-        except OSError:
-            return
-    _libc.malloc_trim(0)
-
-
-def _status_bytes(key: str) -> int:
-    match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    if not match:
-        raise RuntimeError(f"cannot read {key} from /proc/self/status")
-    return int(match.group(1)) * 1024
-
-
-def cpu_peak_memory_supported() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        _status_bytes("VmHWM")
-        return True
-    except (OSError, RuntimeError):
-        return False
-
-
-def peak_extra_memory(fn: Callable[[], object], device: str) -> int:
-    """Peak bytes allocated by fn() beyond what was live before it (its result is dropped)."""
-    gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        result = fn()
-        torch.cuda.synchronize()
-        del result
-        return torch.cuda.max_memory_allocated() - base
-    _return_large_blocks_to_os()
-    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current RSS
-    base = _status_bytes("VmRSS")
-    result = fn()
-    del result
-    return max(0, _status_bytes("VmHWM") - base)
-
-
-def memory_bandwidth(device: str, nbytes: int = 256 * 2**20) -> float:
-    """Measured copy bandwidth in bytes/s (bytes read + bytes written per second)."""
-    src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
-    dst = torch.empty_like(src)
-    median, _ = time_call(lambda: dst.copy_(src), device, min_seconds=0.5)
-    return 2 * nbytes / median
-
-
-def last_level_cache_bytes(device: str) -> int:
-    """Size of the largest cache in front of memory (CPU: the highest-level cache sysfs lists; CUDA: L2);
-    0 when unknown. Data smaller than this can stay cached between timed repeats, and then the memory
-    bandwidth floor does not bound it."""
-    if device.startswith("cuda"):
-        return int(getattr(torch.cuda.get_device_properties(torch.device(device)), "L2_cache_size", 0))
-    sizes = {}
-    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
-        try:
-            level = int((index / "level").read_text())
-            text = (index / "size").read_text().strip()
-        except (OSError, ValueError):
-            continue
-        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:].upper(), 1)
-        sizes[level] = int(text.rstrip("KMGkmg")) * scale
-    return sizes[max(sizes)] if sizes else 0
-
-
-def read_bandwidth(device: str, nbytes: int = 512 * 2**20, rounds: int = 5) -> float:
-    """Measured streaming-read bandwidth in bytes/s: a max-reduction over a buffer far larger than the
-    last-level cache, with the thread count attention runs with. A decode step mostly reads (the KV
-    cache), so this, not the copy figure, is its floor's denominator. A shared machine's bandwidth varies
-    from moment to moment, and a floor must not be beaten, so it is the fastest of several rounds of two
-    reductions (max and sum), each timed for 0.3 s."""
-    src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
-    fastest = min(time_call(lambda: reduce(src), device, min_seconds=0.3)[1]
-                  for _ in range(rounds) for reduce in (torch.amax, torch.sum))
-    return nbytes / fastest
 
 
 # --- The attention sweep ---------------------------------------------------------------------------
@@ -279,7 +63,6 @@ class SweepConfig:
         return cls(**raw)
 
 
-TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -436,42 +219,6 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 # --- The cost model against measurement, in one table ----------------------------------------------
-
-CHECK_SHAPES = [  # (shape, KV-cache dtype): n_kv = 1, n_kv = n_h, d_h != d/n_h, several dtypes
-    (Shape(2, 128, 8, 1, head_dim=32, vocab=500), "fp32"),
-    (Shape(2, 96, 6, 6, head_dim=16, vocab=300), "fp32"),
-    (Shape(3, 128, 6, 2, head_dim=40, vocab=400, tied=False), "bf16"),
-    (Shape(2, 64, 4, 4, head_dim=64, vocab=200), "fp16"),
-]
-
-
-def check_cost_model(device: str = "cpu", tokens: int = 64, batch: int = 2,
-                     shapes: list[tuple[Shape, str]] | None = None) -> list[dict]:
-    """Measured vs analytic: FLOPs of a prefill and a decode step per component, and KV-cache bytes, for
-    each (shape, KV dtype) of `shapes` (default CHECK_SHAPES).
-
-    FLOPs are counted on the eager backend in fp32; the KV cache is measured in each shape's dtype.
-    """
-    from gqa.model import build_model
-
-    rows = []
-    for shape, dtype in shapes or CHECK_SHAPES:
-        label = f"L={shape.layers} d={shape.d_model} H=({shape.n_heads},{shape.n_kv_heads}) d_h={shape.head_dim}"
-        model = build_model(shape, attention_backend="eager", device=device).eval()
-        for phase, (counted, analytic) in (
-                ("prefill", measure_prefill_flops(model, shape, tokens, batch)),
-                ("decode", measure_decode_flops(model, shape, tokens + 1, batch))):
-            for component, value in analytic.items():
-                rows.append({"shape": label, "quantity": f"FLOPs, {phase}, {component}",
-                             "measured": counted[component], "analytic": value})
-        model = model.to(TORCH_DTYPES[dtype])
-        rows.append({"shape": label, "quantity": f"KV-cache bytes ({dtype})",
-                     "measured": float(measure_kv_cache_bytes(model, tokens, batch)),
-                     "analytic": cost.kv_cache_bytes(shape, tokens, batch, dtype)})
-    for row in rows:
-        row["equal"] = row["measured"] == row["analytic"]
-    return rows
-
 
 def expected_cases(cfg: SweepConfig) -> list[Case]:
     """The cases a sweep measures: every case whose analytic working set fits max_working_bytes."""

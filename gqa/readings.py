@@ -441,7 +441,7 @@ def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
                            "options": {k: {"label": o.label, "allows": o.allows} for k, o in grid.points[p].items()}}
                        for p in POINTS},
             "default": grid.default, "n_readings": len(readings), "readings": readings,
-            "verdicts": verdicts(readings, claims, grid)}
+            "verdicts": verdicts(readings, claims)}
 
 
 def _distance(claim: paper.Claim, ours) -> float:
@@ -452,11 +452,10 @@ def _distance(claim: paper.Claim, ours) -> float:
     return abs(ours - claim.value)
 
 
-def verdicts(readings: list[dict], claims: dict, grid: Grid) -> list[dict]:
+def verdicts(readings: list[dict], claims: dict) -> list[dict]:
     """Per claim: how many readings reproduce it, the verdict, the default reading's value and the
     closest reading (nearest to the paper's value; among equals, the fewest changes from the default)."""
     out = []
-    n = len(readings)
     checkable = readings[0]["table4_checkable"]
     ok = [r["table4_agree"] == checkable for r in readings]
     closest = min(readings, key=lambda r: (checkable - r["table4_agree"], len(r["changes"])))

@@ -39,7 +39,7 @@ def machine() -> dict:
     """Where a run ran: host, processor or GPU, core count, torch version."""
     import torch
 
-    from gqa.profiling import device_name
+    from gqa.machine import device_name
 
     info = {"host": platform.node(), "cpu": device_name("cpu"), "cores": os.cpu_count(),
             "torch": torch.__version__, "python": platform.python_version()}

@@ -4,13 +4,13 @@ import csv
 
 import pytest
 
-from gqa import profiling
+from gqa import checks, profiling
 from gqa.cli import main
 
 
 def test_counted_flops_and_real_cache_bytes_equal_the_cost_model():
-    rows = profiling.check_cost_model("cpu", tokens=32, batch=2)
-    assert len(rows) == len(profiling.CHECK_SHAPES) * 11
+    rows = checks.check_cost_model("cpu", tokens=32, batch=2)
+    assert len(rows) == len(checks.CHECK_SHAPES) * 11
     bad = [r for r in rows if not r["equal"]]
     assert not bad, bad
 
@@ -21,7 +21,7 @@ def test_decode_flops_follow_eq3_at_the_new_context():
 
     shape = Shape(2, 64, 8, 2, head_dim=24, vocab=97)
     model = build_model(shape, attention_backend="eager").eval()
-    counted, analytic = profiling.measure_decode_flops(model, shape, context=40, batch=3)
+    counted, analytic = checks.measure_decode_flops(model, shape, context=40, batch=3)
     # Eq. 3 per token at T = 40, by hand: 2*(matmul params) + 4*T*L*d_h*n_h
     matmul = 2 * 2 * 64 * 24 * 10 + 3 * 2 * 64 * 192 + 64 * 97
     assert counted["total"] == analytic["total"] == 3 * (2 * matmul + 4 * 40 * 2 * 24 * 8)

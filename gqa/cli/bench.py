@@ -80,7 +80,7 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
         import torch
 
         from gqa.paths import display_path
-        from gqa.profiling import device_name
+        from gqa.machine import device_name
 
         report.update({"date": time.strftime("%Y-%m-%d"), "machine": platform.node(), "device": args.device,
                        "device_name": device_name(args.device), "torch": torch.__version__,

@@ -12,7 +12,7 @@ from gqa.units import format_tokens
 def cmd_profile(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gqa import profiling
+    from gqa import checks, machine, profiling
 
     raw = _profile_section(args.profile, "attention_profile")
     if args.device:
@@ -25,7 +25,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     print(f"1. cost model vs measurement on {cfg.device} (FlopCounterMode on the eager path; "
           "real cache tensors)")
-    checks = profiling.check_cost_model(cfg.device, shapes=args.check_shape)
+    checks = checks.check_cost_model(cfg.device, shapes=args.check_shape)
     for row in checks:
         mark = "ok " if row["equal"] else "DIFF"
         print(f"  {mark} {row['shape']:34} {row['quantity']:44} measured {row['measured']:>14,.0f}"
@@ -36,7 +36,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.checks_only:
         return 0
 
-    print(f"\n2. attention sweep: {cfg.device} ({profiling.device_name(cfg.device)}), {cfg.dtype}, "
+    print(f"\n2. attention sweep: {cfg.device} ({machine.device_name(cfg.device)}), {cfg.dtype}, "
           f"batch {cfg.batch}, n_h={cfg.n_heads}, n_kv in {cfg.kv_heads}, d_h={cfg.head_dim}")
     rows = profiling.run_sweep(cfg, progress=lambda total: tqdm(total=total, unit="case"),
                                log=lambda msg: print("  " + msg))
@@ -58,7 +58,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def _check_shape(text: str):
     """`2,64,8,2,24[,bf16]`: a small model to measure, with its KV-cache dtype."""
-    from gqa.profiling import TORCH_DTYPES
+    from gqa.machine import TORCH_DTYPES
     from gqa.shapes import Shape
 
     *numbers, dtype = text.split(",") if text.count(",") == 5 else (*text.split(","), "fp32")

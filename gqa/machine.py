@@ -1,0 +1,153 @@
+"""Facts about the machine and how to time on it: device names, memory bandwidth (copy and streaming
+read), the last-level cache, wall-clock timing with warm-up, and peak extra memory of a call.
+
+Peak memory is `torch.cuda.max_memory_allocated` on CUDA; on CPU it is the process high-water mark
+(VmHWM, reset through /proc/self/clear_refs) with glibc told to give large blocks back to the OS, so it
+also sees buffers that fused kernels allocate internally.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_slug(device: str) -> str:
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    name = re.sub(r"\(r\)|\(tm\)|cpu|@.*|processor|\d+-core", "", device_name(device).lower())
+    return f"{kind}-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-")
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_call(fn: Callable[[], object], device: str, *, min_seconds: float = 0.2,
+              max_repeats: int = 50, warmup: int = 2) -> tuple[float, float]:
+    """(median, min) wall time of fn() in seconds, repeating until min_seconds or max_repeats."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_repeats and (time.perf_counter() - start < min_seconds or len(times) < 3):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _return_large_blocks_to_os() -> None:
+    """Make glibc hand freed memory back to the OS, so that RSS follows what is really live.
+
+    Large blocks are served by mmap (unmapped on free), and free pages still held in the heap (say, from
+    earlier timing runs) are released now; without this a reused block raises no high-water mark.
+    """
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+            _libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
+        except OSError:
+            return
+    _libc.malloc_trim(0)
+
+
+def _status_bytes(key: str) -> int:
+    match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"cannot read {key} from /proc/self/status")
+    return int(match.group(1)) * 1024
+
+
+def cpu_peak_memory_supported() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        _status_bytes("VmHWM")
+        return True
+    except (OSError, RuntimeError):
+        return False
+
+
+def peak_extra_memory(fn: Callable[[], object], device: str) -> int:
+    """Peak bytes allocated by fn() beyond what was live before it (its result is dropped)."""
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        result = fn()
+        torch.cuda.synchronize()
+        del result
+        return torch.cuda.max_memory_allocated() - base
+    _return_large_blocks_to_os()
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current RSS
+    base = _status_bytes("VmRSS")
+    result = fn()
+    del result
+    return max(0, _status_bytes("VmHWM") - base)
+
+
+def memory_bandwidth(device: str, nbytes: int = 256 * 2**20) -> float:
+    """Measured copy bandwidth in bytes/s (bytes read + bytes written per second)."""
+    src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    median, _ = time_call(lambda: dst.copy_(src), device, min_seconds=0.5)
+    return 2 * nbytes / median
+
+
+def last_level_cache_bytes(device: str) -> int:
+    """Size of the largest cache in front of memory (CPU: the highest-level cache sysfs lists; CUDA: L2);
+    0 when unknown. Data smaller than this can stay cached between timed repeats, and then the memory
+    bandwidth floor does not bound it."""
+    if device.startswith("cuda"):
+        return int(getattr(torch.cuda.get_device_properties(torch.device(device)), "L2_cache_size", 0))
+    sizes = {}
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:].upper(), 1)
+        sizes[level] = int(text.rstrip("KMGkmg")) * scale
+    return sizes[max(sizes)] if sizes else 0
+
+
+def read_bandwidth(device: str, nbytes: int = 512 * 2**20, rounds: int = 5) -> float:
+    """Measured streaming-read bandwidth in bytes/s: a max-reduction over a buffer far larger than the
+    last-level cache, with the thread count attention runs with. A decode step mostly reads (the KV
+    cache), so this, not the copy figure, is its floor's denominator. A shared machine's bandwidth varies
+    from moment to moment, and a floor must not be beaten, so it is the fastest of several rounds of two
+    reductions (max and sum), each timed for 0.3 s."""
+    src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+    fastest = min(time_call(lambda: reduce(src), device, min_seconds=0.3)[1]
+                  for _ in range(rounds) for reduce in (torch.amax, torch.sum))
+    return nbytes / fastest
