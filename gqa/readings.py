@@ -541,3 +541,74 @@ def headline_table(report: Report) -> list[dict]:
                  "reproduced in": f"{sum(b['reproduced_in'] > 0 for b in bars)} of {len(bars)} bars under any reading",
                  "closest reading": "", "what it takes": "the paper claims only the percentages in its text"})
     return rows
+
+
+# --- The worked example's claims table (one reading, "Checking the paper") ------------------------------
+
+
+def _not_checkable(claim: str, source: str, paper_value, unit: str, why: str) -> dict:
+    return {"claim": claim, "source": source, "unit": unit, "paper": paper_value, "ours": None,
+            "status": "not checkable", "tolerance": "", "ours, how": why}
+
+
+def worked_example_rows(fits: dict, check, target: float | None = None) -> list[dict]:
+    """Every numeric claim of the paper under the worked example's reading (Figure 2's fits `fits`, the
+    Table 4 check `check` from `fig2.table4_check`): Table 4's checkable cells, Figure 1's headline and bars,
+    the KV share and the 512K bound judged by claims.csv's tolerances, and what cannot be checked, and why."""
+    from gqa.units import format_tokens
+
+    claims = paper.claims()
+    target = claims["ref_loss_llama3_1b"].value if target is None else target
+    head = fig2.headline(fits, target=target)
+    base = head["baseline"]
+    label_star = 12 * head["layers_star"] * head["d_model_star"] ** 2 / 1e9
+    opt_long = search.search(fits, target, LONG_CONTEXT, fig2.FIG2_SETTING)[0]
+    share_long = opt_long.memory_bytes / fig2.shape_cost(fig2.BASELINE, LONG_CONTEXT)["memory_bytes"]
+    rows = [{"claim": f"Table 4, L* = {r.target_loss:g}, T = {format_tokens(r.context)}", "source": "Table 4",
+             "unit": "(n_h, n_kv)", "paper": str(r.paper), "ours": str(r.ours), "status": r.status, "tolerance": "exact",
+             "ours, how": f"Step 3 on the Figure 2 fits; the paper's choice wins in {100 * r.paper_share:.0f}% "
+                          "of bootstrap resamples"}
+            for r in check.itertuples() if r.status != "not checkable"]
+    rows.append(_not_checkable(f"Table 4, other {int((check.status == 'not checkable').sum())} cells", "Table 4",
+                               "n_h > 8", "(n_h, n_kv)", "optimum outside Figure 2's seven configurations"))
+    ours = {
+        "fig1_memory_saving": (head["memory_saving"], "(8, 1) at N* from our fit vs (32, 8) at 1.2B"),
+        "fig1_flops_saving": (head["flops_saving"], "same, FLOPs per sequence"),
+        "fig1_loss_gain_equal_z": (head["loss_gain"], "(8, 1) fit at the baseline's Z"),
+        "fig1_optimum_size": (label_star, "12·L·d² of the Appendix B.1 shape of N*, the (8, 1) fit's size at loss "
+                                          f"{target:g}"),
+        "appg_kv_share_1b_mha_128k": (named_models("figure2")["kv_share_1b_mha"],
+                                      "L = 36, d = 1536, (24, 24), Figure 2's accounting"),
+        "memory_share_512k": (share_long, f"optimum {opt_long.heads} at 512K vs (32, 8) at 1.2B"),
+        "fig1_bar_memory_total_baseline": (base["memory_bytes"] / 1e9, "Figure 2's accounting, bars above"),
+        "fig1_bar_memory_invariant_baseline": (base["weights_bytes"] / 1e9, "Figure 2's accounting, bars above"),
+        "fig1_bar_memory_total_ours": (head["optimum_memory_bytes"] / 1e9, "Figure 2's accounting, bars above"),
+        "fig1_bar_memory_invariant_ours": (head["optimum_weights_bytes"] / 1e9, "Figure 2's accounting, bars above"),
+        "fig1_bar_flops_total_baseline": (base["flops"] / 1e15, "Figure 2's accounting, bars above"),
+        "fig1_bar_flops_invariant_baseline": (base["flops_invariant"] / 1e15, "Figure 2's accounting, bars above"),
+        "fig1_bar_flops_total_ours": (head["optimum_flops"] / 1e15, "Figure 2's accounting, bars above"),
+        "fig1_bar_flops_invariant_ours": (head["optimum_flops_invariant"] / 1e15, "Figure 2's accounting, bars above"),
+    }
+    rows += [{**paper.check_claim(claims[cid], value, how), "claim_id": cid} for cid, (value, how) in ours.items()]
+    for r in paper.table("appendix_i_fits").itertuples():
+        rows.append(_not_checkable(f"App. I fit, {r.size}, {r.fit}, {r.train_context // 1024}K context", r.source,
+                                   f"{r.a}·n_h^{r.b} + {r.c}", "loss",
+                                   "trained at short context with n_h varied at fixed size; no such points in Figure 2"))
+    for cid, why in (("ref_loss_llama3_1b", "no (32, 8) or Llama-3 series in Figure 2"),
+                     ("ref_loss_llama3_3b", "no (32, 8) or Llama-3 series in Figure 2"),
+                     ("ref_loss_llama3_8b", "no (32, 8) or Llama-3 series in Figure 2"),
+                     ("aligned_training_memory_saving", "needs losses of models trained at 128K"),
+                     ("aligned_training_flops_saving", "needs losses of models trained at 128K")):
+        c = claims[cid]
+        rows.append(_not_checkable(c.label, c.source, c.value, c.unit, why))
+    rows.append(_not_checkable("Table 5: throughput, common-sense and needle-in-a-haystack scores", "Table 5",
+                               f"{len(paper.table('table5'))} values", "mixed",
+                               "needs the trained 1.2B/1.8B models and GPUs"))
+    return rows
+
+
+def format_value(v) -> str:
+    """A table cell: text as is, large numbers with thousands separators, others to 4 significant digits."""
+    if v is None or isinstance(v, str):
+        return v or ""
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"

@@ -158,3 +158,19 @@ def test_cli_json_covers_a_small_grid(tmp_path, capsys, grid):
     assert main(["readings", "--grid", str(small), "--resamples", "5", "--no-cache"]) == 0
     text = capsys.readouterr().out
     assert "6 readings of the paper" in text and "memory saving" in text
+
+
+def test_the_worked_examples_claims_table_is_the_default_reading(report):
+    """Two code paths (fig2.headline and shape_cost vs the grid's costing) give the same values."""
+    found = fig2.identify(fig2.models())
+    fits = scaling.fit_family(fig2.fit_data(found))
+    rows = readings.worked_example_rows(fits, fig2.table4_check(fits))
+    by_id = {r["claim_id"]: r for r in rows if "claim_id" in r}
+    assert set(by_id) == set(readings.SCALAR_CLAIMS)
+    default = report.readings[0]["claims"]
+    for cid, row in by_id.items():
+        assert row["ours"] == pytest.approx(default[cid]["ours"], rel=1e-6), cid
+        assert row["status"] == default[cid]["status"], cid
+    table4 = [r for r in rows if r["source"] == "Table 4" and r["status"] != "not checkable"]
+    assert len(table4) == 9 and sum(r["status"] == "reproduced" for r in table4) == report.readings[0]["table4_agree"]
+    assert sum(r["status"] == "not checkable" for r in rows) == 13
