@@ -208,7 +208,7 @@ def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.Data
             status, reason = "differs", f"ours {ours}" if ours else "unreachable with these fits"
         share = np.nan
         if boot is not None and status != "not checkable":
-            share = search.confidence(boot, r.target_loss, int(r.context), setting).get(f"{paper[0]},{paper[1]}", 0.0)
+            share = search.confidence_of(boot, r.target_loss, int(r.context), setting, paper)
         rows.append({"target_loss": r.target_loss, "context": int(r.context), "paper": paper, "ours": ours,
                      "status": status, "reason": reason, "paper_share": share})
     return pd.DataFrame(rows)

@@ -516,3 +516,39 @@ def diagnose_pattern(fits: Mapping[Heads, PowerLaw], targets: Sequence[float], c
     rows, cols = grid_pattern(grid(fits, targets, short, setting), targets, short)
     return PatternDiagnosis(min(shares), tuple(sorted({o.heads[1] for o, _ in optima})), heads, (low, high),
                             (t_low, t_high), balance_size(heads, min(contexts), setting), short, rows, cols)
+
+
+def fitted_curves(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, context: int, setting: CostSetting,
+                  span, points: int = 40) -> tuple[dict, dict]:
+    """What a Figure-2-style plot draws for each configuration: along sizes from span(H, law) = (lo, hi),
+    costed at the context, {quantity: {H: (cost, fitted loss, 95% band low, high)}} for quantity in
+    memory_bytes, flops and z, and {H: bool array}, True where the size lies inside the sizes the fit saw."""
+    curves: dict = {q: {} for q in ("memory_bytes", "flops", "z")}
+    inside = {}
+    for heads, law in fits.items():
+        sizes = np.geomspace(*span(heads, law), points)
+        inside[heads] = np.array([law.extrapolation(n) <= 1 for n in sizes])
+        lo, hi = boot.predict_interval(heads, sizes)
+        costed = [cost_at(heads, n, context, setting) for n in sizes]
+        for q in curves:
+            curves[q][heads] = (np.array([getattr(c, q) for c in costed]), law.predict(sizes), lo, hi)
+    return curves, inside
+
+
+def grid_confidence(boot: Bootstrap, cells: Mapping[tuple[float, int], Heads | None], setting: CostSetting,
+                    fits: Mapping[Heads, PowerLaw]) -> tuple[dict, set]:
+    """For a Table-4 grid: the share of bootstrap resamples whose optimum is the cell's, and the cells whose
+    optimum extrapolates its fit (N* outside the sizes it saw)."""
+    confidence, extrapolated = {}, set()
+    for (target, context), heads in cells.items():
+        if heads is None:
+            continue
+        confidence[(target, context)] = confidence_of(boot, target, context, setting, heads)
+        if search(fits, target, context, setting)[0].extrapolation > 1:
+            extrapolated.add((target, context))
+    return confidence, extrapolated
+
+
+def confidence_of(boot: Bootstrap, target: float, context: int, setting: CostSetting, heads: Heads) -> float:
+    """The share of bootstrap resamples in which `heads` is the optimum."""
+    return confidence(boot, target, context, setting).get(f"{heads[0]},{heads[1]}", 0.0)

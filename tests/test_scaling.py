@@ -240,3 +240,34 @@ def test_a_floor_is_found_where_the_points_bend_up():
     assert log_curvature(n_h, accelerating) < 0 and fit_head_law(n_h, accelerating).c == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="3 distinct"):
         log_curvature([1, 2, 2], [3.0, 2.9, 2.9])
+
+
+def test_fitted_curves_cost_the_sizes_and_mark_extrapolation():
+    from gqa import search
+    from gqa.scaling import bootstrap, fit_family
+
+    sizes = [1e4, 3e4, 1e5, 3e5, 1e6]
+    data = {(4, 1): (sizes, [(2e4 / n) ** 0.3 + 2.0 + 0.01 * (-1) ** i for i, n in enumerate(sizes)])}
+    fits = fit_family(data)
+    boot = bootstrap(data, resamples=30, point=fits)
+    setting = search.CostSetting(head_dim=16, vocab=512, anchors=((1e3, 32.0), (1e8, 32.0)))
+    curves, inside = search.fitted_curves(fits, boot, 4096, setting, lambda h, law: (1e3, 1e7), points=9)
+    assert inside[(4, 1)].tolist() == [False, False, True, True, True, True, True, False, False]
+    memory, loss, lo, hi = curves["memory_bytes"][(4, 1)]
+    assert np.all(np.diff(memory) > 0) and np.all(np.diff(loss) < 0)
+    assert np.all(lo <= hi) and memory[0] == search.cost_at((4, 1), 1e3, 4096, setting).memory_bytes
+
+
+def test_notebooks_hold_no_function_longer_than_ten_lines():
+    """Logic lives in gqa/ with tests; a notebook is parameters, calls, plots and glue."""
+    import ast
+    import json
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    assert node.end_lineno - node.lineno + 1 <= 10, (path.name, node.name)
