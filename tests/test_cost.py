@@ -62,6 +62,16 @@ def test_components_sum_to_totals():
         assert sum(x.params for x in comps) == s.params().total
 
 
+def test_component_shares_by_hand():
+    """Table 2's memory split of the 1.2B MHA backbone at 128K: the KV cache 2·T·36·64·24 values against
+    36·(1536·64·96 + 3·1536·4096) weights and the tied embedding 50,304·1536."""
+    kv = 2 * 131_072 * 36 * 64 * 24
+    weights = 36 * (1536 * 64 * 96 + 3 * 1536 * 4096) + 50_304 * 1536
+    shares = cost.component_shares(get_preset("paper-1.2b"), [1024, 131_072], "memory")
+    assert shares["KV cache"][1] == pytest.approx(kv / (kv + weights), rel=1e-12)
+    assert shares["KV cache"][0] == pytest.approx(kv / 128 / (kv / 128 + weights), rel=1e-12)
+
+
 def test_kv_share_of_1b_mha_at_128k_is_about_90_percent():
     # Appendix G: for a 1B MHA model at 128K about 90% of memory is KV cache.
     c = cost.inference_cost(get_preset("paper-1.2b"), T128K)
