@@ -23,18 +23,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from gqa import launch, profiles
-from gqa.notebook import glued_outputs, with_used_values
+from gqa.notebook import with_used_values
 from gqa.notebook_inputs import environment_digest, notebook_inputs
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
-if TYPE_CHECKING:
-    from gqa.browser import PageReport
-    from gqa.linkcheck import LinkReport
 
 # Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
 # to every page, which would load all of MathJax's extensions eagerly.
@@ -255,76 +251,3 @@ def build_book(profile_name: str, *, force: bool = False, html: bool = True,
     print(f"built {index.relative_to(ROOT)} in {time.perf_counter() - t:.1f}s "
           f"(profile {profiles.resolve(profile_name).stem}, {time.perf_counter() - start:.1f}s in all)", flush=True)
     return index
-
-
-def glued_values(notebook: Path) -> dict[str, str]:
-    """text/plain of every value a notebook glued with myst_nb.glue, by name."""
-    return glued_outputs(json.loads(Path(notebook).read_text()))
-
-
-# Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.
-CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
-    "index.html": "grouped-query attention",
-    "notebooks/00_what_reproduced.html": ("00_what_reproduced", "wr_n_readings"),
-    "notation.html": "hardware-aware cost",
-    "notebooks/01_cost_model.html": ("01_cost_model", "base_N"),
-    "notebooks/02_attention.html": ("02_attention", "sweep_meta"),
-    "notebooks/03_training.html": ("03_training", "n_train_tokens"),
-    "notebooks/04_scaling_fits.html": ("04_scaling_fits", "min_r2"),
-    "notebooks/05_cost_optimal.html": ("05_cost_optimal", "source"),
-    "notebooks/06_paper_check.html": ("06_paper_check", "resid_family"),
-    "run_it_yourself.html": "Exercises for a course",
-    "references.html": "CITATION.cff",
-}
-SCREENSHOT_DIR = BUILD_DIR / "screenshots"
-PDF_PATH = BUILD_DIR / "pdf" / "book.pdf"
-
-
-def reading_order() -> list[str]:
-    """The built book's pages as a reader meets them: the root, then the chapters of book/_toc.yml."""
-    import yaml
-
-    toc = yaml.safe_load((BOOK_DIR / "_toc.yml").read_text())
-    return ["index.html"] + [f"{entry['file']}.html" for entry in toc.get("chapters", [])]
-
-
-def print_built_book(out: Path = PDF_PATH) -> dict:
-    """The whole built book as one PDF, printed page by page by headless Chromium (figures included)."""
-    from gqa.browser import print_book
-
-    return print_book(BUILD_DIR / "html", reading_order(), out)
-
-
-def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
-    """Check the built book like a reader: internal links offline, then every page in headless Chromium
-    (images loaded, a glued value visible, no console errors), with screenshots in book/_build/screenshots/.
-    Returns (LinkReport, [PageReport]); prints a summary."""
-    from gqa import browser, linkcheck
-
-    html_dir = BUILD_DIR / "html"
-    links = linkcheck.check_links(html_dir)
-    print(f"links: {links.links} in {links.pages} pages, {len(links.broken)} broken, "
-          f"{len(links.external)} external hyperlinks (not fetched), "
-          f"{len(links.external_resources)} external resources")
-    for problem in links.broken:
-        print(f"  broken: {problem}")
-    for address in sorted(links.external_resources):
-        print(f"  loads from outside: {address}")
-    expected = {}
-    for page, want in CHECKED_PAGES.items():
-        if isinstance(want, str):
-            expected[page] = want
-            continue
-        stem, name = want
-        values = glued_values(BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")  # what the HTML shows
-        expected[page] = values[name].strip("'\"")
-    pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)
-    for page, report in zip(expected, pages):
-        status = "ok" if report.ok else "FAILED"
-        print(f"{status}: {page}: {report.images} images, {len(report.broken_images)} not loaded, "
-              f"{len(report.uncaptioned_images)} without a numbered caption or alt text, "
-              f"text {expected[page]!r} {'found' if report.text_found else 'MISSING'}, "
-              f"{len(report.console_errors)} console errors; screenshot {Path(report.screenshot).relative_to(ROOT)}")
-        for error in report.console_errors:
-            print(f"  console: {error}")
-    return links, pages

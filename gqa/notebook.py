@@ -84,3 +84,11 @@ def glued_outputs(nb: dict) -> dict[str, str]:
             if text is not None:
                 values[meta["name"]] = "".join(text) if isinstance(text, list) else text
     return values
+
+
+def glued_values(notebook) -> dict[str, str]:
+    """`glued_outputs` of an executed notebook file."""
+    import json
+    from pathlib import Path
+
+    return glued_outputs(json.loads(Path(notebook).read_text()))

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from gqa import runs
 from gqa.paths import CACHE_DIR
+from gqa.paths import RUN_CACHE_DIR as RUN_CACHE
 from gqa.train import TrainConfig, train
 
-RUN_CACHE = CACHE_DIR / "runs"
 
 
 def sweep_configs(section: dict) -> list[TrainConfig]:

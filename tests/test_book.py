@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gqa import book, paper, profiles
+from gqa import book, paper, profiles, reader
+from gqa.notebook import glued_values
 from gqa.cli import main
 from gqa.notebook_inputs import notebook_inputs
 
@@ -59,7 +60,7 @@ def test_cost_notebook_uses_its_context_parameter(tmp_path):
         params = profiles.load("ci").notebook_parameters(nb.stem) | {"bar_context": context}
         out = tmp_path / f"{context}.ipynb"
         book.execute_notebook(nb, out, params)
-        runs[context] = (book.glued_values(out), _image_payloads(out))
+        runs[context] = (glued_values(out), _image_payloads(out))
     (g8, img8), (g128, img128) = runs[8192], runs[131072]
     assert g8["T_label"] == "'8K'" and g128["T_label"] == "'128K'"
     assert g8["base_kv_bytes"] != g128["base_kv_bytes"]
@@ -112,7 +113,7 @@ def test_paper_check_follows_its_context_and_the_claims_tolerances(tmp_path):
     for name, extra in (("default", {}), ("32k", {"context": 32768})):
         out = tmp_path / f"{name}.ipynb"
         book.execute_notebook(nb, out, base | extra)
-        runs[name] = book.glued_values(out)
+        runs[name] = glued_values(out)
     default, short = runs["default"], runs["32k"]
     assert default["T_label"] == "'128K'" and short["T_label"] == "'32K'"  # Figure 9-11 mode
     assert "digitised" in default["dots_from"] and "identified shapes" in short["dots_from"]
@@ -143,7 +144,7 @@ def test_link_check_finds_missing_files_and_anchors(tmp_path):
 def test_built_book_passes_a_readers_checks():
     """Links offline; every page in a real headless Chromium from a local HTTP server."""
     assert main(["book", "--profile", "ci"]) == 0  # cached when the build test ran first
-    links, pages = book.check_built_book("ci")
+    links, pages = reader.check_built_book("ci")
     assert links.pages >= 7 and links.links > 100 and not links.broken
     assert not links.external_resources, links.external_resources  # an offline book loads nothing from outside
     for report in pages:
@@ -152,7 +153,7 @@ def test_built_book_passes_a_readers_checks():
         assert not report.console_errors, (report.url, report.console_errors)
         assert report.text_found, report.url
         assert Path(report.screenshot).stat().st_size > 10_000  # a rendered page, not a blank
-    assert len(pages) == len(book.CHECKED_PAGES) >= 9
+    assert len(pages) == len(reader.CHECKED_PAGES) >= 9
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
 
 
@@ -198,17 +199,17 @@ def test_make_pdf_prints_every_chapter_with_its_figures():
     assert main(["book", "--profile", "ci", "--pdf"]) == 0
     from pypdf import PdfReader
 
-    reader = PdfReader(book.PDF_PATH)
-    pages = book.reading_order()
+    pdf = PdfReader(reader.PDF_PATH)
+    pages = reader.reading_order()
     html = book.BUILD_DIR / "html"
     figures = sum(len(re.findall(r'<img [^>]*src="data:image/png|<img [^>]*src="[^"]*\.png"', (html / p).read_text()))
                   for p in pages)
-    embedded = sum(len(page.images) for page in reader.pages)
-    assert len(reader.pages) >= 2 * len(pages)  # every page printed, the chapters over several sheets
+    embedded = sum(len(page.images) for page in pdf.pages)
+    assert len(pdf.pages) >= 2 * len(pages)  # every page printed, the chapters over several sheets
     assert figures >= 15 and embedded >= figures, (embedded, figures)
-    titles = [item.title for item in reader.outline]
+    titles = [item.title for item in pdf.outline]
     assert titles == [p.removesuffix(".html").split("/")[-1] for p in pages]
-    text = " ".join(page.extract_text() for page in reader.pages)
+    text = " ".join(page.extract_text() for page in pdf.pages)
     for heading in ("What reproduced", "The cost model", "Checking the paper", "Run it yourself"):
         assert heading in text, heading
 
@@ -257,7 +258,7 @@ def test_readme_papermill_recipe_runs_verbatim_and_renders():
     proc = _run_bash(readme, book.ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = Path("/tmp/paper_check_512k.ipynb")
-    values = book.glued_values(run)
+    values = glued_values(run)
     page = Path("/tmp/paper_check_512k.html").read_text()
     assert "{glue:" not in page and page.count("data:image/png;base64,") >= 3
     text = re.sub(r"<[^>]+>", "", page)
@@ -279,7 +280,7 @@ def _page_text(stem: str) -> str:
 @pytest.mark.slow
 def test_what_reproduced_and_the_claims_table_agree_with_gqa_readings(capsys):
     assert main(["book", "--profile", "ci"]) == 0
-    glued = {stem: book.glued_values(book.BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")
+    glued = {stem: glued_values(book.BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")
              for stem in ("00_what_reproduced", "06_paper_check")}
     resamples = profiles.load("ci").notebook_parameters("06_paper_check")["readings_resamples"]
     assert profiles.load("ci").notebook_parameters("00_what_reproduced")["readings_resamples"] == resamples
@@ -306,8 +307,8 @@ def test_chapters_1_and_6_take_claims_and_accounting_from_one_place():
     assert main(["book", "--profile", "ci"]) == 0
     from gqa import readings
 
-    one = book.glued_values(book.BUILD_DIR / "src" / "notebooks" / "01_cost_model.ipynb")
-    six = book.glued_values(book.BUILD_DIR / "src" / "notebooks" / "06_paper_check.ipynb")
+    one = glued_values(book.BUILD_DIR / "src" / "notebooks" / "01_cost_model.ipynb")
+    six = glued_values(book.BUILD_DIR / "src" / "notebooks" / "06_paper_check.ipynb")
     written, plotted = readings.named_models("equations_as_written"), readings.named_models("figure2")
     assert one["mem_saving"] == repr(f"{100 * written['memory_saving']:.1f}% of the memory")
     assert one["fig2_mem_saving"] == six["named_mem_saving"] == repr(f"{100 * plotted['memory_saving']:.1f}%")
@@ -319,7 +320,7 @@ def test_chapters_1_and_6_take_claims_and_accounting_from_one_place():
 @pytest.mark.slow
 def test_ci_book_sentences_follow_the_glued_numbers():
     assert main(["book", "--profile", "ci"]) == 0
-    values = {stem: book.glued_values(book.BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")
+    values = {stem: glued_values(book.BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")
               for stem in ("02_attention", "04_scaling_fits", "05_cost_optimal", "01_cost_model")}
     # chapter 2: slower or faster, by the measured ratio
     ratio = float(values["02_attention"]["head_time_ratio"].strip("'"))

@@ -8,7 +8,8 @@ from gqa.cli._common import CliError
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from gqa.book import build_book, check_built_book
+    from gqa.book import build_book
+    from gqa.reader import check_built_book
 
     if args.sync_launch:
         from gqa import launch
@@ -23,7 +24,7 @@ def cmd_book(args: argparse.Namespace) -> int:
         raise CliError("--pdf needs the HTML build; drop --no-html")
     build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
     if args.pdf:
-        from gqa.book import print_built_book
+        from gqa.reader import print_built_book
         from gqa.paths import display_path
 
         printed = print_built_book()

@@ -52,7 +52,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from gqa import runs
-    from gqa.sweep import RUN_CACHE
+    from gqa.paths import RUN_CACHE_DIR as RUN_CACHE
     from gqa.train import TrainConfig, train
 
     if args.preset:
