@@ -149,7 +149,7 @@ def chromium(timeout: float = 60.0) -> Iterator[_DevTools]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-_PAGE_FACTS = """(() => {
+_PAGE_FACTS = r"""(() => {
   const imgs = Array.from(document.images);
   return JSON.stringify({
     title: document.title,
@@ -246,7 +246,7 @@ def print_page(browser: _DevTools, url: str, timeout: float = 60.0) -> bytes:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url}: images still loading after {timeout:.0f}s")
             time.sleep(0.2)
-        time.sleep(1.0)  # MathJax typesets after load
+        time.sleep(0.5)  # MathJax typesets after load
         data = browser.call("Page.printToPDF", session, printBackground=True, paperWidth=8.27, paperHeight=11.69,
                             marginTop=0.5, marginBottom=0.5, marginLeft=0.5, marginRight=0.5)["data"]
         return base64.b64decode(data)

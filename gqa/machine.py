@@ -141,13 +141,13 @@ def last_level_cache_bytes(device: str) -> int:
     return sizes[max(sizes)] if sizes else 0
 
 
-def read_bandwidth(device: str, nbytes: int = 512 * 2**20, rounds: int = 5) -> float:
+def read_bandwidth(device: str, nbytes: int = 512 * 2**20, rounds: int = 5, seconds: float = 0.3) -> float:
     """Measured streaming-read bandwidth in bytes/s: a max-reduction over a buffer far larger than the
     last-level cache, with the thread count attention runs with. A decode step mostly reads (the KV
     cache), so this, not the copy figure, is its floor's denominator. A shared machine's bandwidth varies
     from moment to moment, and a floor must not be beaten, so it is the fastest of several rounds of two
-    reductions (max and sum), each timed for 0.3 s."""
+    reductions (max and sum), each timed for `seconds`."""
     src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
-    fastest = min(time_call(lambda: reduce(src), device, min_seconds=0.3)[1]
+    fastest = min(time_call(lambda: reduce(src), device, min_seconds=seconds)[1]
                   for _ in range(rounds) for reduce in (torch.amax, torch.sum))
     return nbytes / fastest

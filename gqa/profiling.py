@@ -150,7 +150,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
     group = None
     for c in todo:  # timings first: the memory pass changes how malloc behaves
         if (c.backend, c.phase, c.n_kv) != group and group is not None:
-            reads.append(read_bandwidth(cfg.device, rounds=2))
+            reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
         group = (c.backend, c.phase, c.n_kv)
         q, k, v = _inputs(cfg, c)
         call = functools.partial(attention.FUNCTIONS[c.backend], None, q, k, v, None)
@@ -168,7 +168,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
         if bar:
             bar.update()
         del q, k, v, call
-    reads.append(read_bandwidth(cfg.device, rounds=2))
+    reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
     read = max(reads)  # a floor must not be beaten: the fastest read the machine showed during the sweep
     for row in rows:
         row.update({"read_bandwidth_gb_s": read / 1e9, "read_bandwidth_low_gb_s": min(reads) / 1e9,
