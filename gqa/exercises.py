@@ -98,9 +98,9 @@ def _n_star() -> float:
 
 
 def _plan_at(target: float, context: int) -> str:
-    from gqa import fig2, search
+    from gqa import search, sources
 
-    src = fig2.source(resamples=0)
+    src = sources.figure2(resamples=0)
     heads = search.search(src.fits, target, context, src.setting)[0].heads
     return f"{heads[0]},{heads[1]}"
 

@@ -168,19 +168,6 @@ def shape_cost(shape: Shape, context: int = CONTEXT) -> dict:
             "z": c.z}
 
 
-def source(resamples: int = 1000, seed: int = 0, shared_e: bool = False) -> search.FitSource:
-    """The fits of Figure 2's digitised points, as a `gqa plan` source (Figure 2's cost accounting)."""
-    fig_models = identify(models())
-    data = fit_data(fig_models)
-    fits = scaling.fit_family(data, shared_e=shared_e)
-    boot = (scaling.bootstrap(data, resamples=resamples, seed=seed, shared_e=shared_e, point=fits)
-            if resamples else None)
-    e = "shared E" if shared_e else "E per configuration"
-    return search.FitSource(f"the paper's Figure 2, digitised: {len(fig_models)} models of {len(fits)} head "
-                            f"configurations (data/paper/fig2_points.csv), {e}; N without embeddings, FLOPs "
-                            "per sequence of T tokens, Z on bytes", fits, FIG2_SETTING, boot)
-
-
 def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.DataFrame | None = None,
                  boot: scaling.Bootstrap | None = None) -> pd.DataFrame:
     """Table 4 cell by cell: the paper's optimum, ours from `fits`, and a status.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -160,3 +161,49 @@ def frame(records: list[dict]):
 def load(path: Path):
     """A store's records as a pandas DataFrame (see `frame`)."""
     return frame(read(path))
+
+
+# --- The run record --------------------------------------------------------------------------------
+# What `gqa train` writes, one JSON object per line of a store: each field, its type and what it means.
+# `check_record` validates a new record against all of it before it is written, and a record read for a
+# fit against FIT_FIELDS.
+RECORD_SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "run_id": (str, "hash of the settings that define the run (TrainConfig.run_id)"),
+    "config": (dict, "those settings (TrainConfig.identity())"),
+    "execution": (dict, "how it ran, not what: attention backend, device, processes, dtype"),
+    "labels": (dict, "free-form labels given to `gqa train --label`"),
+    "n_heads": (int, "query heads n_h"), "n_kv_heads": (int, "KV heads n_kv"), "head_dim": (int, "d_h"),
+    "layers": (int, "L"), "d_model": (int, "d"), "d_ff": (int, "SwiGLU width"), "vocab": (int, "V"),
+    "n_non_embedding": (float, "parameters without the embedding (the N of the loss law)"),
+    "n_total": (int, "parameters with the (tied) embedding"), "n_numel": (int, "every weight, norms included"),
+    "tokens": (int, "training tokens"), "steps": (int, "optimiser steps"), "seed": (int, "seed"),
+    "final_train_loss": (float, "last training loss, nats/token"), "val_loss": (float, "validation loss, nats/token"),
+    "train_losses": (list, "[step, loss] pairs"), "val_losses": (list, "[step, loss] pairs"),
+    "wall_time_s": (float, "training wall time, s"), "tokens_per_s": (float, "training throughput"),
+    "corpus_fingerprint": (str, "hash of the token cache it trained on"),
+    "git_commit": ((str, type(None)), "commit of the code that trained it, when known"),
+    "machine": (dict, "host, processor, cores, torch, python (runs.machine())"),
+    "finished_at": (str, "UTC time, ISO 8601"),
+}
+FIT_FIELDS = ("n_heads", "n_kv_heads", "head_dim", "vocab", "layers", "d_model", "n_non_embedding", "val_loss")
+POSITIVE = {"n_heads", "n_kv_heads", "head_dim", "vocab", "layers", "d_model", "d_ff", "n_non_embedding", "n_total",
+            "n_numel", "tokens", "steps"}  # the rest of the numbers may be 0 (a seed) or any finite value (a loss)
+
+
+def check_record(record: dict, where: str, fields=FIT_FIELDS) -> None:
+    """A record's `fields` have the schema's types (integers integral, numbers finite, counts positive):
+    ValueError naming the record and the first bad key."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    for key in fields:
+        kind, _ = RECORD_SCHEMA[key]
+        value = record.get(key)
+        if kind in (int, float):
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                  and (float(value).is_integer() if kind is int else True) and (value > 0 or key not in POSITIVE))
+            want = ("an integer" if kind is int else "a finite number") + (" > 0" if key in POSITIVE else "")
+        else:
+            ok = isinstance(value, kind) and (kind is not str or bool(value))
+            want = "a " + (kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind))
+        if not ok:
+            raise ValueError(f"{where}: {key} must be {want}, got {value!r}")

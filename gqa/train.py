@@ -472,6 +472,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
         "git_commit": commit, "machine": machine,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    runs.check_record(record, f"the record of run {record['run_id']}", fields=runs.RECORD_SCHEMA)
     if dist_info.main:
         (out_dir / "record.json").write_text(json.dumps(record, indent=2))
         if record_to is not None and not runs.append(record, record_to):

@@ -348,7 +348,9 @@ def test_ci_book_sentences_follow_the_glued_numbers():
 
     params = profiles.load("ci").notebook_parameters("05_cost_optimal")
     records, _ = study_records(profiles.load("ci").section("sweep"), "ci")
-    src = search.source_from_records(records, resamples=0)
+    from gqa import sources
+
+    src = sources.source_from_records(records, resamples=0)
     setting = search.CostSetting(head_dim=src.setting.head_dim, vocab=src.setting.vocab, dtype="bf16",
                                  anchors=src.setting.anchors)
     import numpy as np

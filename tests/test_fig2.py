@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gqa import fig2, scaling, search
+from gqa import fig2, scaling, search, sources
 from gqa.cli import main
 from gqa.scaling import PowerLaw
 
@@ -106,4 +106,4 @@ def test_plan_defaults_to_the_paper_and_knows_its_baseline(capsys, tmp_path):
     assert "unreachable" in capsys.readouterr().err
     # a fits file written from the paper's source keeps its cost accounting
     assert main(["fit", "--resamples", "0", "--out", str(tmp_path / "f.json")]) == 0
-    assert search.source_from_json(tmp_path / "f.json").setting == fig2.FIG2_SETTING
+    assert sources.source_from_json(tmp_path / "f.json").setting == fig2.FIG2_SETTING

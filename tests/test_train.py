@@ -67,6 +67,12 @@ def test_a_training_run_lowers_the_loss_and_is_recorded(data_cache, small_corpus
     assert record["n_non_embedding"] == 2 * (2 * 32 * 8 * 6 + 3 * 32 * 96)
     assert record["tokens"] == 8 * 32 * 40 and record["steps"] == 40
     assert record["machine"]["torch"] == torch.__version__
+    assert set(record) == set(runs.RECORD_SCHEMA)  # the schema in gqa/runs.py names every field written
+    broken = {**record, "steps": 40.5}
+    with pytest.raises(ValueError, match="steps must be an integer"):
+        runs.check_record(broken, "a record", fields=runs.RECORD_SCHEMA)
+    with pytest.raises(ValueError, match="corpus_fingerprint must be a str"):
+        runs.check_record({**record, "corpus_fingerprint": None}, "a record", fields=runs.RECORD_SCHEMA)
     with pytest.raises(ValueError, match="already holds a checkpoint"):
         train(tiny(small_corpus), tmp_path / "run", progress=False, log=lambda *a: None)
     again = train(tiny(small_corpus), tmp_path / "run", resume=True, progress=False, log=lambda *a: None)

@@ -46,13 +46,13 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
     import json
     import statistics
 
-    from gqa import profiles, search
+    from gqa import profiles, search, sources
     from gqa.benchmarks import decode_throughput
     from gqa.shapes import shape_for_params
     from gqa.sweep import study_records
 
     records, stores = study_records(profiles.load(args.profile).section("sweep"), args.profile)
-    source = search.source_from_records(records, resamples=0, label=stores)
+    source = sources.source_from_records(records, resamples=0, label=stores)
     target = args.target_loss if args.target_loss is not None else statistics.median(r["val_loss"] for r in records)
     setting = search.CostSetting(head_dim=source.setting.head_dim, vocab=source.setting.vocab, dtype="fp32",
                                  anchors=source.setting.anchors)

@@ -13,20 +13,18 @@ from gqa.units import format_bytes, format_count, format_tokens
 
 
 def _fit_source(args: argparse.Namespace):
-    from gqa import search
+    from gqa import sources
 
     if args.runs and args.fits:
         raise CliError("give --runs or --fits, not both")
     if args.fits:
-        return search.source_from_json(args.fits)
+        return sources.source_from_json(args.fits)
     if args.runs:
         path = Path(args.runs)
         if not path.exists():
             raise CliError(f"no run records at {path}: run `gqa sweep --profile cpu` or pass --fits")
-        return search.source_from_records(path, resamples=args.resamples, seed=args.seed)
-    from gqa import fig2
-
-    source = fig2.source(resamples=args.resamples, seed=args.seed)
+        return sources.source_from_records(path, resamples=args.resamples, seed=args.seed)
+    source = sources.figure2(resamples=args.resamples, seed=args.seed)
     source.description = f"default: {source.description}"
     return source
 
