@@ -248,3 +248,17 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     for boundary in np.cumsum([len(k) for k in points.values()])[:-1]:
         matrix.axhline(boundary - 0.5, color="#999999", lw=0.6)
     return fig
+
+
+def panel_grid(n: int, ncols: int = 2, panel: tuple[float, float] = (4.6, 3.4), sharey: bool = True):
+    """n panels in rows of `ncols`, each `panel` inches: a figure that fits the book's column (about 9 in)
+    instead of one long row shrunk to half its size. Returns (figure, the n axes, the spare axes or None;
+    a spare slot is switched off and can hold a legend)."""
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), sharey=sharey,
+                             squeeze=False)
+    flat = list(grid.flat)
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n], (flat[n] if len(flat) > n else None)
