@@ -99,6 +99,7 @@ def loss_vs_params(ax: plt.Axes, frame, x: str = "n_non_embedding", y: str = "va
         ax.plot(rows[x], rows[y], marker="o", ms=5, lw=1.2, color=palette[(n_h, n_kv)],
                 label=f"({n_h}, {n_kv})")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # labels on decades only: minor ones collide
     ax.set_xlabel("non-embedding parameters N")
     ax.set_ylabel("validation loss (nats/token)")
     ax.set_title(title)
@@ -127,6 +128,7 @@ def fitted_panel(ax: plt.Axes, points: dict, curves: dict, xlabel: str, title: s
     for h, (x, y) in points.items():
         ax.scatter(x, y, color=palette[h], s=18, zorder=3, edgecolor="white", linewidth=0.5)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # labels on decades only: minor ones collide
     ax.set_xlabel(xlabel)
     ax.set_ylabel("validation loss")
     ax.set_title(title)
