@@ -63,3 +63,13 @@ def test_cli_exit_status_says_right_or_not(capsys):
     assert "9.9" in capsys.readouterr().err
     assert main(["exercise", "list"]) == 0
     assert re.search(r"^1\.1 ", capsys.readouterr().out, re.M)
+
+
+def test_a_figure_cell_shows_only_its_figure():
+    """myst-nb wraps every rich output of a captioned cell in the figure: a second output (a table shown
+    with display()) would repeat the figure's label, which fails the build under warnings-as-errors."""
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if (cell.get("metadata", {}).get("mystnb") or {}).get("figure"):
+                source = "".join(cell["source"])
+                assert "display(" not in source and ".style" not in source, (path.name, cell["id"])
