@@ -159,11 +159,13 @@ def execute_all(profile_name: str, *, force: bool = False, only: list[str] | Non
 
 
 def _sync(src: Path, dst: Path) -> None:
-    """Copy only if the bytes differ, so Sphinx sees unchanged files as unchanged."""
+    """Copy only if the bytes differ, so Sphinx sees unchanged files as unchanged; a copy gets a new
+    modification time (not the source's), so Sphinx, which goes by it, re-reads the page. A cached execution
+    is older than the last HTML build, so keeping its time left the other profile's page in place."""
     if dst.exists() and dst.read_bytes() == src.read_bytes():
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst)
+    shutil.copyfile(src, dst)
 
 
 # A favicon, so browsers do not request a missing /favicon.ico.

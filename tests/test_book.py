@@ -383,3 +383,19 @@ def test_browser_check_flags_figures_without_a_numbered_caption_or_alt_text(tmp_
         f'</article>')
     (report,) = browser.check_book(tmp_path, {"index.html": "Loss"})
     assert report.images == 3 and len(report.uncaptioned_images) == 2 and not report.ok
+
+
+def test_staging_a_cached_execution_makes_sphinx_reread_it(tmp_path):
+    """Switching profiles stages an older cached execution over a newer page: its copy must look new."""
+    import os
+
+    src, dst = tmp_path / "cached.ipynb", tmp_path / "staged" / "page.ipynb"
+    src.write_text("cpu")
+    os.utime(src, (1_000_000, 1_000_000))  # executed long before the last build
+    dst.parent.mkdir()
+    dst.write_text("ci")
+    book._sync(src, dst)
+    assert dst.read_text() == "cpu" and dst.stat().st_mtime > 1_000_000 + 3600
+    before = dst.stat().st_mtime_ns
+    book._sync(src, dst)  # unchanged bytes: left alone, so Sphinx skips it
+    assert dst.stat().st_mtime_ns == before
