@@ -117,7 +117,7 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
     steps with its KV cache: decode tokens/s (batch × steps / seconds), prefill seconds, cache bytes."""
     from gqa.model import build_model
     from gqa.checks import cache_bytes
-    from gqa.machine import sync as _sync
+    from gqa.machine import sync
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")
@@ -127,16 +127,16 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
     with torch.no_grad():
         start = time.perf_counter()
         out = model(ids, use_cache=True)
-        _sync(device)
+        sync(device)
         prefill_s = time.perf_counter() - start
         cache, token = out.cache, out.logits[:, -1:].argmax(-1)
         for i in range(warmup + steps):
             if i == warmup:
-                _sync(device)
+                sync(device)
                 start = time.perf_counter()
             out = model(token, cache=cache, use_cache=True)
             cache, token = out.cache, out.logits[:, -1:].argmax(-1)
-        _sync(device)
+        sync(device)
         decode_s = time.perf_counter() - start
     return {"shape": shape.describe(), "context": context, "batch": batch, "steps": steps, "backend": backend,
             "threads": torch.get_num_threads(), "prefill_s": prefill_s, "decode_s": decode_s,

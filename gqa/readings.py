@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -213,12 +214,13 @@ def anchors_for(option: Option):
     return tuple(steps + [anchors[-1]])
 
 
-def cost_setting(accounting: Option, shape_rule: Option) -> CostSetting:
+def cost_setting(accounting: Option, shape_rule: Option | None = None) -> CostSetting:
+    """How a reading counts costs; without a size-to-shape rule, for exact shapes (the paper's anchors)."""
     s = accounting.settings
-    snap = (tuple({**PAPER_SCALING_SHAPES, **PAPER_ANCHOR_SHAPES}.values())
-            if shape_rule.settings["rule"] == "nearest_shape" else None)
+    rule = shape_rule.settings["rule"] if shape_rule else "appendix_b1"
+    snap = tuple({**PAPER_SCALING_SHAPES, **PAPER_ANCHOR_SHAPES}.values()) if rule == "nearest_shape" else None
     return CostSetting(params=s["params"], flops_per=s["flops_per"], z_memory=s["z_memory"],
-                       anchors=anchors_for(shape_rule), snap=snap)
+                       anchors=anchors_for(shape_rule) if shape_rule else None, snap=snap)
 
 
 # --- Fits, once per (E option, objective) ---------------------------------------------------------
@@ -247,11 +249,10 @@ def fit(data: dict, e: str, objective: Option, resamples: int, seed: int):
 
 def _parts(c: search.Candidate, context: int, setting: CostSetting) -> dict:
     """Weights and KV bytes, and time-invariant and total FLOPs, of a costed model."""
-    kv_values = 2 * context * c.layers * setting.head_dim * c.heads[1]
     per = context if setting.flops_per == "context" else 1
     attention = 4 * context * c.layers * setting.head_dim * c.heads[0] * per
-    bytes_per = c.memory_bytes / c.memory
-    return {"memory_bytes": c.memory_bytes, "weights_bytes": (c.memory - kv_values) * bytes_per,
+    return {"memory_bytes": c.memory_bytes,
+            "weights_bytes": c.memory_bytes * (1 - search.kv_share(c, context, setting)),
             "flops": c.flops, "flops_invariant": c.flops - attention}
 
 
@@ -358,7 +359,7 @@ def evaluate(grid: Grid | None = None, *, resamples: int = 200, seed: int = 0, c
     report = Report(_evaluate(grid, resamples, seed, progress))
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{id(report)}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes at once each write their own
         tmp.write_text(json.dumps(report.data), encoding="utf-8")
         tmp.replace(path)
     return report
@@ -381,15 +382,14 @@ def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
         bases, equal_z = {}, {}
         for key, option in pts["baseline"].items():
             shape = baseline_shape(option)
-            base = _parts(search.cost_of_shape(shape, CONTEXT, setting), CONTEXT, setting)
-            bases[key] = (base, _parts(search.cost_of_shape(shape, LONG_CONTEXT, setting), LONG_CONTEXT, setting))
-            z = search.cost_of_shape(shape, CONTEXT, setting).z
+            base = search.cost_of_shape(shape, CONTEXT, setting)
+            bases[key] = (_parts(base, CONTEXT, setting),
+                          _parts(search.cost_of_shape(shape, LONG_CONTEXT, setting), LONG_CONTEXT, setting))
             try:
-                equal_z[key] = search.params_for_z(OPTIMUM, z, CONTEXT, setting)
+                equal_z[key] = search.params_for_z(OPTIMUM, base.z, CONTEXT, setting)
             except ValueError:
                 equal_z[key] = None
-        mha = search.cost_of_shape(MHA_1B, CONTEXT, setting)
-        kv_share = 1 - _parts(mha, CONTEXT, setting)["weights_bytes"] / mha.memory_bytes
+        kv_share = search.kv_share(search.cost_of_shape(MHA_1B, CONTEXT, setting), CONTEXT, setting)
         costings[(rule, acc)] = (setting, bases, equal_z, kv_share)
     # Point values and resamples per (fits, costing); baselines are read off at the end.
     computed = {}
@@ -494,14 +494,13 @@ def named_models(accounting: str = "figure2", grid: Grid | None = None, context:
     if accounting not in grid.points["cost_accounting"]:
         raise ValueError(f"no cost accounting {accounting!r} in {display_path(grid.path)} "
                          f"(known: {', '.join(grid.points['cost_accounting'])})")
-    s = grid.points["cost_accounting"][accounting].settings
-    setting = CostSetting(params=s["params"], flops_per=s["flops_per"], z_memory=s["z_memory"])
+    setting = cost_setting(grid.points["cost_accounting"][accounting])
     base = search.cost_of_shape(fig2.BASELINE, context, setting)
     ours = search.cost_of_shape(fig2.PAPER_OPTIMUM, context, setting)
     mha = search.cost_of_shape(MHA_1B, context, setting)
     return {"accounting": accounting, "label": grid.points["cost_accounting"][accounting].label,
             "memory_saving": 1 - ours.memory_bytes / base.memory_bytes, "flops_saving": 1 - ours.flops / base.flops,
-            "kv_share_1b_mha": 1 - _parts(mha, context, setting)["weights_bytes"] / mha.memory_bytes}
+            "kv_share_1b_mha": search.kv_share(mha, context, setting)}
 
 
 # The claims "What reproduced" lists, in order (Figure 1's eight bar values are folded into one row).

@@ -116,7 +116,7 @@ def submit_sweep(profile: str, section: dict, executor, *, limit: int | None = N
     """One job per run not yet recorded, each running `train_claimed` (so a run claimed by another sweep or
     job is skipped, never trained twice). With `wait`, block until every job ends and return the records
     written; otherwise return the submitted jobs."""
-    todo = _todo(profile, section, log)[:limit] if limit else _todo(profile, section, log)
+    todo = _todo(profile, section, log)[:limit]  # limit None: all
     jobs = []
     with executor.batch():
         for cfg in todo:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gqa.cli._common import CliError
+
 
 def cmd_exercise(args: argparse.Namespace) -> int:
     from gqa import exercises
@@ -13,16 +15,12 @@ def cmd_exercise(args: argparse.Namespace) -> int:
             print(f"{e.id:5} {e.chapter:17} {e.minutes:>4g} min  {e.summary}")
         return 0
     if not args.id:
-        from gqa.cli._common import CliError
-
         raise CliError(f"`gqa exercise {args.action}` needs an exercise id (see `gqa exercise list`)")
     exercise = exercises.get(args.id)
     if args.action == "answer":
         print(f"{exercise.id}: {exercises.format_answer(exercise)}")
         return 0
     if args.answer is None:
-        from gqa.cli._common import CliError
-
         raise CliError(f"`gqa exercise check {exercise.id}` needs your answer, e.g. `gqa exercise check {exercise.id} 42`")
     ok, verdict = exercise.check(args.answer)
     print(f"{exercise.id}: {verdict}")
