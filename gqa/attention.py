@@ -7,9 +7,11 @@ returns (B, T, n_h, d_h). Query head h reads KV head h // (n_h / n_kv), as in tr
   eager   explicit math (einsum, masked softmax in fp32): the reference; K/V are never repeated
   sdpa    PyTorch SDPA with native GQA (enable_gqa=True): K/V are never materialised n_h times. For one
           new token per sequence (decode) the n_h/n_kv query heads of a group are folded into the query
-          length, so each K/V byte is read once, not once per query head; on CPU, when batch × n_kv is
-          below the thread count, the cached sequence is also split across threads and the parts merged
-          by their log-sum-exp (flash-decoding's split-KV)
+          length, so each K/V byte is read once, not once per query head. On CPU in fp32 with more than
+          one query head per KV head, decode runs the project's own kernel (`cpu_decode`: the group in
+          the lanes of one vector, K/V prefetched, the cached sequence split across threads and the parts
+          merged by their log-sum-exp, flash-decoding's split-KV); otherwise PyTorch's fused kernel, with
+          the same split when batch × n_kv is below the thread count
   repeat  K/V repeated to n_h heads, then SDPA: what the paper's official code does (the baseline)
   flash   flash-attn's native GQA, when flash-attn is installed and CUDA is present
 """
@@ -21,6 +23,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from . import cpu_decode
 
 # user-facing name -> name registered with transformers. The registered names avoid the substrings
 # "flash" and "sdpa", which transformers reads as requests for its own implementations.
@@ -130,6 +134,8 @@ def _can_split(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None
 def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
                      scaling: float | None, group: int) -> torch.Tensor:
     """One new token per sequence, each K/V byte read once: (B, n_h, 1, d) -> (B, n_h, 1, d)."""
+    if cpu_decode.applies(query, key, value, mask):
+        return cpu_decode.attend(query, key, value, mask, scaling)
     b, n_heads, _, d = query.shape
     n_kv, s = key.shape[1], key.shape[2]
     q = query.reshape(b, n_kv, group, d)
@@ -241,6 +247,17 @@ def sdpa_kernel_chosen(query: torch.Tensor, key: torch.Tensor, value: torch.Tens
     choice = torch._fused_sdp_choice(query, key, value, attention_mask, 0.0, is_causal, scale=None,
                                      enable_gqa=query.shape[1] != key.shape[1])
     return _KERNEL_NAMES.get(int(choice), f"backend {int(choice)}")
+
+
+def decode_kernel(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                  attention_mask: torch.Tensor | None = None) -> str:
+    """The kernel the `sdpa` backend runs for one new token per sequence: "gqa-cpu" (`cpu_decode`), or
+    PyTorch's SDPA kernel for the folded query."""
+    if cpu_decode.applies(query, key, value, attention_mask):
+        return "gqa-cpu"
+    b, n_heads, _, d = query.shape
+    folded = query.reshape(b, key.shape[1], n_heads // key.shape[1], d)
+    return sdpa_kernel_chosen(folded, key, value, _decode_mask(attention_mask, key.shape[1], n_heads // key.shape[1]))
 
 
 def sdpa_kernel_used(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,

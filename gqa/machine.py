@@ -1,5 +1,6 @@
 """Facts about the machine and how to time on it: device names, memory bandwidth (copy and streaming
-read), the last-level cache, wall-clock timing with warm-up, and peak extra memory of a call.
+read), the last-level cache, wall-clock timing with warm-up or with the caches evicted first, and peak
+extra memory of a call.
 
 Peak memory is `torch.cuda.max_memory_allocated` on CUDA; on CPU it is the process high-water mark
 (VmHWM, reset through /proc/self/clear_refs) with glibc told to give large blocks back to the OS, so it
@@ -141,13 +142,57 @@ def last_level_cache_bytes(device: str) -> int:
     return sizes[max(sizes)] if sizes else 0
 
 
-def read_bandwidth(device: str, nbytes: int = 512 * 2**20, rounds: int = 5, seconds: float = 0.3) -> float:
+def streaming_bytes(device: str, least: int = 512 * 2**20) -> int:
+    """A buffer size far beyond the last-level cache: four times it, and at least `least` bytes."""
+    return max(least, 4 * last_level_cache_bytes(device))
+
+
+def read_bandwidth(device: str, nbytes: int | None = None, rounds: int = 5, seconds: float = 0.3) -> float:
     """Measured streaming-read bandwidth in bytes/s: a max-reduction over a buffer far larger than the
-    last-level cache, with the thread count attention runs with. A decode step mostly reads (the KV
-    cache), so this, not the copy figure, is its floor's denominator. A shared machine's bandwidth varies
-    from moment to moment, and a floor must not be beaten, so it is the fastest of several rounds of two
-    reductions (max and sum), each timed for `seconds`."""
+    last-level cache (`streaming_bytes`), with the thread count attention runs with. A decode step mostly
+    reads (the KV cache), so this, not the copy figure, is its floor's denominator. A shared machine's
+    bandwidth varies from moment to moment, and a floor must not be beaten, so it is the fastest of several
+    rounds of two reductions (max and sum), each timed for `seconds`."""
+    nbytes = streaming_bytes(device) if nbytes is None else nbytes
     src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
     fastest = min(time_call(lambda: reduce(src), device, min_seconds=seconds)[1]
                   for _ in range(rounds) for reduce in (torch.amax, torch.sum))
     return nbytes / fastest
+
+
+class CacheFlusher:
+    """Evicts the caches before a timed call, so that the call reads its inputs from memory.
+
+    In a model, one layer's KV cache is read once per token, after every other layer's cache and weights have
+    passed through the caches; timing the same small cache over and over would read it from the last-level
+    cache instead (hundreds of MiB on a server CPU) and beat any memory floor. Reading a buffer twice the
+    size of the last-level cache evicts it (CPU); on CUDA the buffer is zeroed, as Triton's benchmarks do.
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        nbytes = 2 * max(last_level_cache_bytes(device), 64 * 2**20)
+        self.buffer = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+
+    def __call__(self) -> None:
+        if self.device.startswith("cuda"):
+            self.buffer.zero_()
+        else:
+            self.buffer.sum()
+        sync(self.device)
+
+
+def time_cold(fn: Callable[[], object], device: str, *, min_seconds: float = 0.2, max_repeats: int = 50,
+              flusher: CacheFlusher | None = None) -> tuple[float, float]:
+    """(median, min) wall time of fn() in seconds with the caches evicted before each call (the eviction is
+    not timed); repeats as `time_call` does, counting only the timed calls toward min_seconds."""
+    flush = flusher or CacheFlusher(device)
+    fn()
+    times: list[float] = []
+    while len(times) < max_repeats and (sum(times) < min_seconds or len(times) < 5):
+        flush()
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)

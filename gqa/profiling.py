@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from gqa import attention
-from gqa.machine import (TORCH_DTYPES, cpu_peak_memory_supported, device_name, device_slug,
-                         last_level_cache_bytes, memory_bandwidth, peak_extra_memory, read_bandwidth, time_call)
+from gqa.machine import (TORCH_DTYPES, CacheFlusher, cpu_peak_memory_supported, device_name, device_slug,
+                         last_level_cache_bytes, memory_bandwidth, peak_extra_memory, read_bandwidth, time_call,
+                         time_cold)
 from gqa.paths import PROFILES_DATA_DIR as PROFILE_DIR
 
 
@@ -146,6 +147,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
             "n_heads": cfg.n_heads, "head_dim": cfg.head_dim, "bandwidth_gb_s": bandwidth / 1e9,
             "llc_bytes": last_level_cache_bytes(cfg.device)}
     rows: list[dict] = []
+    flusher = CacheFlusher(cfg.device)
     bar = progress(total=2 * len(todo)) if progress else None
     group = None
     for c in todo:  # timings first: the memory pass changes how malloc behaves
@@ -154,14 +156,20 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
         group = (c.backend, c.phase, c.n_kv)
         q, k, v = _inputs(cfg, c)
         call = functools.partial(attention.FUNCTIONS[c.backend], None, q, k, v, None)
-        median, fastest = time_call(call, cfg.device, min_seconds=cfg.min_seconds)
+        if c.phase == "decode":  # as in a model: this layer's cache is read after every other layer's
+            median, fastest = time_cold(call, cfg.device, min_seconds=cfg.min_seconds, flusher=flusher)
+        else:
+            median, fastest = time_call(call, cfg.device, min_seconds=cfg.min_seconds)
         kernel = ""
-        if c.backend in ("sdpa", "repeat"):
+        if c.backend == "sdpa" and c.phase == "decode":
+            kernel = attention.decode_kernel(q, k, v, None)
+        elif c.backend in ("sdpa", "repeat"):
             kk, vv = (k, v) if c.backend == "sdpa" else (attention.repeat_kv(k, cfg.n_heads // c.n_kv),
                                                          attention.repeat_kv(v, cfg.n_heads // c.n_kv))
             kernel = attention.sdpa_kernel_chosen(q, kk, vv, is_causal=c.phase == "prefill")
         traffic = traffic_bytes(cfg, c)
         rows.append({**meta, **asdict(c), "n_kv": c.n_kv, "kernel": kernel,
+                     "caches": "cold" if c.phase == "decode" else "warm",
                      "time_ms": median * 1e3, "time_ms_min": fastest * 1e3,
                      "kv_cache_bytes": 2 * q.element_size() * cfg.batch * c.n_kv * c.context * cfg.head_dim,
                      "traffic_bytes": traffic, "flops": case_flops(cfg, c)})

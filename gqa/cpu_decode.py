@@ -1,0 +1,160 @@
+"""The CPU decode kernel (`kernels/decode_cpu.cpp`): built on first use, called through ctypes.
+
+One new token per sequence, fp32: the g query heads of a KV head share the lanes of one vector, so each
+K/V byte is read once, and the cached positions are split across threads when batch × n_kv leaves threads
+idle. PyTorch's own CPU kernels reach a third of the read-bandwidth floor when g is large (they run the
+g queries as a small matrix product); this kernel is the reason `sdpa` decode follows the memory term.
+
+The library is compiled with the system C++ compiler (`$CXX`, else `c++`; -O3 -march=native -fopenmp) into
+`<cache>/kernels/decode_cpu-<digest>.so`, the digest covering the source, the flags, the compiler and the
+CPU, so another machine or compiler builds its own. Two processes building at once wait on a file lock.
+Without a compiler, or with GQA_CPU_DECODE=0, `available()` is False and decode falls back to PyTorch's
+kernels (`reason()` says why); nothing else changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .paths import CACHE_DIR
+
+SOURCE = Path(__file__).with_name("kernels") / "decode_cpu.cpp"
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
+MIN_PART_KEYS = 2048  # fewer cached positions per thread than this, and splitting costs more than it gains
+
+_lib: ctypes.CDLL | None = None
+_reason: str | None = None  # why the kernel is unavailable, once a build was tried
+
+
+def _compiler() -> str:
+    return os.environ.get("CXX", "c++")
+
+
+def _cpu_signature() -> str:
+    """What -march=native depends on: the CPU's model and feature flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features"))]
+    return "\n".join(sorted(set(lines)))
+
+
+def _build_dir() -> Path:
+    for directory in (CACHE_DIR / "kernels", Path(tempfile.gettempdir()) / f"gqa-kernels-{os.getuid()}"):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return directory
+        except OSError:
+            continue
+    raise OSError("no writable directory for the compiled kernel")
+
+
+def library_path() -> Path:
+    """Where this machine's build of the kernel lives (it may not exist yet)."""
+    version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, check=True).stdout
+    digest = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS), version, _cpu_signature()])
+                            .encode()).hexdigest()[:16]
+    return _build_dir() / f"decode_cpu-{digest}.so"
+
+
+def build() -> Path:
+    """Compile the kernel unless this machine's build exists; returns the library's path."""
+    from filelock import FileLock
+
+    path = library_path()
+    with FileLock(str(path) + ".lock"):
+        if not path.exists():
+            tmp = path.with_suffix(f".tmp{os.getpid()}.so")
+            result = subprocess.run([_compiler(), *FLAGS, str(SOURCE), "-o", str(tmp)], capture_output=True,
+                                    text=True)
+            if result.returncode:
+                tmp.unlink(missing_ok=True)
+                raise RuntimeError(f"{_compiler()} failed to build {SOURCE.name}: "
+                                   f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
+            tmp.replace(path)
+    return path
+
+
+def _load() -> ctypes.CDLL | None:
+    global _lib, _reason
+    if _lib is not None or _reason is not None:
+        return _lib
+    if os.environ.get("GQA_CPU_DECODE", "1") == "0":
+        _reason = "disabled by GQA_CPU_DECODE=0"
+        return None
+    try:
+        lib = ctypes.CDLL(str(build()))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
+        _reason = f"not built: {err}"
+        return None
+    i, l_, f, p = ctypes.c_int, ctypes.c_long, ctypes.c_float, ctypes.c_void_p
+    lib.gqa_decode.argtypes = [i, i, i, i, l_, p, p, p, l_, l_, l_, l_, l_, l_, p, l_, l_, f, i, i, p]
+    lib.gqa_decode.restype = None
+    _lib = lib
+    return _lib
+
+
+def available() -> bool:
+    """True when the kernel is built (building it now if needed) and enabled."""
+    return _load() is not None
+
+
+def reason() -> str | None:
+    """Why the kernel is unavailable (None when it is available or was never tried)."""
+    return _reason
+
+
+def _mask_strides(mask: torch.Tensor | None, n_heads: int, keys: int) -> tuple[int, int] | None:
+    """(batch, query-head) strides of a decode mask along S, or None when the kernel cannot read it."""
+    if mask is None:
+        return 0, 0
+    if (mask.dtype != torch.bool or mask.dim() != 4 or mask.shape[2] != 1 or mask.shape[-1] != keys
+            or mask.shape[1] not in (1, n_heads) or mask.stride(-1) != 1):
+        return None
+    return (mask.stride(0) if mask.shape[0] > 1 else 0), (mask.stride(1) if mask.shape[1] > 1 else 0)
+
+
+def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    """Whether these decode inputs are the kernel's: CPU fp32, rows of K/V contiguous, a mask it can read,
+    more than one query head per KV head (one per head is PyTorch's fused kernel's case), no autograd."""
+    tensors = (query, key, value)
+    return (all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+            and query.shape[2] == 1 and query.shape[1] > key.shape[1]
+            and key.stride(-1) == 1 and value.stride(-1) == 1
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+            and _mask_strides(mask, query.shape[1], key.shape[2]) is not None and available())
+
+
+def parts_for(tasks: int, keys: int, threads: int) -> int:
+    """How many runs to split each KV head's cached positions into, so every thread has work."""
+    parts = max(1, threads // tasks)
+    return max(1, min(parts, keys // MIN_PART_KEYS))
+
+
+def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
+           scaling: float | None) -> torch.Tensor:
+    """(B, n_h, 1, d) queries against (B, n_kv, S, d) keys and values -> (B, n_h, 1, d); `applies` first."""
+    lib = _load()
+    b, n_heads, _, d = query.shape
+    n_kv, keys = key.shape[1], key.shape[2]
+    group = n_heads // n_kv
+    q = query.contiguous()
+    out = torch.empty_like(q)
+    mask_b, mask_q = _mask_strides(mask, n_heads, keys)
+    threads = torch.get_num_threads()
+    tasks = b * n_kv * -(-group // (16 if group > 8 else 8))
+    lib.gqa_decode(b, n_kv, group, d, keys, q.data_ptr(), key.data_ptr(), value.data_ptr(),
+                   key.stride(0), key.stride(1), key.stride(2), value.stride(0), value.stride(1), value.stride(2),
+                   None if mask is None else mask.data_ptr(), mask_b, mask_q,
+                   d**-0.5 if scaling is None else scaling, parts_for(tasks, keys, threads), threads,
+                   out.data_ptr())
+    return out

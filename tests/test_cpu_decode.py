@@ -1,0 +1,140 @@
+"""The CPU decode kernel equals the reference math in every case decode meets, and is really the one used."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gqa import attention, cpu_decode
+from test_attention import assert_close_rel, naive_attention
+
+DECODE_CASES = [  # (batch, n_h, n_kv, cached keys S, d_h)
+    (1, 16, 1, 8192, 64),  # multi-query, split across threads
+    (2, 8, 2, 13, 32),  # a short cache: fewer keys than one block
+    (1, 12, 4, 4099, 64),  # g = 3, S not a multiple of the block or of four
+    (3, 20, 2, 300, 80),  # g = 10 in 16 lanes; d_h = 80, not a multiple of the register tile
+    (1, 32, 1, 5000, 24),  # g = 32: two tiles of 16 query heads; d_h = 24
+    (2, 6, 3, 777, 40),  # head dim unrelated to any hidden size
+]
+
+
+def decode_inputs(b, n_h, n_kv, s, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, n_h, 1, d, generator=g), torch.randn(b, n_kv, s, d, generator=g),
+            torch.randn(b, n_kv, s, d, generator=g))
+
+
+def naive(q, k, v, mask=None):
+    """float64 loop over heads (B, T, n_h, d), from the attention tests; mask (B, 1 or n_h, 1, S)."""
+    if mask is None:
+        return naive_attention(q, k, v, torch.ones(1, 1, k.shape[2], dtype=torch.bool))
+    outs = [naive_attention(q[:, h:h + 1], k[:, h // (q.shape[1] // k.shape[1])][:, None],
+                            v[:, h // (q.shape[1] // k.shape[1])][:, None],
+                            mask[:, h if mask.shape[1] > 1 else 0]) for h in range(q.shape[1])]
+    return torch.cat(outs, dim=2)
+
+
+def test_the_kernel_builds_here():
+    assert cpu_decode.available(), cpu_decode.reason()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("case", DECODE_CASES, ids=str)
+def test_kernel_equals_the_reference(case, threads):
+    q, k, v = decode_inputs(*case)
+    assert cpu_decode.applies(q, k, v, None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = attention.sdpa_attention(None, q, k, v, None)[0]
+    finally:
+        torch.set_num_threads(before)
+    assert_close_rel(out, naive(q, k, v))
+
+
+@pytest.mark.parametrize("heads_in_mask", [1, 8])
+def test_padding_and_per_head_masks(heads_in_mask):
+    """Left padding as a batch of prompts has it (whole blocks masked), and a different mask per head."""
+    q, k, v = decode_inputs(3, 8, 2, 4500, 32, seed=1)
+    g = torch.Generator().manual_seed(2)
+    mask = torch.rand(3, heads_in_mask, 1, 4500, generator=g) > 0.2
+    mask[1, :, :, :3000] = False  # sequence 1 is left-padded over the first part of the cache
+    mask[..., -1] = True
+    assert cpu_decode.applies(q, k, v, mask)
+    out = attention.sdpa_attention(None, q, k, v, mask)[0]
+    assert_close_rel(out, naive(q, k, v, mask))
+    assert_close_rel(out, attention.eager_attention(None, q, k, v, mask)[0])
+
+
+def test_a_batch_shared_mask_and_a_strided_cache():
+    """A (1, 1, 1, S) mask broadcast over the batch, and K/V as views into a larger preallocated cache."""
+    q, _, _ = decode_inputs(2, 8, 2, 10, 32)
+    g = torch.Generator().manual_seed(5)
+    big_k, big_v = torch.randn(2, 2, 6000, 32, generator=g), torch.randn(2, 2, 6000, 32, generator=g)
+    k, v = big_k[:, :, :4321], big_v[:, :, :4321]  # a static cache filled up to 4321 positions
+    mask = torch.rand(1, 1, 1, 4321, generator=g) > 0.5
+    assert not k.is_contiguous() and cpu_decode.applies(q, k, v, mask)
+    assert_close_rel(attention.sdpa_attention(None, q, k, v, mask)[0], naive(q, k, v, mask.expand(2, 1, 1, 4321)))
+
+
+def test_a_fully_masked_row_is_nan_as_in_the_reference():
+    q, k, v = decode_inputs(2, 4, 2, 100, 16)
+    mask = torch.ones(2, 1, 1, 100, dtype=torch.bool)
+    mask[0] = False
+    out = attention.sdpa_attention(None, q, k, v, mask)[0]
+    ref = attention.eager_attention(None, q, k, v, mask)[0]
+    assert torch.isnan(out[0]).all() and torch.isnan(ref[0]).all()
+    assert_close_rel(out[1], ref[1])
+
+
+def test_cases_the_kernel_leaves_to_pytorch():
+    q, k, v = decode_inputs(1, 8, 2, 64, 32)
+    assert not cpu_decode.applies(q.bfloat16(), k.bfloat16(), v.bfloat16(), None)  # fp32 only
+    assert not cpu_decode.applies(q, k[:, :1].expand(1, 8, 64, 32), v[:, :1].expand(1, 8, 64, 32), None)  # g = 1
+    assert not cpu_decode.applies(q, k.transpose(-1, -2).contiguous().transpose(-1, -2), v, None)  # rows strided
+    assert not cpu_decode.applies(q, k, v, torch.zeros(1, 1, 1, 64))  # an additive float mask
+    qg = q.clone().requires_grad_()
+    assert not cpu_decode.applies(qg, k, v, None)  # autograd needs PyTorch's kernels
+    with torch.no_grad():
+        assert cpu_decode.applies(qg, k, v, None)
+
+
+def test_parts_give_every_thread_work_without_tiny_parts():
+    assert cpu_decode.parts_for(tasks=1, keys=65536, threads=8) == 8
+    assert cpu_decode.parts_for(tasks=1, keys=5000, threads=8) == 2  # 5000 // 2048
+    assert cpu_decode.parts_for(tasks=16, keys=65536, threads=8) == 1
+    assert cpu_decode.parts_for(tasks=1, keys=100, threads=8) == 1
+
+
+def test_the_build_is_cached_and_keyed_by_machine_and_compiler():
+    path = cpu_decode.build()
+    stamp = path.stat().st_mtime_ns
+    assert cpu_decode.build() == path and path.stat().st_mtime_ns == stamp  # not rebuilt
+    assert path.name.startswith("decode_cpu-") and len(path.stem.split("-")[-1]) == 16
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+FALLBACK = """
+import torch
+from gqa import attention, cpu_decode
+g = torch.Generator().manual_seed(0)
+q, k, v = torch.randn(1, 8, 1, 32, generator=g), torch.randn(1, 2, 5000, 32, generator=g), torch.randn(1, 2, 5000, 32, generator=g)
+out = attention.sdpa_attention(None, q, k, v, None)[0]
+ref = attention.eager_attention(None, q, k, v, None)[0]
+torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+print(cpu_decode.available(), cpu_decode.reason())
+"""
+
+
+@pytest.mark.parametrize("env, why", [({"CXX": "/nonexistent/c++"}, "not built"),
+                                      ({"GQA_CPU_DECODE": "0"}, "disabled by GQA_CPU_DECODE=0")])
+def test_without_the_kernel_decode_falls_back_and_says_why(tmp_path, env, why):
+    result = run_python(FALLBACK, GQA_WORK_DIR=str(tmp_path), **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("False") and why in result.stdout
