@@ -2,6 +2,7 @@
 the cost, fit and plan path needs no torch; the wheel carries the paper's tables."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,7 @@ def test_the_wheel_carries_the_paper_tables_and_plans_without_a_checkout(tmp_pat
     names = zipfile.ZipFile(wheel).namelist()
     for table in ("claims.csv", "fig2_points.csv", "table4.csv", "table9.csv"):
         assert f"gqa/paper_data/{table}" in names
+    assert "gqa/kernels/decode_cpu.cpp" in names  # the CPU decode kernel's source, built on first use
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                               str(wheel)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr[-2000:]
@@ -204,3 +206,9 @@ def test_the_wheel_carries_the_paper_tables_and_plans_without_a_checkout(tmp_pat
     proc = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["recommended"] == {"n_heads": 8, "n_kv_heads": 1}
+    kernel = ("import sys; sys.path.insert(0, sys.argv[1]); from gqa import cpu_decode\n"
+              "assert cpu_decode.SOURCE.is_file() and cpu_decode.SOURCE.is_relative_to(sys.argv[1])\n"
+              "print(cpu_decode.available(), cpu_decode.reason())")
+    proc = subprocess.run([sys.executable, "-c", kernel, str(site)], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "GQA_WORK_DIR": str(tmp_path / "work")})
+    assert proc.returncode == 0 and proc.stdout.startswith("True"), proc.stdout + proc.stderr[-2000:]

@@ -18,13 +18,7 @@ namespace {
 
 constexpr int KB = 64;          // keys per softmax block
 constexpr int TILE = 16;        // output features kept in registers at once
-#ifndef AHEAD_KEYS
-#define AHEAD_KEYS 64
-#endif
-#ifndef HINT
-#define HINT 3
-#endif
-constexpr long AHEAD = AHEAD_KEYS;  // keys between a row's prefetch and its use
+constexpr long AHEAD = 32;  // keys between a row's prefetch and its use
 constexpr float NEG = -1e30f;   // "minus infinity" that stays finite through exp and subtraction
 
 template <int W> struct Lanes {
@@ -55,7 +49,7 @@ template <int W> inline typename Lanes<W>::f vexp(typename Lanes<W>::f x) {
 }
 
 inline void prefetch_row(const float *row, int d) {
-    for (int c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, HINT);
+    for (int c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, 3);
 }
 
 // One (sequence, KV head, query tile, part): keys [s0, s1). qT[c] holds feature c of the tile's W queries
@@ -77,12 +71,20 @@ void attend_part(int d, const typename Lanes<W>::f *qT, const float *k, const fl
                 prefetch_row(k + x * ks, d);
                 prefetch_row(v + x * vs, d);
             }
-            F t0 = {}, t1 = {}, t2 = {}, t3 = {};
-            for (int c = 0; c < d; c++) {
-                const F q = qT[c];
-                t0 += k0[c] * q; t1 += k1[c] * q; t2 += k2[c] * q; t3 += k3[c] * q;
+            // two accumulators per key (even and odd features): eight independent chains keep both FMA
+            // units busy through the FMA latency; one chain per key would run at half their rate
+            F e0 = {}, e1 = {}, e2 = {}, e3 = {}, o0 = {}, o1 = {}, o2 = {}, o3 = {};
+            int c = 0;
+            for (; c + 2 <= d; c += 2) {
+                const F qe = qT[c], qo = qT[c + 1];
+                e0 += k0[c] * qe; e1 += k1[c] * qe; e2 += k2[c] * qe; e3 += k3[c] * qe;
+                o0 += k0[c + 1] * qo; o1 += k1[c + 1] * qo; o2 += k2[c + 1] * qo; o3 += k3[c + 1] * qo;
             }
-            s[jj] = t0; s[jj + 1] = t1; s[jj + 2] = t2; s[jj + 3] = t3;
+            if (c < d) {
+                const F q = qT[c];
+                e0 += k0[c] * q; e1 += k1[c] * q; e2 += k2[c] * q; e3 += k3[c] * q;
+            }
+            s[jj] = e0 + o0; s[jj + 1] = e1 + o1; s[jj + 2] = e2 + o2; s[jj + 3] = e3 + o3;
         }
         for (; jj < n; jj++) {
             const float *k0 = k + (j0 + jj) * ks;
