@@ -124,22 +124,27 @@ def memory_bandwidth(device: str, nbytes: int = 256 * 2**20) -> float:
     return 2 * nbytes / median
 
 
+def _cache_size(text: str) -> int:
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:].upper(), 1)
+    return int(text.rstrip("KMGkmg")) * scale
+
+
 def last_level_cache_bytes(device: str) -> int:
-    """Size of the largest cache in front of memory (CPU: the highest-level cache sysfs lists; CUDA: L2);
-    0 when unknown. Data smaller than this can stay cached between timed repeats, and then the memory
-    bandwidth floor does not bound it."""
+    """Bytes of the last cache in front of memory (CPU: the highest-level cache sysfs lists, summed over its
+    instances, one per socket or per chiplet, as the CPUs sharing each are listed; CUDA: L2); 0 when unknown.
+    Data smaller than this can stay cached between timed repeats, and then the memory bandwidth floor does
+    not bound it."""
     if device.startswith("cuda"):
         return int(getattr(torch.cuda.get_device_properties(torch.device(device)), "L2_cache_size", 0))
-    sizes = {}
-    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+    instances: dict[int, dict[str, int]] = {}  # level -> {CPUs sharing an instance: its size}
+    for index in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cache/index*"):
         try:
             level = int((index / "level").read_text())
-            text = (index / "size").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+            instances.setdefault(level, {})[shared] = _cache_size((index / "size").read_text().strip())
         except (OSError, ValueError):
             continue
-        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:].upper(), 1)
-        sizes[level] = int(text.rstrip("KMGkmg")) * scale
-    return sizes[max(sizes)] if sizes else 0
+    return sum(instances[max(instances)].values()) if instances else 0
 
 
 def streaming_bytes(device: str, least: int = 512 * 2**20) -> int:

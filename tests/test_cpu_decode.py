@@ -17,6 +17,7 @@ DECODE_CASES = [  # (batch, n_h, n_kv, cached keys S, d_h)
     (3, 20, 2, 300, 80),  # g = 10 in 16 lanes; d_h = 80, not a multiple of the register tile
     (1, 32, 1, 5000, 24),  # g = 32: two tiles of 16 query heads; d_h = 24
     (2, 6, 3, 777, 40),  # head dim unrelated to any hidden size
+    (1, 20, 1, 3001, 33),  # g = 20: a full tile and a partial one; an odd head dim
 ]
 
 
@@ -54,16 +55,23 @@ def test_kernel_equals_the_reference(case, threads):
     assert_close_rel(out, naive(q, k, v))
 
 
+@pytest.mark.parametrize("threads", [2, 8])
 @pytest.mark.parametrize("heads_in_mask", [1, 8])
-def test_padding_and_per_head_masks(heads_in_mask):
-    """Left padding as a batch of prompts has it (whole blocks masked), and a different mask per head."""
+def test_padding_and_per_head_masks(heads_in_mask, threads):
+    """Left padding as a batch of prompts has it (whole blocks and, with 8 threads, whole parts of the
+    split cache masked), and a different mask per head."""
     q, k, v = decode_inputs(3, 8, 2, 4500, 32, seed=1)
     g = torch.Generator().manual_seed(2)
     mask = torch.rand(3, heads_in_mask, 1, 4500, generator=g) > 0.2
     mask[1, :, :, :3000] = False  # sequence 1 is left-padded over the first part of the cache
     mask[..., -1] = True
     assert cpu_decode.applies(q, k, v, mask)
-    out = attention.sdpa_attention(None, q, k, v, mask)[0]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = attention.sdpa_attention(None, q, k, v, mask)[0]
+    finally:
+        torch.set_num_threads(before)
     assert_close_rel(out, naive(q, k, v, mask))
     assert_close_rel(out, attention.eager_attention(None, q, k, v, mask)[0])
 
@@ -89,12 +97,26 @@ def test_a_fully_masked_row_is_nan_as_in_the_reference():
     assert_close_rel(out[1], ref[1])
 
 
+def test_a_custom_scale_is_applied():
+    q, k, v = decode_inputs(1, 8, 2, 300, 16)
+    out = attention.sdpa_attention(None, q, k, v, None, scaling=0.5)[0]
+    assert_close_rel(out, naive(q * (0.5 * 16**0.5), k, v))  # the reference scales by d^-1/2
+
+
 def test_cases_the_kernel_leaves_to_pytorch():
     q, k, v = decode_inputs(1, 8, 2, 64, 32)
     assert not cpu_decode.applies(q.bfloat16(), k.bfloat16(), v.bfloat16(), None)  # fp32 only
     assert not cpu_decode.applies(q, k[:, :1].expand(1, 8, 64, 32), v[:, :1].expand(1, 8, 64, 32), None)  # g = 1
     assert not cpu_decode.applies(q, k.transpose(-1, -2).contiguous().transpose(-1, -2), v, None)  # rows strided
     assert not cpu_decode.applies(q, k, v, torch.zeros(1, 1, 1, 64))  # an additive float mask
+    assert not cpu_decode.applies(q, k[:1, :, :0], v[:1, :, :0], None)  # no cached position
+    q2 = torch.cat([q, q])  # batch 2 against a cache of batch 1: PyTorch broadcasts, the kernel would not
+    assert not cpu_decode.applies(q2, k, v, None)
+    assert_close_rel(attention.sdpa_attention(None, q2, k, v, None)[0], attention.eager_attention(None, q2, k, v, None)[0])
+    assert not cpu_decode.applies(q, k, v[..., :16], None)  # V narrower than K
+    assert not cpu_decode.applies(q, k, v, torch.ones(2, 1, 1, 64, dtype=torch.bool))  # mask batch 2, inputs 1
+    assert not cpu_decode.applies(torch.randn(1, 6, 1, 32), torch.randn(1, 4, 64, 32), torch.randn(1, 4, 64, 32),
+                                  None)  # 6 query heads over 4 KV heads: not a grouping
     qg = q.clone().requires_grad_()
     assert not cpu_decode.applies(qg, k, v, None)  # autograd needs PyTorch's kernels
     with torch.no_grad():
@@ -133,8 +155,27 @@ print(cpu_decode.available(), cpu_decode.reason())
 
 
 @pytest.mark.parametrize("env, why", [({"CXX": "/nonexistent/c++"}, "not built"),
-                                      ({"GQA_CPU_DECODE": "0"}, "disabled by GQA_CPU_DECODE=0")])
+                                      ({"GQA_CPU_DECODE": "0"}, "disabled by GQA_CPU_DECODE=0"),
+                                      ({"GQA_CPU_DECODE": "off"}, "disabled by GQA_CPU_DECODE=off")])
 def test_without_the_kernel_decode_falls_back_and_says_why(tmp_path, env, why):
     result = run_python(FALLBACK, GQA_WORK_DIR=str(tmp_path), **env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("False") and why in result.stdout
+    # a missing compiler is worth one warning (decode is slower without the kernel); a choice is not
+    assert ("falls back to PyTorch" in result.stderr) == ("CXX" in env), result.stderr
+
+
+def test_a_broken_library_is_rebuilt_and_a_shared_directory_is_not_trusted(tmp_path):
+    """A truncated .so in the build directory is replaced; a build directory that others can write to is
+    passed over for the user's own cache; $CXX may carry a launcher ("env c++")."""
+    work, home_cache = tmp_path / "work", tmp_path / "home-cache"
+    (work / "kernels").mkdir(parents=True)
+    code = ("from gqa import cpu_decode; p = cpu_decode.library_path(); p.write_bytes(b'not a library'); "
+            "print(cpu_decode.available(), p.parent)")
+    result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache), CXX="env c++")
+    assert result.returncode == 0 and result.stdout.startswith("True"), result.stdout + result.stderr
+    (work / "kernels").chmod(0o777)  # now anyone may plant a library there
+    code = "from gqa import cpu_decode; print(cpu_decode.available(), cpu_decode.library_path().parent)"
+    result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", str(home_cache / "gqa" / "kernels")]

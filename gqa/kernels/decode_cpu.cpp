@@ -4,8 +4,8 @@
 // lanes; padded with zeros), so each key costs d scalar-broadcast FMAs for its g scores and each value d FMAs
 // for its g outputs, whatever g is. Keys are walked in blocks of KB with an online softmax (running max m,
 // running sum l, unnormalised output); the sequence is split into `parts` runs processed by different
-// threads and merged exactly by their log-sum-exp (flash-decoding's split-KV). K/V rows are prefetched one
-// block ahead, so that the memory system streams while the core computes.
+// threads and merged exactly by their log-sum-exp (flash-decoding's split-KV). K/V rows are prefetched
+// AHEAD keys before their use, so that the memory system streams while the core computes.
 //
 // Built by gqa/cpu_decode.py with the system C++ compiler (-O3 -march=native -fopenmp) on first use. GCC/Clang
 // vector extensions only: no intrinsics, so the same source builds on AVX2, AVX-512 and Arm.
@@ -19,7 +19,9 @@ namespace {
 constexpr int KB = 64;          // keys per softmax block
 constexpr int TILE = 16;        // output features kept in registers at once
 constexpr long AHEAD = 32;  // keys between a row's prefetch and its use
-constexpr float NEG = -1e30f;   // "minus infinity" that stays finite through exp and subtraction
+// "Minus infinity" that stays finite through exp and subtraction. A masked score is set to it, and a score at
+// or below it counts as masked: no unmasked fp32 score of real data comes near.
+constexpr float NEG = -1e30f;
 
 template <int W> struct Lanes {
     typedef float f __attribute__((vector_size(4 * W)));
@@ -134,17 +136,24 @@ void attend_part(int d, const typename Lanes<W>::f *qT, const float *k, const fl
     std::memcpy(l_out, &l, sizeof l);
 }
 
+template <typename T> T *allocate(long count) {  // 64-byte aligned; the size rounded up as aligned_alloc asks
+    const size_t bytes = ((sizeof(T) * (size_t)count + 63) / 64) * 64;
+    return static_cast<T *>(std::aligned_alloc(64, bytes ? bytes : 64));
+}
+
 template <int W>
-void decode(int B, int n_kv, int g, int d, long S, const float *query, const float *key, const float *value,
+int decode(int B, int n_kv, int g, int d, long S, const float *query, const float *key, const float *value,
             long kb, long kh, long ks, long vb, long vh, long vs, const unsigned char *mask, long mb, long mq,
             float scale, int parts, int threads, float *out) {
     typedef typename Lanes<W>::f F;
     const int tiles = (g + W - 1) / W;
     const long tasks = (long)B * n_kv * tiles * parts;
-    F *acc = static_cast<F *>(std::aligned_alloc(64, sizeof(F) * tasks * d));
-    F *qts = static_cast<F *>(std::aligned_alloc(64, sizeof(F) * tasks * d));
-    float *ms = static_cast<float *>(std::malloc(sizeof(float) * tasks * W));
-    float *ls = static_cast<float *>(std::malloc(sizeof(float) * tasks * W));
+    F *acc = allocate<F>(tasks * d), *qts = allocate<F>(tasks * d);
+    float *ms = allocate<float>(tasks * W), *ls = allocate<float>(tasks * W);
+    if (!acc || !qts || !ms || !ls) {
+        std::free(acc); std::free(qts); std::free(ms); std::free(ls);
+        return 1;
+    }
     const long chunk = (S + parts - 1) / parts;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long t = 0; t < tasks; t++) {
@@ -179,19 +188,20 @@ void decode(int B, int n_kv, int g, int d, long S, const float *query, const flo
         }
     }
     std::free(acc); std::free(qts); std::free(ms); std::free(ls);
+    return 0;
 }
 
 }  // namespace
 
 // query (B, n_kv·g, d) contiguous fp32; key and value rows of d contiguous floats at element strides (batch,
 // KV head, position); mask: null, or bytes (nonzero = attend) along S with strides (batch, query head),
-// the query-head stride 0 when every head shares the row; out (B, n_kv·g, d) contiguous.
-extern "C" void gqa_decode(int B, int n_kv, int g, int d, long S, const float *query, const float *key,
+// the query-head stride 0 when every head shares the row; out (B, n_kv·g, d) contiguous. S >= 1.
+// Returns 0, or 1 when the work buffers could not be allocated (out is then untouched).
+extern "C" int gqa_decode(int B, int n_kv, int g, int d, long S, const float *query, const float *key,
                            const float *value, long kb, long kh, long ks, long vb, long vh, long vs,
                            const unsigned char *mask, long mb, long mq, float scale, int parts, int threads,
                            float *out) {
     if (g > 8)
-        decode<16>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts, threads, out);
-    else
-        decode<8>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts, threads, out);
+        return decode<16>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts, threads, out);
+    return decode<8>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts, threads, out);
 }
