@@ -4,8 +4,9 @@
 // lanes; padded with zeros), so each key costs d scalar-broadcast FMAs for its g scores and each value d FMAs
 // for its g outputs, whatever g is. Keys are walked in blocks of KB with an online softmax (running max m,
 // running sum l, unnormalised output); the sequence is split into `parts` runs processed by different
-// threads and merged exactly by their log-sum-exp (flash-decoding's split-KV). K/V rows are prefetched
-// AHEAD keys before their use, so that the memory system streams while the core computes.
+// threads and merged exactly by their log-sum-exp (flash-decoding's split-KV). K/V rows are prefetched in two
+// steps, toward the outer caches FAR keys ahead and into L1 NEAR keys ahead, so that the memory system
+// streams while the core computes (one step into L1 alone is bounded by L1's few outstanding misses).
 //
 // Built by gqa/cpu_decode.py with the system C++ compiler (-O3 -march=native -fopenmp) on first use. GCC/Clang
 // vector extensions only: no intrinsics, so the same source builds on AVX2, AVX-512 and Arm.
@@ -18,7 +19,8 @@ namespace {
 
 constexpr int KB = 64;          // keys per softmax block
 constexpr int TILE = 16;        // output features kept in registers at once
-constexpr long AHEAD = 32;  // keys between a row's prefetch and its use
+constexpr long NEAR = 8;    // keys between a row's prefetch into L1 and its use
+constexpr long FAR = 128;   // keys between a row's prefetch toward L2 and its use
 // "Minus infinity" that stays finite through exp and subtraction. A masked score is set to it, and a score at
 // or below it counts as masked: no unmasked fp32 score of real data comes near.
 constexpr float NEG = -1e30f;
@@ -50,8 +52,8 @@ template <int W> inline typename Lanes<W>::f vexp(typename Lanes<W>::f x) {
     return p * two_n;
 }
 
-inline void prefetch_row(const float *row, int d) {
-    for (int c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, 3);
+template <int LOCALITY> inline void prefetch_row(const float *row, int d) {  // 3: into L1; 1: toward L2
+    for (int c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, LOCALITY);
 }
 
 // One (sequence, KV head, query tile, part): keys [s0, s1). qT[c] holds feature c of the tile's W queries
@@ -69,9 +71,13 @@ void attend_part(int d, const typename Lanes<W>::f *qT, const float *k, const fl
         int jj = 0;
         for (; jj + 4 <= n; jj += 4) {  // scores, four keys at a time (each qT[c] loaded once for four)
             const float *k0 = k + (j0 + jj) * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
-            for (long x = j0 + jj + AHEAD; x < j0 + jj + AHEAD + 4 && x < s1; x++) {
-                prefetch_row(k + x * ks, d);
-                prefetch_row(v + x * vs, d);
+            for (long x = j0 + jj + NEAR; x < j0 + jj + NEAR + 4 && x < s1; x++) {
+                prefetch_row<3>(k + x * ks, d);
+                prefetch_row<3>(v + x * vs, d);
+            }
+            for (long x = j0 + jj + FAR; x < j0 + jj + FAR + 4 && x < s1; x++) {
+                prefetch_row<1>(k + x * ks, d);
+                prefetch_row<1>(v + x * vs, d);
             }
             // two accumulators per key (even and odd features): eight independent chains keep both FMA
             // units busy through the FMA latency; one chain per key would run at half their rate
