@@ -1,5 +1,5 @@
 """Facts about the machine and how to time on it: device names, memory bandwidth (copy and streaming
-read), the last-level cache, wall-clock timing with warm-up or with the caches evicted first, and peak
+read), the last-level cache, wall-clock timing with warm-up or with the inputs read from memory, and peak
 extra memory of a call.
 
 Peak memory is `torch.cuda.max_memory_allocated` on CUDA; on CPU it is the process high-water mark
@@ -165,39 +165,29 @@ def read_bandwidth(device: str, nbytes: int | None = None, rounds: int = 5, seco
     return nbytes / fastest
 
 
-class CacheFlusher:
-    """Evicts the caches before a timed call, so that the call reads its inputs from memory.
+def time_cold(fn: Callable[..., object], inputs: tuple[torch.Tensor, ...], device: str, *,
+              min_seconds: float = 0.2, max_repeats: int = 50,
+              evict_bytes: int | None = None) -> tuple[float, float]:
+    """(median, min) wall time in seconds of fn(*inputs) with the inputs read from memory, not from a cache.
 
-    In a model, one layer's KV cache is read once per token, after every other layer's cache and weights have
-    passed through the caches; timing the same small cache over and over would read it from the last-level
-    cache instead (hundreds of MiB on a server CPU) and beat any memory floor. Reading a buffer twice the
-    size of the last-level cache evicts it (CPU); on CUDA the buffer is zeroed, as Triton's benchmarks do.
+    In a model, one layer's KV cache is read once per token, after the other layers' caches and weights
+    have passed through the caches; timing the same small cache over and over would read it from the
+    last-level cache instead (hundreds of MiB on a server CPU) and beat any memory floor. So each call gets
+    its own copy of the inputs, rotated through enough copies that more than `evict_bytes` (default:
+    `streaming_bytes`, four times the last-level cache) of other copies are read between two uses of one. Only data is streamed: the
+    code the call runs stays cached, as in a model (evicting everything, code included, adds tens of
+    microseconds of instruction misses to every call). Repeats as `time_call` does, after one warm-up call.
     """
-
-    def __init__(self, device: str):
-        self.device = device
-        nbytes = 2 * max(last_level_cache_bytes(device), 64 * 2**20)
-        self.buffer = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
-
-    def __call__(self) -> None:
-        if self.device.startswith("cuda"):
-            self.buffer.zero_()
-        else:
-            self.buffer.sum()
-        sync(self.device)
-
-
-def time_cold(fn: Callable[[], object], device: str, *, min_seconds: float = 0.2, max_repeats: int = 50,
-              flusher: CacheFlusher | None = None) -> tuple[float, float]:
-    """(median, min) wall time of fn() in seconds with the caches evicted before each call (the eviction is
-    not timed); repeats as `time_call` does, counting only the timed calls toward min_seconds."""
-    flush = flusher or CacheFlusher(device)
-    fn()
+    size = sum(t.numel() * t.element_size() for t in inputs)
+    evict = streaming_bytes(device) if evict_bytes is None else evict_bytes
+    copies = [inputs] + [tuple(t.clone() for t in inputs) for _ in range(-(-evict // max(size, 1)))]
+    fn(*copies[-1])
     times: list[float] = []
     while len(times) < max_repeats and (sum(times) < min_seconds or len(times) < 5):
-        flush()
+        args = copies[len(times) % len(copies)]
+        sync(device)
         t = time.perf_counter()
-        fn()
+        fn(*args)
         sync(device)
         times.append(time.perf_counter() - t)
     return statistics.median(times), min(times)

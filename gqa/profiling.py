@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from gqa import attention
-from gqa.machine import (TORCH_DTYPES, CacheFlusher, cpu_peak_memory_supported, device_name, device_slug,
+from gqa.machine import (TORCH_DTYPES, cpu_peak_memory_supported, device_name, device_slug,
                          last_level_cache_bytes, memory_bandwidth, peak_extra_memory, read_bandwidth, time_call,
                          time_cold)
 from gqa.paths import PROFILES_DATA_DIR as PROFILE_DIR
@@ -147,7 +147,6 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
             "n_heads": cfg.n_heads, "head_dim": cfg.head_dim, "bandwidth_gb_s": bandwidth / 1e9,
             "llc_bytes": last_level_cache_bytes(cfg.device)}
     rows: list[dict] = []
-    flusher = CacheFlusher(cfg.device)
     bar = progress(total=2 * len(todo)) if progress else None
     group = None
     for c in todo:  # timings first: the memory pass changes how malloc behaves
@@ -157,7 +156,9 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
         q, k, v = _inputs(cfg, c)
         call = functools.partial(attention.FUNCTIONS[c.backend], None, q, k, v, None)
         if c.phase == "decode":  # as in a model: this layer's cache is read after every other layer's
-            median, fastest = time_cold(call, cfg.device, min_seconds=cfg.min_seconds, flusher=flusher)
+            step = functools.partial(attention.FUNCTIONS[c.backend], None)
+            median, fastest = time_cold(lambda *qkv: step(*qkv, None), (q, k, v), cfg.device,
+                                        min_seconds=cfg.min_seconds)
         else:
             median, fastest = time_call(call, cfg.device, min_seconds=cfg.min_seconds)
         kernel = ""

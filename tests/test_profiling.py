@@ -133,3 +133,28 @@ def test_no_committed_decode_measurement_beats_its_read_floor_beyond_its_noise()
         noise = (beyond.time_ms - beyond.time_ms_min) / beyond.time_ms
         bad = beyond[beyond.time_ms_min < floor_ms[beyond.index] * (1 - noise)]
         assert bad.empty, bad[["backend", "n_kv", "context", "time_ms_min", "floor_ms"]]
+
+
+def test_cold_timing_rotates_copies_of_the_inputs_past_the_eviction_size():
+    """Each timed call reads a copy no call has touched since more than evict_bytes of other copies were
+    read; the copies hold the inputs' values; the inputs themselves are among them."""
+    import torch
+
+    from gqa.machine import time_cold
+
+    x = torch.arange(1000, dtype=torch.float32)  # 4,000 bytes
+    seen = []
+
+    def fn(t):
+        seen.append(t.data_ptr())
+        assert torch.equal(t, x)
+
+    time_cold(fn, (x,), "cpu", min_seconds=60.0, max_repeats=30, evict_bytes=20_000)  # stops at 30 calls
+    timed = seen[1:]  # after the warm-up call
+    assert len(timed) == 30 and x.data_ptr() in timed
+    distinct = len(set(timed))
+    assert distinct == 1 + 20_000 // 4_000  # the inputs and five copies: 20,000 bytes between two uses
+    for i, ptr in enumerate(timed):  # between two uses of one copy, every other copy is read
+        if ptr in timed[i + 1:]:
+            j = timed.index(ptr, i + 1)
+            assert len(set(timed[i + 1:j])) == distinct - 1
