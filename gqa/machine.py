@@ -176,11 +176,14 @@ def time_cold(fn: Callable[..., object], inputs: tuple[torch.Tensor, ...], devic
     its own copy of the inputs, rotated through enough copies that more than `evict_bytes` (default:
     `streaming_bytes`, four times the last-level cache) of other copies are read between two uses of one. Only data is streamed: the
     code the call runs stays cached, as in a model (evicting everything, code included, adds tens of
-    microseconds of instruction misses to every call). Repeats as `time_call` does, after one warm-up call.
+    microseconds of instruction misses to every call). The inputs themselves are not used: making the copies
+    reads them again and again, and keeps them cached. Repeats as `time_call` does, after one warm-up call.
     """
     size = sum(t.numel() * t.element_size() for t in inputs)
     evict = streaming_bytes(device) if evict_bytes is None else evict_bytes
-    copies = [inputs] + [tuple(t.clone() for t in inputs) for _ in range(-(-evict // max(size, 1)))]
+    copies = [tuple(t.clone() for t in inputs)]  # not the inputs: the copying reads them, and they stay cached
+    for _ in range(-(-evict // max(size, 1))):
+        copies.append(tuple(t.clone() for t in copies[-1]))  # each copy made from the last, so no source stays hot
     fn(*copies[-1])
     times: list[float] = []
     while len(times) < max_repeats and (sum(times) < min_seconds or len(times) < 5):
