@@ -37,6 +37,16 @@ def naive(q, k, v, mask=None):
     return torch.cat(outs, dim=2)
 
 
+def sdpa_with_threads(threads, q, k, v, mask):
+    """The sdpa backend's output with torch (and so the kernel) set to `threads` threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return attention.sdpa_attention(None, q, k, v, mask)[0]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_kernel_builds_here():
     assert cpu_decode.available(), cpu_decode.reason()
 
@@ -46,13 +56,7 @@ def test_the_kernel_builds_here():
 def test_kernel_equals_the_reference(case, threads):
     q, k, v = decode_inputs(*case)
     assert cpu_decode.applies(q, k, v, None)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        out = attention.sdpa_attention(None, q, k, v, None)[0]
-    finally:
-        torch.set_num_threads(before)
-    assert_close_rel(out, naive(q, k, v))
+    assert_close_rel(sdpa_with_threads(threads, q, k, v, None), naive(q, k, v))
 
 
 @pytest.mark.parametrize("threads", [2, 8])
@@ -66,12 +70,7 @@ def test_padding_and_per_head_masks(heads_in_mask, threads):
     mask[1, :, :, :3000] = False  # sequence 1 is left-padded over the first part of the cache
     mask[..., -1] = True
     assert cpu_decode.applies(q, k, v, mask)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        out = attention.sdpa_attention(None, q, k, v, mask)[0]
-    finally:
-        torch.set_num_threads(before)
+    out = sdpa_with_threads(threads, q, k, v, mask)
     assert_close_rel(out, naive(q, k, v, mask))
     assert_close_rel(out, attention.eager_attention(None, q, k, v, mask)[0])
 
