@@ -2,8 +2,9 @@
 
 One new token per sequence, fp32: the g query heads of a KV head share the lanes of one vector, so each
 K/V byte is read once, and the cached positions are split across threads when batch × n_kv leaves threads
-idle. PyTorch's own CPU kernels reach a third of the read-bandwidth floor when g is large (they run the
-g queries as a small matrix product); this kernel is the reason `sdpa` decode follows the memory term.
+idle. PyTorch's own CPU kernels stay well under half of the read-bandwidth floor when g is large (they
+run the g queries as a small matrix product); this kernel is the reason `sdpa` decode follows the memory
+term.
 
 The library is compiled with the system C++ compiler (`$CXX`, else `c++`; -O3 -march=native -fopenmp) into
 `<cache>/kernels/decode_cpu-<digest>.so` (the project's .cache/, else ~/.cache/gqa/; only a directory this
@@ -161,6 +162,11 @@ def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: t
             and _mask_strides(mask, b, n_heads, keys) is not None and available())
 
 
+def lanes(group: int) -> int:
+    """fp32 lanes per query tile, as gqa_decode in decode_cpu.cpp picks them: 16 above 8 query heads."""
+    return 16 if group > 8 else 8
+
+
 def parts_for(tasks: int, keys: int, threads: int) -> int:
     """How many runs to split each KV head's cached positions into, so every thread has work."""
     parts = max(1, threads // tasks)
@@ -178,7 +184,7 @@ def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: to
     out = torch.empty_like(q)
     mask_b, mask_q = _mask_strides(mask, b, n_heads, keys)
     threads = torch.get_num_threads()
-    tasks = b * n_kv * -(-group // (16 if group > 8 else 8))
+    tasks = b * n_kv * -(-group // lanes(group))  # (sequence, KV head, query tile) triples
     status = lib.gqa_decode(b, n_kv, group, d, keys, q.data_ptr(), key.data_ptr(), value.data_ptr(),
                             key.stride(0), key.stride(1), key.stride(2),
                             value.stride(0), value.stride(1), value.stride(2),

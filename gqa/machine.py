@@ -174,10 +174,11 @@ def time_cold(fn: Callable[..., object], inputs: tuple[torch.Tensor, ...], devic
     have passed through the caches; timing the same small cache over and over would read it from the
     last-level cache instead (hundreds of MiB on a server CPU) and beat any memory floor. So each call gets
     its own copy of the inputs, rotated through enough copies that more than `evict_bytes` (default:
-    `streaming_bytes`, four times the last-level cache) of other copies are read between two uses of one. Only data is streamed: the
-    code the call runs stays cached, as in a model (evicting everything, code included, adds tens of
-    microseconds of instruction misses to every call). The inputs themselves are not used: making the copies
-    reads them again and again, and keeps them cached. Repeats as `time_call` does, after one warm-up call.
+    `streaming_bytes`, four times the last-level cache) of other copies are read between two uses of one.
+    Only data is streamed: the code the call runs stays cached, as in a model (evicting everything, code
+    included, adds tens of microseconds of instruction misses to every call). The inputs themselves are not
+    used: making the copies reads them again and again, and keeps them cached. Repeats as `time_call` does,
+    after one warm-up call.
     """
     size = sum(t.numel() * t.element_size() for t in inputs)
     evict = streaming_bytes(device) if evict_bytes is None else evict_bytes

@@ -154,13 +154,11 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
             reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
         group = (c.backend, c.phase, c.n_kv)
         q, k, v = _inputs(cfg, c)
-        call = functools.partial(attention.FUNCTIONS[c.backend], None, q, k, v, None)
+        step = functools.partial(attention.FUNCTIONS[c.backend], None, attention_mask=None)  # step(q, k, v)
         if c.phase == "decode":  # as in a model: this layer's cache is read after every other layer's
-            step = functools.partial(attention.FUNCTIONS[c.backend], None)
-            median, fastest = time_cold(lambda *qkv: step(*qkv, None), (q, k, v), cfg.device,
-                                        min_seconds=cfg.min_seconds)
+            median, fastest = time_cold(step, (q, k, v), cfg.device, min_seconds=cfg.min_seconds)
         else:
-            median, fastest = time_call(call, cfg.device, min_seconds=cfg.min_seconds)
+            median, fastest = time_call(functools.partial(step, q, k, v), cfg.device, min_seconds=cfg.min_seconds)
         kernel = ""
         if c.backend == "sdpa" and c.phase == "decode":
             kernel = attention.decode_kernel(q, k, v, None)
@@ -176,7 +174,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
                      "traffic_bytes": traffic, "flops": case_flops(cfg, c)})
         if bar:
             bar.update()
-        del q, k, v, call
+        del q, k, v, step
     reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
     read = max(reads)  # a floor must not be beaten: the fastest read the machine showed during the sweep
     for row in rows:

@@ -19,8 +19,8 @@ namespace {
 
 constexpr int KB = 64;          // keys per softmax block
 constexpr int TILE = 16;        // output features kept in registers at once
-constexpr long NEAR = 8;    // keys between a row's prefetch into L1 and its use
-constexpr long FAR = 128;   // keys between a row's prefetch toward L2 and its use
+constexpr long NEAR = 8;        // keys between a row's prefetch into L1 and its use
+constexpr long FAR = 128;        // keys between a row's prefetch toward L2 and its use
 // "Minus infinity" that stays finite through exp and subtraction. A masked score is set to it, and a score at
 // or below it counts as masked: no unmasked fp32 score of real data comes near.
 constexpr float NEG = -1e30f;
@@ -207,7 +207,9 @@ extern "C" int gqa_decode(int B, int n_kv, int g, int d, long S, const float *qu
                            const float *value, long kb, long kh, long ks, long vb, long vh, long vs,
                            const unsigned char *mask, long mb, long mq, float scale, int parts, int threads,
                            float *out) {
-    if (g > 8)
-        return decode<16>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts, threads, out);
-    return decode<8>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts, threads, out);
+    if (g > 8)  // lanes() in cpu_decode.py mirrors this choice to count the tasks
+        return decode<16>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts,
+                          threads, out);
+    return decode<8>(B, n_kv, g, d, S, query, key, value, kb, kh, ks, vb, vh, vs, mask, mb, mq, scale, parts,
+                     threads, out);
 }
