@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from gqa.train import TrainConfig, make_optimizer, next_token_loss, optimizer_step
@@ -69,8 +70,6 @@ def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
     import tempfile
     from pathlib import Path
 
-    import numpy as np
-
     from gqa import search
     from gqa.scaling import PowerLaw, bootstrap, fit_family
 
@@ -112,9 +111,11 @@ def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
 
 
 def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, backend: str = "sdpa",
-                      seed: int = 0, warmup: int = 2, device: str = "cpu") -> dict:
+                      seed: int = 0, warmup: int = 4, device: str = "cpu") -> dict:
     """A whole model with random weights, prefilled to `context` tokens, then `steps` greedy decode
-    steps with its KV cache: decode tokens/s (batch × steps / seconds), prefill seconds, cache bytes."""
+    steps with its KV cache: decode tokens/s (batch over the median step, which a stray slow step does not
+    move), each step's time (median and the 10th-90th percentile spread), prefill seconds, cache bytes. The cache is transformers' dynamic cache,
+    which appends each step's K/V with a concatenation: a step also copies the cache it reads."""
     from gqa.model import build_model
     from gqa.checks import cache_bytes
     from gqa.machine import sync
@@ -124,6 +125,7 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
     model = build_model(shape, attention_backend=backend, seed=seed,
                         max_context=context + steps + warmup + 1).eval().to(device)
     ids = torch.randint(0, shape.vocab, (batch, context), generator=torch.Generator().manual_seed(seed)).to(device)
+    step_s = []
     with torch.no_grad():
         start = time.perf_counter()
         out = model(ids, use_cache=True)
@@ -131,13 +133,17 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
         prefill_s = time.perf_counter() - start
         cache, token = out.cache, out.logits[:, -1:].argmax(-1)
         for i in range(warmup + steps):
-            if i == warmup:
-                sync(device)
-                start = time.perf_counter()
+            sync(device)
+            start = time.perf_counter()
             out = model(token, cache=cache, use_cache=True)
             cache, token = out.cache, out.logits[:, -1:].argmax(-1)
-        sync(device)
-        decode_s = time.perf_counter() - start
+            sync(device)
+            if i >= warmup:
+                step_s.append(time.perf_counter() - start)
+    decode_s = sum(step_s)
+    p10, p50, p90 = np.percentile(step_s, [10, 50, 90])
     return {"shape": shape.describe(), "context": context, "batch": batch, "steps": steps, "backend": backend,
             "threads": torch.get_num_threads(), "prefill_s": prefill_s, "decode_s": decode_s,
-            "tokens_per_s": batch * steps / decode_s, "kv_cache_bytes": cache_bytes(cache)}
+            "tokens_per_s": batch / p50, "step_ms_median": p50 * 1e3, "step_ms_p10": p10 * 1e3,
+            "step_ms_p90": p90 * 1e3, "kv_cache_bytes": cache_bytes(cache),
+            "weights_bytes": sum(p.numel() * p.element_size() for p in model.parameters())}

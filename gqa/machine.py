@@ -9,6 +9,7 @@ also sees buffers that fused kernels allocate internally.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import platform
@@ -79,6 +80,35 @@ def _return_large_blocks_to_os() -> None:
         except OSError:
             return
     _libc.malloc_trim(0)
+
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+GLIBC_MMAP_MAX, GLIBC_TRIM_THRESHOLD = 65536, 128 * 1024  # glibc's defaults
+
+
+@contextlib.contextmanager
+def heap_only_allocation():
+    """Within the block, glibc serves every allocation from its heap and keeps freed memory there.
+
+    By default glibc maps a block above its mmap threshold (at most 32 MiB on 64-bit, however it adapts)
+    afresh with mmap and unmaps it on free, so a call that allocates such a block on every step pays the
+    page faults of zeroed pages every time, which is the allocator's cost, not the op's. M_MMAP_MAX = 0
+    turns mmap off and a large M_TRIM_THRESHOLD keeps freed pages: a repeated step then reuses warm memory,
+    as a caching allocator would. Restores glibc's defaults on exit. A no-op where glibc is not loaded.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        yield False
+        return
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield True
+    finally:
+        libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
+        libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
+        libc.malloc_trim(0)  # hand back what the heap kept, so large blocks are mapped again
 
 
 def _status_bytes(key: str) -> int:

@@ -22,7 +22,8 @@ TOLERANCE_KINDS = ("absolute", "relative", "upper_bound")
 class Claim:
     """One numeric claim of the paper with the tolerance within which ours counts as reproducing it:
     `absolute` (|ours − value| <= tolerance), `relative` (<= tolerance·|value|) or `upper_bound`
-    (ours < value). Every chapter and `gqa readings` judge a claim by these, so they agree."""
+    (ours <= value + tolerance: "under 10%" is held to the same ±5 points as the other shares). Every
+    chapter and `gqa readings` judge a claim by these, so they agree."""
 
     id: str
     label: str
@@ -35,16 +36,24 @@ class Claim:
 
     def judge(self, ours: float) -> str:
         """'reproduced' or 'differs' under the claim's tolerance."""
-        if self.tolerance_kind == "upper_bound":
-            return "reproduced" if ours < self.value else "differs"
+        if self.tolerance_kind == "upper_bound":  # "under x": reproduced up to x plus the tolerance
+            return "reproduced" if ours <= self.value + self.tolerance else "differs"
         if self.tolerance_kind == "relative":
             return compare(self.value, ours, rel_tol=self.tolerance)
         return compare(self.value, ours, abs_tol=self.tolerance)
 
+    def band(self) -> tuple[float, float]:
+        """The interval of values `judge` calls reproduced (an upper bound's from 0)."""
+        if self.tolerance_kind == "upper_bound":
+            return (0.0, self.value + self.tolerance)
+        if self.tolerance_kind == "relative":
+            return (self.value - self.tolerance * abs(self.value), self.value + self.tolerance * abs(self.value))
+        return (self.value - self.tolerance, self.value + self.tolerance)
+
     def tolerance_text(self) -> str:
         """How the tolerance reads in a table: ±0.05, ±10%, or upper bound."""
         if self.tolerance_kind == "upper_bound":
-            return "upper bound"
+            return f"≤ +{self.tolerance:g}" if self.tolerance else "upper bound"
         return f"±{100 * self.tolerance:g}%" if self.tolerance_kind == "relative" else f"±{self.tolerance:g}"
 
 

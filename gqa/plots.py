@@ -239,6 +239,7 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
                        cmap=plt.matplotlib.colors.ListedColormap([DIFFER_COLOR, AGREE_COLOR]),
                        extent=(-0.5, len(order) - 0.5, len(cell_labels) - 0.5, -0.5))
         axes[1].set_yticks(range(len(cell_labels)), cell_labels, fontsize=7)
+        axes[1].set_ylabel("agreement per cell")
         axes[1].grid(False)
     for r, (point, key) in enumerate(rows):
         used = [j for j, i in enumerate(order) if readings[i][point] == key]
@@ -247,6 +248,7 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     matrix.set_ylim(len(rows) - 0.5, -0.5)
     matrix.set_xlim(-0.5, len(order) - 0.5)
     matrix.set_xlabel("readings, sorted by the value above")
+    matrix.set_ylabel("option taken")
     for boundary in np.cumsum([len(k) for k in points.values()])[:-1]:
         matrix.axhline(boundary - 0.5, color="#999999", lw=0.6)
     return fig
@@ -264,3 +266,86 @@ def panel_grid(n: int, ncols: int = 2, panel: tuple[float, float] = (4.6, 3.4), 
     for ax in flat[n:]:
         ax.axis("off")
     return fig, flat[:n], (flat[n] if len(flat) > n else None)
+
+
+# --- What a figure shows, for checking its caption -------------------------------------------------
+
+
+def _stem(label: str) -> str:
+    """An axis label without its unit: 'prefill time (ms)' -> 'prefill time'."""
+    import re
+
+    return re.sub(r"\s*\([^()]*\)\s*$", "", label or "").strip().lower()
+
+
+def panels(fig: plt.Figure) -> list[dict]:
+    """Each data panel of a figure in reading order (rows top to bottom, then left to right): its title,
+    axis labels, the label of a twin axis drawn over it, and its legend entries. Axes switched off (a
+    legend's slot) and colorbars are not panels; a twin axis belongs to the panel it overlays."""
+    groups: dict[tuple, list] = {}
+    for ax in fig.axes:
+        if not ax.axison or hasattr(ax, "_colorbar"):
+            continue
+        box = ax.get_position()
+        groups.setdefault((round(box.x0, 3), round(box.y0, 3), round(box.x1, 3), round(box.y1, 3)), []).append(ax)
+    out = []
+    for (x0, y0, _, _), group in sorted(groups.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
+        main, *twins = group
+        legend = main.get_legend()
+        out.append({"title": main.get_title(), "xlabel": main.get_xlabel(), "ylabel": main.get_ylabel(),
+                    "twin_ylabels": [t.get_ylabel() for t in twins],
+                    "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+                    "position": [x0, y0]})
+    return out
+
+
+def record_panels(name: str, fig: plt.Figure | None = None) -> None:
+    """Glue what figure `name` shows (`panels`) under `panels:<name>`, for the caption check of the build."""
+    import json
+
+    from gqa.notebook import glue
+
+    if fig is None:
+        if not plt.get_fignums():
+            return  # the cell drew nothing (say, no data under this profile): there is no figure to caption
+        fig = plt.figure(plt.get_fignums()[-1])
+    glue(f"panels:{name}", json.dumps(panels(fig)), display=False)
+
+
+def caption_problems(caption: str, shown: list[dict]) -> list[str]:
+    """Where a caption does not describe the panels a figure shows (empty when it does).
+
+    Every panel's y quantity (its axis label without the unit, and a twin axis's) must be named in the
+    caption, and so must the x quantity where it differs between panels; a "(left)", "(right)", "(top)", "(middle)" or
+    "(bottom)" must follow the quantity of the panel in that place; a caption that promises time-invariant
+    and time-variant parts needs a panel whose legend shows them."""
+    import re
+
+    text = " ".join(caption.lower().split())
+    problems = []
+    labels = [("y", p["ylabel"]) for p in shown] + [("twin y", t) for p in shown for t in p["twin_ylabels"]]
+    if len({_stem(p["xlabel"]) for p in shown} - {""}) > 1:  # the x quantity tells the panels apart
+        labels += [("x", p["xlabel"]) for p in shown]
+    for axis, label in labels:
+        if _stem(label) and _stem(label) not in text:
+            problems.append(f"the {axis} axis {label!r} is not named in the caption")
+    xs, ys = sorted({p["position"][0] for p in shown}), sorted({p["position"][1] for p in shown}, reverse=True)
+    places = {"left": [p for p in shown if p["position"][0] == xs[0]] if len(xs) >= 2 else None,
+              "right": [p for p in shown if p["position"][0] == xs[-1]] if len(xs) >= 2 else None,
+              "top": [p for p in shown if p["position"][1] == ys[0]] if len(ys) >= 2 else None,
+              "middle": [p for p in shown if p["position"][1] == ys[1]] if len(ys) == 3 else None,
+              "bottom": [p for p in shown if p["position"][1] == ys[-1]] if len(ys) >= 2 else None}
+    for place, there in places.items():
+        for hit in [i for i in range(len(text)) if text.startswith(f"({place})", i)]:
+            clause = re.split(r"[,;:)]| and ", text[:hit])[-1]  # back to the last clause or place marker
+            if there is None:
+                problems.append(f"the caption says ({place}), but the figure has no {place} panel")
+            elif not any(_stem(p["ylabel"]) and _stem(p["ylabel"]) in clause or
+                         _stem(p["title"]) and _stem(p["title"]).split(",")[0] in clause for p in there):
+                problems.append(f"({place}) follows {clause.strip()!r}, but the {place} panel shows "
+                                f"{', '.join(repr(p['ylabel'] or p['title']) for p in there)}")
+    if "time-invariant" in text and "time-variant" in text:
+        if not any(any("time-invariant" in e for e in p["legend"]) and any("time-variant" in e for e in p["legend"])
+                   for p in shown):
+            problems.append("the caption promises time-invariant and time-variant parts, but no panel shows them")
+    return problems

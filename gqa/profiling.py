@@ -6,6 +6,7 @@ model in `gqa.checks`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from gqa import attention
-from gqa.machine import (TORCH_DTYPES, cpu_peak_memory_supported, device_name, device_slug,
+from gqa.machine import (TORCH_DTYPES, cpu_peak_memory_supported, device_name, device_slug, heap_only_allocation,
                          last_level_cache_bytes, memory_bandwidth, peak_extra_memory, read_bandwidth, time_call,
                          time_cold)
 from gqa.paths import PROFILES_DATA_DIR as PROFILE_DIR
@@ -191,6 +192,76 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
     if bar:
         bar.close()
     return rows
+
+
+# --- repeat against sdpa, with and without the allocator's cost -------------------------------------
+
+ALLOCATORS = ("glibc default", "heap only")
+
+
+def allocator_path(device: str, profile: str) -> Path:
+    """Where `gqa bench repeat --out` writes by default: data/profiles/allocator_<device slug>_<profile>.json."""
+    return PROFILE_DIR / f"allocator_{device_slug(device)}_{profile}.json"
+
+
+def repeat_allocator_rows(cfg: SweepConfig, min_context: int = 2048,
+                          log: Callable[[str], None] = print) -> list[dict]:
+    """Decode-step time of `repeat` and `sdpa` (cold, as in the sweep) under glibc's default allocator and
+    with every allocation served from a heap that keeps freed pages (`machine.heap_only_allocation`).
+
+    `repeat` allocates two (B, n_h, T, d_h) copies of K and V on every step. Once one copy passes glibc's
+    largest mmap threshold (32 MiB), each step maps fresh pages and pays their page faults: a cost of the
+    allocator, not of repeating. With the heap only, the copies reuse warm pages, and what remains is
+    repeat's own cost (writing and reading the n_h/n_kv-fold cache). Only grouped n_kv (< n_h) are timed."""
+    if not cfg.device == "cpu":
+        raise ValueError("the allocator comparison is for glibc on a CPU (CUDA has a caching allocator)")
+    contexts = [t for t in cfg.decode_contexts if t >= min_context]
+    kv_heads = [k for k in cfg.kv_heads if k < cfg.n_heads]
+    rows = []
+    for allocator in ALLOCATORS:
+        with (heap_only_allocation() if allocator == "heap only" else contextlib.nullcontext()):
+            for n_kv in kv_heads:
+                for context in contexts:
+                    for backend in ("sdpa", "repeat"):
+                        case = Case(backend, "decode", n_kv, context)
+                        step = functools.partial(attention.FUNCTIONS[backend], None, attention_mask=None)
+                        median, fastest = time_cold(step, _inputs(cfg, case), cfg.device,
+                                                    min_seconds=cfg.min_seconds)
+                        size = torch.finfo(TORCH_DTYPES[cfg.dtype]).bits // 8
+                        repeated = cfg.batch * cfg.n_heads * context * cfg.head_dim * size  # one of K, V
+                        rows.append({"allocator": allocator, "backend": backend, "n_kv": n_kv, "context": context,
+                                     "time_ms": median * 1e3, "time_ms_min": fastest * 1e3,
+                                     "repeated_tensor_mib": repeated / 2**20})
+                        log(f"{allocator:14} {backend:6} n_kv={n_kv:<3} T={context:<6} {median * 1e3:9.2f} ms")
+    return rows
+
+
+def repeat_ratios(rows: list[dict]) -> list[dict]:
+    """Per n_kv and context: repeat's time over sdpa's under each allocator (median steps)."""
+    times = {(r["allocator"], r["backend"], int(r["n_kv"]), int(r["context"])): float(r["time_ms"]) for r in rows}
+    keys = sorted({(n, t) for _, _, n, t in times})
+    return [{"n_kv": n, "context": t, "repeated_tensor_mib": next(r["repeated_tensor_mib"] for r in rows
+                                                                  if int(r["n_kv"]) == n and int(r["context"]) == t),
+             **{a: times[(a, "repeat", n, t)] / times[(a, "sdpa", n, t)] for a in ALLOCATORS
+                if (a, "repeat", n, t) in times and (a, "sdpa", n, t) in times}}
+            for n, t in keys]
+
+
+def find_allocator_study(device: str, directory: Path | None = None) -> dict | None:
+    """The newest `gqa bench repeat` record (allocator_*.json) for this kind of device; None if none."""
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    found = []
+    for path in sorted((directory or PROFILE_DIR).glob("allocator_*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path.name}: not a readable allocator study ({e})") from None
+        if str(record.get("device", "")).split(":")[0] == kind and isinstance(record.get("rows"), list):
+            found.append({**record, "source": path.name})
+    if not found:
+        return None
+    here = device_name(device) if kind == "cpu" else None
+    return max(found, key=lambda r: (r.get("device_name") == here, r.get("date", "")))
 
 
 def write_rows(rows: list[dict], path: Path) -> Path:

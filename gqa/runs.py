@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
@@ -149,6 +150,29 @@ def records_for(configs, directory: Path | None = None) -> tuple[list[dict], lis
     found = [by_id[c.run_id()][0] for c in configs if c.run_id() in by_id]
     missing = [c for c in configs if c.run_id() not in by_id]
     return found, missing
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a set of run records was made: per machine (processor, cores, torch) its runs and hours of
+    training, most runs first; every commit as recorded, "+dirty" kept (a working tree with uncommitted
+    changes); and how many records carry such a commit."""
+
+    machines: list[tuple[str, int, str, int, float]]  # (cpu, cores, torch, runs, wall-clock hours)
+    commits: list[str]  # first 10 hex digits, with "+dirty" where the record says so
+    dirty: int
+    runs: int
+
+
+def provenance(records: list[dict]) -> Provenance:
+    by_machine: dict[tuple[str, int, str], list[float]] = {}
+    for r in records:
+        m = r["machine"]
+        by_machine.setdefault((str(m["cpu"]), int(m["cores"]), str(m["torch"])), []).append(float(r["wall_time_s"]))
+    machines = sorted(((*key, len(t), sum(t) / 3600) for key, t in by_machine.items()), key=lambda m: (-m[3], m[0]))
+    dirty = [str(r["git_commit"]).endswith("+dirty") for r in records]
+    commits = sorted({str(r["git_commit"])[:10] + ("+dirty" if d else "") for r, d in zip(records, dirty)})
+    return Provenance(machines, commits, sum(dirty), len(records))
 
 
 def frame(records: list[dict]):

@@ -321,6 +321,27 @@ def brute_force(fits: Mapping[Heads, PowerLaw], target: float, context: int,
 # --- Why a grid does or does not follow the paper's pattern ---------------------------------------
 
 
+def cost_parts(c: Candidate, context: int, setting: CostSetting = CostSetting()) -> dict[str, float]:
+    """A costed model split as Figure 1 splits it: memory bytes into weights (time-invariant) and KV cache
+    (time-variant), FLOPs into the weights' (time-invariant) and the attention operator's 4·T·L·d_h·n_h
+    (time-variant, times T when the setting counts FLOPs per sequence)."""
+    per = context if setting.flops_per == "context" else 1
+    attention = 4 * context * c.layers * setting.head_dim * c.heads[0] * per
+    weights = c.memory_bytes * (1 - kv_share(c, context, setting))
+    return {"memory_bytes": c.memory_bytes, "weights_bytes": weights, "kv_bytes": c.memory_bytes - weights,
+            "flops": c.flops, "flops_invariant": c.flops - attention, "flops_variant": attention}
+
+
+def z_shares(candidate: Candidate, setting: CostSetting = CostSetting()) -> dict[str, float]:
+    """The shares of Z (Eq. 5) carried by its memory term λ·M^α and its FLOPs term (1 − λ)·C^β, in the
+    units the setting counts in (memory in values or bytes, FLOPs per token or per sequence). As Eq. 3-5
+    are written the FLOPs term is a small part of Z; counted as Figure 2 counts, a larger one."""
+    memory = candidate.memory if setting.z_memory == "values" else candidate.memory_bytes
+    hw = setting.hw
+    terms = {"memory": hw.lam * memory**hw.alpha, "flops": (1 - hw.lam) * candidate.flops**hw.beta}
+    return {k: v / candidate.z for k, v in terms.items()}
+
+
 def kv_share(candidate: Candidate, context: int, setting: CostSetting = CostSetting()) -> float:
     """Share of a costed model's memory (Eq. 4) that is KV cache, 2·T·L·d_h·n_kv over M."""
     return 2 * context * candidate.layers * setting.head_dim * candidate.heads[1] / candidate.memory

@@ -321,3 +321,38 @@ def shape_for_params(n_non_embedding: float, n_heads: int, n_kv_heads: int,
                 best = shape
     assert best is not None
     return best
+
+
+def shapes_at_loss(predict, target_loss: float, n_heads: int, n_kv_heads: int, *, head_dim: int = PAPER_HEAD_DIM,
+                   vocab: int = PAPER_VOCAB, anchors: Anchors | None = None, d_step: int = 1,
+                   max_layers: int = 64, loss_tolerance: float = 0.01) -> Shape:
+    """The buildable shape (integer L, d a multiple of `d_step`, the paper's d_ff rule) whose predicted loss
+    `predict(N_nonemb)` is closest to `target_loss`, searched over depth and width together.
+
+    Rounding d alone (as `shape_for_params` does) can miss the target by a large factor in N at tiny sizes:
+    with d a multiple of 32 a 100K-parameter budget has few shapes near it. Here every L up to `max_layers`
+    and every d is tried; among the shapes whose predicted loss is within `loss_tolerance` of the target,
+    the one whose aspect ratio d/L is nearest (in log) to the Appendix B.1 ratio at that size is kept; if
+    none is that close, the shape nearest in loss. Loss in nats, N non-embedding parameters.
+    """
+    check_heads(n_heads, n_kv_heads)
+    best_close: tuple[float, Shape] | None = None
+    best_any: tuple[float, Shape] | None = None
+    for layers in range(1, max_layers + 1):
+        d_model = d_step
+        while True:
+            shape = Shape(layers, d_model, n_heads, n_kv_heads, head_dim=head_dim, vocab=vocab,
+                          name=f"loss-{target_loss:.3f}@{n_heads},{n_kv_heads}")
+            n = shape.params().non_embedding
+            miss = float(predict(n)) - target_loss
+            if best_any is None or abs(miss) < best_any[0]:
+                best_any = (abs(miss), shape)
+            if abs(miss) <= loss_tolerance:
+                off = abs(math.log(d_model / layers / aspect_ratio_for(n, anchors)))
+                if best_close is None or off < best_close[0]:
+                    best_close = (off, shape)
+            if miss < -loss_tolerance:  # loss falls with d: wider shapes only move further below the target
+                break
+            d_model += d_step
+    assert best_any is not None
+    return (best_close or best_any)[1]

@@ -112,3 +112,33 @@ def test_confidence_follows_the_same_restrictions_as_the_search(capsys):
     best = f"{report['recommended']['n_heads']},{report['recommended']['n_kv_heads']}"
     assert report["confidence"].get(best, 0) > 0
     assert all(key in report["candidates"]["considered"] or key == "unreachable" for key in report["confidence"])
+
+
+def test_plan_json_reports_the_share_of_z_each_term_carries(capsys):
+    """Figure 2's accounting (the default fits): memory in BF16 bytes, FLOPs per sequence; by hand from the
+    recommendation's own memory and FLOPs."""
+    report = plan_json(capsys, "--context", "128k", "--target-loss", "2.615")
+    memory, flops = report["memory_bytes"], report["flops"]
+    memory_term, flops_term = 0.9 * memory**0.5, 0.1 * flops ** (1 / 3)
+    assert report["z"] == pytest.approx(memory_term + flops_term, rel=1e-12)
+    assert report["z_shares"]["flops"] == pytest.approx(flops_term / (memory_term + flops_term), rel=1e-12)
+    assert report["z_shares"]["memory"] + report["z_shares"]["flops"] == pytest.approx(1)
+
+
+def test_z_shares_by_hand_and_the_notation_pages_table():
+    from pathlib import Path
+
+    from gqa import readings, search
+
+    # z is taken from the candidate: 0.9·√100 + 0.1·∛1000 = 9 + 1
+    c = search.Candidate((8, 1), 1.0, 1.0, 1.0, flops=1000.0, memory=100.0, memory_bytes=400.0, z=10.0)
+    shares = search.z_shares(c, search.CostSetting(z_memory="values"))
+    assert shares == {"memory": pytest.approx(0.9), "flops": pytest.approx(0.1)}
+    # the Notation page's table states what named_models computes, to the digit shown
+    page = (Path(__file__).resolve().parents[1] / "book" / "notation.md").read_text()
+    for accounting, row_start in (("equations_as_written", "| as {ref}`Eq. 3"), ("figure2", "| as Figure 2 counts")):
+        named = readings.named_models(accounting)
+        row = next(line for line in page.splitlines() if line.startswith(row_start))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == f"{100 * named['z_flops_share_baseline']:.1f}% of $Z$"
+        assert cells[2] == f"{100 * named['z_flops_share_ours']:.1f}% of $Z$"

@@ -96,3 +96,25 @@ def test_shape_for_params_grows_with_budget():
     assert layers == sorted(layers)
     with pytest.raises(ValueError, match="budget"):
         solve_layers(0, 8, 1)
+
+
+def test_shapes_at_loss_hits_the_loss_and_keeps_the_nearest_aspect_ratio():
+    """Against a brute-force scan of every (L, d) written independently here."""
+    from gqa.shapes import shapes_at_loss
+
+    def predict(n):
+        return (2e4 / n) ** 0.25 + 1.0  # a law with b = 0.25, E = 1
+
+    target = 2.0  # N* = 2e4 non-embedding parameters
+    got = shapes_at_loss(predict, target, 8, 2, head_dim=16, vocab=2048)
+    close = []
+    for layers in range(1, 65):
+        for d in range(1, 400):
+            s = Shape(layers, d, 8, 2, head_dim=16, vocab=2048)
+            n = s.params().non_embedding
+            if abs(predict(n) - target) <= 0.01:
+                close.append((abs(math.log(d / layers / aspect_ratio_for(n))), s))
+    assert close
+    want = min(close, key=lambda t: t[0])[1]
+    assert (got.layers, got.d_model) == (want.layers, want.d_model)
+    assert abs(predict(got.params().non_embedding) - target) <= 0.01

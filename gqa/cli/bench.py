@@ -41,6 +41,9 @@ def cmd_bench_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_LOSS_GAP = 0.02  # nats: the two models' fitted losses may differ by at most this
+
+
 def cmd_bench_decode(args: argparse.Namespace) -> int:
     """Decode throughput of the optimum against the baseline at equal loss, beside the cost model's ratio."""
     import json
@@ -48,7 +51,8 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
 
     from gqa import profiles, search, sources
     from gqa.benchmarks import decode_throughput
-    from gqa.shapes import shape_for_params
+    from gqa.machine import last_level_cache_bytes, read_bandwidth
+    from gqa.shapes import Shape, shapes_at_loss
     from gqa.sweep import study_records
 
     records, stores = study_records(profiles.load(args.profile).section("sweep"), args.profile)
@@ -60,18 +64,37 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
     cmp = search.compare(source.fits, target, args.context, tuple(args.baseline), setting)
     rows = {}
     for label, c in (("optimum", cmp.optimum), ("baseline", cmp.baseline)):
-        shape = shape_for_params(c.params, *c.heads, head_dim=setting.head_dim, vocab=setting.vocab,
-                                 anchors=setting.anchors)
+        law = source.fits[c.heads]
+        shape = shapes_at_loss(law.predict, target, *c.heads, head_dim=setting.head_dim, vocab=setting.vocab,
+                               anchors=setting.anchors)
         exact = search.cost_of_shape(shape, args.context, setting)
         rows[label] = {"heads": list(c.heads), "params_non_embedding": shape.params().non_embedding,
-                       "memory_bytes": exact.memory_bytes, "flops_per_token": exact.flops,
-                       **decode_throughput(shape, args.context, steps=args.steps, backend=args.attention,
-                                           device=args.device)}
+                       "params_star": c.params, "fitted_loss": float(law.predict(shape.params().non_embedding)),
+                       "extrapolation": law.extrapolation(shape.params().non_embedding),
+                       "layers": shape.layers, "d_model": shape.d_model,
+                       "memory_bytes": exact.memory_bytes, "flops_per_token": exact.flops}
+    gap = abs(rows["optimum"]["fitted_loss"] - rows["baseline"]["fitted_loss"])
+    if gap > MAX_LOSS_GAP:
+        raise ValueError(f"no buildable shapes within {MAX_LOSS_GAP} nat of each other at loss {target:.3f}: "
+                         f"the fitted losses differ by {gap:.3f}")
+    for label, row in rows.items():
+        shape = Shape(row["layers"], row["d_model"], *row["heads"], head_dim=setting.head_dim, vocab=setting.vocab)
+        row.update(decode_throughput(shape, args.context, steps=args.steps, backend=args.attention,
+                                     device=args.device))
     opt, base = rows["optimum"], rows["baseline"]
+    read = read_bandwidth(args.device)  # the floor: each step reads the weights and the KV cache once
+    for row in rows.values():
+        row["floor_share"] = (row["weights_bytes"] + row["kv_cache_bytes"]) / read / (row["step_ms_median"] / 1e3)
     report = {"fits": source.description, "target_loss": target, "context": args.context, "rows": rows,
+              "loss_gap": gap, "read_bandwidth_gb_s": read / 1e9, "llc_bytes": last_level_cache_bytes(args.device),
               "measured_throughput_ratio": opt["tokens_per_s"] / base["tokens_per_s"],
               "predicted_by_memory": base["memory_bytes"] / opt["memory_bytes"],
-              "predicted_by_flops": base["flops_per_token"] / opt["flops_per_token"]}
+              "predicted_by_flops": base["flops_per_token"] / opt["flops_per_token"],
+              # KV bytes per token are 2·L·n_kv·d_h: their ratio is the KV heads' ratio (what GQA gives)
+              # times the depths' ratio (what the two shapes give)
+              "kv_ratio": base["kv_cache_bytes"] / opt["kv_cache_bytes"],
+              "kv_ratio_from_heads": base["heads"][1] / opt["heads"][1],
+              "kv_ratio_from_depth": base["layers"] / opt["layers"]}
     if args.out:  # a record for the book: where, when and how it was measured
         import os
         import platform
@@ -97,12 +120,50 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
     print(f"decode at T = {format_tokens(args.context)}, loss {target:.3f} (fits: {source.description}), "
           f"{opt['threads']} threads, batch 1, fp32, {args.steps} steps after a {format_tokens(args.context)} prefill")
     for label, r in rows.items():
-        print(f"  {label:9} ({r['heads'][0]}, {r['heads'][1]})  {r['shape']}")
-        print(f"            {r['tokens_per_s']:9.1f} tok/s   memory {r['memory_bytes'] / 1e6:8.2f} MB   "
-              f"{r['flops_per_token'] / 1e6:8.2f} MFLOPs/token   prefill {r['prefill_s']:.1f} s")
+        print(f"  {label:9} ({r['heads'][0]}, {r['heads'][1]})  {r['shape']}, fitted loss {r['fitted_loss']:.3f}")
+        print(f"            {r['tokens_per_s']:9.1f} tok/s (step {r['step_ms_median']:.2f} ms, 10-90% "
+              f"{r['step_ms_p10']:.2f}-{r['step_ms_p90']:.2f})   {100 * r['floor_share']:.0f}% of the read floor   "
+              f"memory {r['memory_bytes'] / 1e6:8.2f} MB   {r['flops_per_token'] / 1e6:8.2f} MFLOPs/token   "
+              f"prefill {r['prefill_s']:.1f} s")
+    print(f"  KV cache ratio {report['kv_ratio']:.1f}x = {report['kv_ratio_from_heads']:.1f}x from the KV heads "
+          f"(GQA) x {report['kv_ratio_from_depth']:.2f}x from the depths")
     print(f"  throughput ratio optimum / baseline: measured {report['measured_throughput_ratio']:.2f}x; the cost "
           f"model predicts {report['predicted_by_memory']:.2f}x from memory (M), {report['predicted_by_flops']:.2f}x "
           "from FLOPs (C)")
+    return 0
+
+
+def cmd_bench_repeat(args: argparse.Namespace) -> int:
+    """repeat against sdpa decode, under glibc's default allocator and with the heap only."""
+    import json
+    import os
+    import time
+
+    import torch
+
+    from gqa import profiling
+    from gqa.machine import device_name
+    from gqa.paths import display_path
+
+    cfg = profiling.SweepConfig.from_dict(_profile_section(args.profile, "attention_profile"))
+    out = Path(args.out) if args.out else profiling.allocator_path(cfg.device, args.profile)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {args.out}: folder {out.parent} does not exist")
+    rows = profiling.repeat_allocator_rows(cfg, log=lambda msg: print(msg, file=sys.stderr))
+    report = {"date": time.strftime("%Y-%m-%d"), "device": cfg.device, "device_name": device_name(cfg.device),
+              "torch": torch.__version__, "threads": torch.get_num_threads(), "dtype": cfg.dtype,
+              "n_heads": cfg.n_heads, "head_dim": cfg.head_dim, "batch": cfg.batch, "profile": args.profile,
+              "rows": rows}
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {display_path(out)}", file=sys.stderr)
+    ratios = profiling.repeat_ratios(rows)
+    print(f"repeat / sdpa decode time, {cfg.dtype}, n_h = {cfg.n_heads}, d_h = {cfg.head_dim}, "
+          f"{torch.get_num_threads()} threads ({device_name(cfg.device)})")
+    print(f"  {'n_kv':>4} {'T':>7} {'glibc default':>14} {'heap only':>10}")
+    for r in ratios:
+        print(f"  {r['n_kv']:>4} {format_tokens(r['context']):>7} {r['glibc default']:>13.2f}x {r['heap only']:>9.2f}x")
     return 0
 
 
@@ -127,19 +188,33 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=cmd_bench_fit)
     d = bsub.add_parser(
         "decode", help="decode tokens/s of the cost-optimal configuration vs a baseline at equal loss",
-        description="Step 3 on a profile's recorded study picks the optimum and sizes it and the baseline to "
-                    "the same loss; both are built with random weights, prefilled to the context, and decoded "
-                    "with their KV cache. Prints tokens/s and the measured throughput ratio beside the ratio "
-                    "the cost model predicts from memory (Eq. 4) and from FLOPs (Eq. 3): the inference row of "
-                    "the paper's Table 5, as a ratio on this machine.")
+        description="Step 3 on a profile's recorded study picks the optimum; the optimum and the baseline are "
+                    "each built at the buildable shape (whole layers, any width, the paper's FFN rule) whose "
+                    "fitted loss is closest to the target, searching depth and width together, and the command "
+                    "refuses when the two fitted losses differ by more than 0.02 nat. Both get random weights, "
+                    "are prefilled to the context and decode with their KV cache. Prints tokens/s (from the "
+                    "median step), the step-time spread, the share of the read floor, the KV-cache ratio split "
+                    "into the KV heads' part and the depths' part, and the measured throughput ratio beside the "
+                    "ratio the cost model predicts from memory (Eq. 4) and from FLOPs (Eq. 3).")
     d.add_argument("--profile", default="cpu", help="whose recorded sweep to fit (default cpu)")
     d.add_argument("--context", type=_positive_tokens, default=32768, help="prefilled context (default 32k)")
     d.add_argument("--target-loss", type=_finite_float, help="the equal loss (default: the study's median)")
     d.add_argument("--baseline", type=_heads_pair, default=(8, 8), help="the baseline H (default 8,8)")
-    d.add_argument("--steps", type=_positive_int, default=32, help="timed decode steps (after 2 warm-up)")
+    d.add_argument("--steps", type=_positive_int, default=64, help="timed decode steps (after 4 warm-up)")
     d.add_argument("--attention", default="sdpa", help="attention backend (default sdpa)")
     d.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.add_argument("--out", metavar="JSON", help="also write the report, with the machine and date, to this file "
                                                  "(the book reads data/profiles/decode_<device>_<profile>.json)")
     d.set_defaults(func=cmd_bench_decode)
+    r = bsub.add_parser(
+        "repeat", help="repeat vs sdpa decode time, with and without glibc's mmap of large blocks",
+        description="Time one decode step of `repeat` (K/V repeated to n_h heads, as the paper's official "
+                    "code does) and `sdpa` (native GQA) at the profile's attention sweep settings, cold, under "
+                    "glibc's default allocator and with every allocation served from a heap that keeps freed "
+                    "pages. By default a block above 32 MiB is mapped afresh on every step and its page faults "
+                    "are paid each time: that part of repeat's cost is the allocator's. Writes "
+                    "data/profiles/allocator_<device>_<profile>.json (chapter 2 reads it).")
+    r.add_argument("--profile", default="cpu", help="whose attention_profile settings to use (default cpu)")
+    r.add_argument("--out", metavar="JSON", help="where to write (default data/profiles/allocator_<device>_<profile>.json)")
+    r.set_defaults(func=cmd_bench_repeat)

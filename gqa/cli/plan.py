@@ -156,7 +156,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
               "cost_setting": {"params_in_cost": setting.params, "flops": flops_unit,
                                "z_on": f"memory in {setting.z_memory}", "dtype": setting.dtype},
               "memory_values": best.memory, "memory_bytes": best.memory_bytes, "flops": best.flops,
-              "z": best.z, "ranking": [c.to_dict() for c in ranked]}
+              "z": best.z, "z_shares": search.z_shares(best, setting), "ranking": [c.to_dict() for c in ranked]}
     if args.baseline or args.baseline_config:
         baseline = _plan_baseline(args, source)
         cmp = search.compare(source.fits, args.target_loss, args.context, baseline.model, setting,

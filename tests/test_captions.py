@@ -1,0 +1,83 @@
+"""A figure's caption describes each of its panels: checked against what the figure's axes show."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from gqa import plots  # noqa: E402
+
+
+def two_panels(left: str, right: str, *, twin: str | None = None, split: bool = False):
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([1, 2], [1, 2])
+    a.set_ylabel(left)
+    a.set_xlabel("context length T")
+    if split:
+        plots.stacked_cost_bars(b, ["x", "y"], [1, 2], [3, 4], right)
+        b.legend()
+    else:
+        b.bar(["x", "y"], [1, 2])
+        b.set_ylabel(right)
+    b.set_xlabel("context length T")
+    if twin:
+        a.twinx().set_ylabel(twin)
+    shown = plots.panels(fig)
+    plt.close(fig)
+    return shown
+
+
+def test_panels_are_read_in_order_with_twins_folded_in():
+    shown = two_panels("prefill time (ms)", "peak extra memory (MB)", twin="learning rate")
+    assert [p["ylabel"] for p in shown] == ["prefill time (ms)", "peak extra memory (MB)"]
+    assert shown[0]["twin_ylabels"] == ["learning rate"] and shown[1]["twin_ylabels"] == []
+    assert shown[0]["position"][0] < shown[1]["position"][0]
+
+
+def test_a_fig6_class_caption_fails_and_the_true_one_passes():
+    shown = two_panels("prefill time (ms)", "peak extra memory (MB)")
+    wrong = plots.caption_problems("Prefill: achieved GFLOP/s (left) and peak extra memory (right).", shown)
+    assert any("prefill time" in p for p in wrong) and any("(left)" in p for p in wrong)
+    assert plots.caption_problems("Prefill time (left) and peak extra memory (right) against context.", shown) == []
+    swapped = plots.caption_problems("Peak extra memory (left) and prefill time (right).", shown)
+    assert len(swapped) == 2
+
+
+def test_a_fig12_class_caption_fails_when_the_bars_are_not_split():
+    caption = "Inference memory (left) and inference FLOPs (right), split into time-invariant and time-variant parts."
+    unsplit = two_panels("inference memory (bytes)", "inference FLOPs")
+    assert any("time-invariant" in p for p in plots.caption_problems(caption, unsplit))
+    split = two_panels("inference memory (bytes)", "inference FLOPs", split=True)
+    assert plots.caption_problems(caption, split) == []
+
+
+def test_a_twin_axis_must_be_named():
+    shown = two_panels("loss (nats/token)", "loss (nats/token)", twin="learning rate")
+    assert any("learning rate" in p for p in plots.caption_problems("Loss against tokens.", shown))
+    assert plots.caption_problems("Loss against tokens with the learning rate on a second axis.", shown) == []
+
+
+@pytest.mark.slow
+def test_every_figure_of_the_ci_book_has_a_caption_that_describes_its_panels():
+    from gqa import book
+    from gqa.cli import main
+    from gqa.notebook import glued_outputs
+
+    assert main(["book", "--profile", "ci"]) == 0
+    checked = 0
+    for path in sorted((book.BUILD_DIR / "src" / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        glued = glued_outputs(nb)
+        for cell in nb["cells"]:
+            figure = cell.get("metadata", {}).get("mystnb", {}).get("figure")
+            if not figure or not any("image/png" in o.get("data", {}) for o in cell.get("outputs", [])):
+                continue
+            key = f"panels:{figure['name']}"
+            assert key in glued, f"{path.name}: figure {figure['name']} records no panels (plots.record_panels)"
+            shown = json.loads(glued[key].strip("'\""))
+            assert plots.caption_problems(figure["caption"], shown) == [], (path.name, figure["name"], shown)
+            checked += 1
+    assert checked >= 15
