@@ -114,8 +114,9 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
                       seed: int = 0, warmup: int = 4, device: str = "cpu") -> dict:
     """A whole model with random weights, prefilled to `context` tokens, then `steps` greedy decode
     steps with its KV cache: decode tokens/s (batch over the median step, which a stray slow step does not
-    move), each step's time (median and the 10th-90th percentile spread), prefill seconds, cache bytes. The cache is transformers' dynamic cache,
-    which appends each step's K/V with a concatenation: a step also copies the cache it reads."""
+    move), each step's time (median and the 10th-90th percentile spread), prefill seconds, cache bytes.
+    The cache is transformers' dynamic cache, which appends each step's K/V with a concatenation: a step
+    also copies the cache it reads."""
     from gqa.model import build_model
     from gqa.checks import cache_bytes
     from gqa.machine import sync

@@ -227,7 +227,7 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     top.scatter(x[~inside], ys[~inside], s=9, color=DIFFER_COLOR, label="differs", zorder=3)
     if 0 in order:
         j = order.index(0)
-        top.scatter([j], [ys[j]], s=80, facecolors="none", edgecolors="black", lw=1.2, label="default reading",
+        top.scatter([j], [ys[j]], s=80, facecolors="none", edgecolors="black", lw=1.2, label="worked example (default reading)",
                     zorder=4)
     top.set_ylabel(ylabel)
     missing = len(values) - len(kept)

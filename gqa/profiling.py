@@ -249,19 +249,8 @@ def repeat_ratios(rows: list[dict]) -> list[dict]:
 
 def find_allocator_study(device: str, directory: Path | None = None) -> dict | None:
     """The newest `gqa bench repeat` record (allocator_*.json) for this kind of device; None if none."""
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    found = []
-    for path in sorted((directory or PROFILE_DIR).glob("allocator_*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{path.name}: not a readable allocator study ({e})") from None
-        if str(record.get("device", "")).split(":")[0] == kind and isinstance(record.get("rows"), list):
-            found.append({**record, "source": path.name})
-    if not found:
-        return None
-    here = device_name(device) if kind == "cpu" else None
-    return max(found, key=lambda r: (r.get("device_name") == here, r.get("date", "")))
+    return _newest_record("allocator_*.json", "allocator study", device, directory,
+                          lambda r: isinstance(r.get("rows"), list))
 
 
 def write_rows(rows: list[dict], path: Path) -> Path:
@@ -345,14 +334,20 @@ def find_sweep(cfg: SweepConfig, directory: Path | None = None):
 def find_decode_bench(device: str, directory: Path | None = None) -> dict | None:
     """The newest `gqa bench decode --out` record under data/profiles/ (decode_*.json) measured on this kind
     of device, this machine's preferred; None when there is none. The record's file name is in `source`."""
+    return _newest_record("decode_*.json", "decode benchmark", device, directory)
+
+
+def _newest_record(pattern: str, what: str, device: str, directory: Path | None, usable=lambda record: True):
+    """The newest JSON record matching `pattern` under data/profiles/ measured on this kind of device (this
+    machine's preferred), with its file name in `source`; None when there is none."""
     kind = "cuda" if device.startswith("cuda") else "cpu"
     found = []
-    for path in sorted((directory or PROFILE_DIR).glob("decode_*.json")):
+    for path in sorted((directory or PROFILE_DIR).glob(pattern)):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path.name}: not a readable decode benchmark ({e})") from None
-        if str(record.get("device", "")).split(":")[0] == kind:
+            raise ValueError(f"{path.name}: not a readable {what} ({e})") from None
+        if str(record.get("device", "")).split(":")[0] == kind and usable(record):
             found.append({**record, "source": path.name})
     if not found:
         return None

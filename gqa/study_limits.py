@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from gqa.scaling import Bootstrap, PowerLaw
 from gqa.search import Heads
 from gqa.shapes import Shape
@@ -29,6 +31,7 @@ class StudyLimits:
     embedding_heavier: int  # runs whose embedding holds more parameters than the rest of the model
     vocab: int
     widest: int  # the largest d of the study
+    max_heads: int  # the largest n_h of the study
     query_width: int  # n_h·d_h of its largest n_h
     head_growth: tuple[float, float]  # parameters added going from n_h = 1 to the largest n_h (n_kv = 1), over sizes
     paper_head_growth: float  # the same on the paper's 1.2B backbone (L = 36, d = 1536, d_h = 64)
@@ -38,6 +41,11 @@ class StudyLimits:
     median_loss: float
     most_params: Heads  # the configuration the fits size largest at the median loss
     fewest_params: Heads
+    # With one KV head: N* of the most query heads over N* of the fewest at the median loss (the paper's premise
+    # is that heads buy loss, so the ratio is below 1), and its 95% bootstrap interval (nan: no bootstrap)
+    heads_pair: tuple[Heads, Heads] | None = None
+    heads_ratio: float = float("nan")
+    heads_ratio_interval: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def study_limits(records: Sequence[dict], fits: dict[Heads, PowerLaw], boot: Bootstrap | None) -> StudyLimits:
@@ -57,6 +65,17 @@ def study_limits(records: Sequence[dict], fits: dict[Heads, PowerLaw], boot: Boo
     uppers = [u for u in uppers if u > E_AT_BOUND]  # an exact fit (as many sizes as constants) has no interval
     median = statistics.median(r["val_loss"] for r in records)
     sized = {h: law.params_for_loss(median) for h, law in fits.items() if law.e < median}
+    ones = sorted(h for h in sized if h[1] == 1)
+    pair, ratio, interval = None, float("nan"), (float("nan"), float("nan"))
+    if len(ones) >= 2 and ones[0][0] != ones[-1][0]:
+        pair = (ones[-1], ones[0])
+        ratio = sized[pair[0]] / sized[pair[1]]
+        if boot is not None:
+            drawn = [boot.laws(i) for i in range(boot.resamples)]
+            ratios = [d[pair[0]].params_for_loss(median) / d[pair[1]].params_for_loss(median) for d in drawn
+                      if d[pair[0]].e < median and d[pair[1]].e < median]
+            if ratios:
+                interval = tuple(float(x) for x in np.percentile(ratios, [2.5, 97.5]))
     return StudyLimits(
         runs=len(records),
         train_contexts=tuple(sorted({int(r["config"]["context"]) for r in records})),
@@ -65,8 +84,9 @@ def study_limits(records: Sequence[dict], fits: dict[Heads, PowerLaw], boot: Boo
         learning_rates=tuple(sorted({float(r["config"]["lr"]) for r in records})),
         embedding_heavier=sum(e > r["n_non_embedding"] for e, r in zip(embedding, records)),
         vocab=int(records[0]["vocab"]),
-        widest=max(d for _, d in sizes), query_width=max_heads * head_dim,
+        widest=max(d for _, d in sizes), max_heads=max_heads, query_width=max_heads * head_dim,
         head_growth=(min(growth), max(growth)), paper_head_growth=paper,
         e_at_bound=bound, e_upper=(min(uppers), max(uppers)) if uppers else (float("nan"), float("nan")),
         configurations=len(fits), median_loss=median,
-        most_params=max(sized, key=sized.get), fewest_params=min(sized, key=sized.get))
+        most_params=max(sized, key=sized.get), fewest_params=min(sized, key=sized.get),
+        heads_pair=pair, heads_ratio=ratio, heads_ratio_interval=interval)

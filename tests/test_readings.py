@@ -247,6 +247,25 @@ def test_a_claims_band_is_where_it_judges_reproduced():
     for claim in paper.claims().values():
         lo, hi = claim.band()
         inside = [lo + (hi - lo) * t for t in (0.01, 0.5, 0.99)]
-        outside = [hi + 1e-6 + 0.01 * abs(hi)] + ([lo - 1e-6 - 0.01 * abs(lo)] if claim.tolerance_kind != "upper_bound" else [])
+        outside = [hi + 1e-6 + 0.01 * abs(hi)]
+        if claim.tolerance_kind != "upper_bound":
+            outside.append(lo - 1e-6 - 0.01 * abs(lo))
         assert all(claim.judge(x) == "reproduced" for x in inside), claim.id
         assert all(claim.judge(x) == "differs" for x in outside), claim.id
+
+
+def test_the_table4_z_tolerance_covers_what_reading_figure2_can_move():
+    """A loss misread by the largest marker spread of the digitised figure moves Z by less than the tolerance."""
+    models = fig2.models()
+    fits = scaling.fit_family(fig2.fit_data(fig2.identify(models)))
+    effect = readings.loss_shift_effect(fits, fig2.FIG2_SETTING, float(models.loss_spread.max()))
+    assert 0 < effect["z"][1] < readings.TABLE4_Z_TOLERANCE
+    assert effect["params"][0] > effect["z"][0]  # Z moves less than N*: its memory term goes as sqrt(M)
+
+
+def test_under_option_counts_the_readings_that_take_it(report):
+    got = readings.under_option(report, "baseline", "table9_32x8", "fig1_memory_saving")
+    chosen = [r for r in report.readings if r["options"]["baseline"] == "table9_32x8"]
+    assert got["readings"] == len(chosen) == len(report.readings) // 4
+    assert got["reproduced"] == sum(abs(r["memory_saving"] - 0.508) <= 0.05 for r in chosen)
+    assert got["range"] == (min(r["memory_saving"] for r in chosen), max(r["memory_saving"] for r in chosen))

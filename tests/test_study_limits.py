@@ -1,5 +1,6 @@
 """The limits chapter 3's box states, computed from hand-made records whose answers are known."""
 
+import numpy as np
 import pytest
 
 from gqa.scaling import PowerLaw
@@ -25,7 +26,10 @@ def test_limits_of_a_hand_made_study():
     assert lim.embedding_heavier == 2
     assert lim.widest == 256 and lim.query_width == 8 * 16
     # n_h 1 -> 8 at (1, 32): attention 2·32·16·(8+1) - 2·32·16·2 = 7,168 more on 1·(2,048 + 3·32·96) = 11,264
-    small = Shape(1, 32, 8, 1, head_dim=16).params().non_embedding / Shape(1, 32, 1, 1, head_dim=16).params().non_embedding - 1
+    def n(h):
+        return Shape(1, 32, h, 1, head_dim=16).params().non_embedding
+
+    small = n(8) / n(1) - 1
     assert lim.head_growth[1] == pytest.approx(small) and small == pytest.approx(7168 / 11264)
     assert lim.e_at_bound == ((8, 1),)
     # at the median loss (4.0) the (1, 1) law needs 1e6/3^(1/0.3) ≈ 2.6e4 and (8, 1) 1e5/4^(1/0.3) ≈ 9.8e2
@@ -45,3 +49,19 @@ def test_provenance_names_each_machine_and_keeps_dirty_commits_dirty():
     p = provenance(records)
     assert p.machines == [("Intel Xeon", 2, "2.13.0+cpu", 2, 1.5), ("AMD EPYC", 2, "2.13.0+cpu", 1, 0.25)]
     assert p.commits == ["a" * 10 + "+dirty", "b" * 10] and p.dirty == 2 and p.runs == 3
+
+
+def test_the_premise_ratio_and_its_bootstrap_interval():
+    from gqa.scaling import Bootstrap
+
+    records = [record(8, 1, 1, 32, 4.5, 100), record(1, 1, 4, 256, 3.5, 5000)]
+    point = {(8, 1): PowerLaw(1e5, 0.3, 0.0), (1, 1): PowerLaw(1e6, 0.3, 1.0)}
+    # two resamples: (8, 1)'s a doubled, then halved; (1, 1) unchanged
+    samples = {(8, 1): np.array([(2e5, 0.3, 0.0), (5e4, 0.3, 0.0)]), (1, 1): np.array([(1e6, 0.3, 1.0)] * 2)}
+    lim = study_limits(records, point, Bootstrap(point, samples, False, 0))
+    median = 4.0
+    want = PowerLaw(1e5, 0.3, 0.0).params_for_loss(median) / PowerLaw(1e6, 0.3, 1.0).params_for_loss(median)
+    assert lim.heads_pair == ((8, 1), (1, 1)) and lim.heads_ratio == pytest.approx(want)
+    # N* is proportional to a: the resampled ratios are 2x and 0.5x the point ratio
+    lo, hi = lim.heads_ratio_interval
+    assert lo == pytest.approx(want * (0.5 + 0.025 * 1.5)) and hi == pytest.approx(want * (2 - 0.025 * 1.5))

@@ -216,5 +216,6 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                     "are paid each time: that part of repeat's cost is the allocator's. Writes "
                     "data/profiles/allocator_<device>_<profile>.json (chapter 2 reads it).")
     r.add_argument("--profile", default="cpu", help="whose attention_profile settings to use (default cpu)")
-    r.add_argument("--out", metavar="JSON", help="where to write (default data/profiles/allocator_<device>_<profile>.json)")
+    r.add_argument("--out", metavar="JSON",
+                   help="where to write (default data/profiles/allocator_<device>_<profile>.json)")
     r.set_defaults(func=cmd_bench_repeat)
