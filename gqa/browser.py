@@ -46,11 +46,14 @@ class PageReport:
     console_errors: list[str] = field(default_factory=list)
     text_found: bool | None = None
     screenshot: str | None = None
+    width: int = 1280  # CSS px of the viewport the page was laid out in
+    clipped: list[str] = field(default_factory=list)  # content cut off by overflow: hidden, out of reach
+    sideways: bool = False  # the whole page scrolls sideways
 
     @property
     def ok(self) -> bool:
         return (not self.broken_images and not self.uncaptioned_images and not self.console_errors
-                and self.text_found is not False)
+                and self.text_found is not False and not self.clipped and not self.sideways)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -161,9 +164,19 @@ _PAGE_FACTS = r"""(() => {
                      const cap = i.closest('figure') && i.closest('figure').querySelector('figcaption');
                      return alt.length < 15 || /\.(png|svg|jpe?g)$/i.test(alt) || !cap || !/Fig\. \d+/.test(cap.innerText); })
       .map(i => i.getAttribute('src').slice(0, 60)),
-    text: document.body ? document.body.innerText : ''
+    text: document.body ? document.body.innerText : '',
+    // content a reader cannot reach: wider than its box, which hides the overflow instead of scrolling it
+    clipped: Array.from(document.querySelectorAll('article *')).filter(el => {
+        const cs = getComputedStyle(el);
+        return (cs.overflowX === 'hidden' || cs.overflowX === 'clip') && el.scrollWidth > el.clientWidth + 2
+          && el.clientWidth > 0; })
+      .map(el => `${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]} ${el.scrollWidth}>${el.clientWidth}px: `
+                 + (el.innerText || '').trim().slice(0, 40)).slice(0, 20),
+    sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth + 1
   });
 })()"""
+
+PHONE_WIDTH, DESKTOP_WIDTH = 390, 1280  # CSS px: a phone held upright, and a laptop
 
 
 def check_page(browser: _DevTools, url: str, expect_text: str | None = None, screenshot: Path | None = None,
@@ -174,8 +187,9 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
     try:
         for domain in ("Page", "Runtime", "Log"):
             browser.call(f"{domain}.enable", session)
+        mobile = width < 600
         browser.call("Emulation.setDeviceMetricsOverride", session, width=width, height=900, deviceScaleFactor=1,
-                     mobile=False)
+                     mobile=mobile)
         browser.events.clear()
         browser.call("Page.navigate", session, url=url)
         browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
@@ -183,7 +197,8 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
         browser.call("Runtime.evaluate", session, expression="1")  # flush pending events
         facts = json.loads(browser.call("Runtime.evaluate", session, expression=_PAGE_FACTS,
                                         returnByValue=True)["result"]["value"])
-        report = PageReport(url, facts["title"], facts["images"], facts["broken"], facts["uncaptioned"])
+        report = PageReport(url, facts["title"], facts["images"], facts["broken"], facts["uncaptioned"], width=width,
+                            clipped=facts["clipped"], sideways=facts["sideways"])
         for event in browser.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
@@ -201,7 +216,7 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
             height = browser.call("Runtime.evaluate", session, returnByValue=True,
                                   expression="document.documentElement.scrollHeight")["result"]["value"]
             browser.call("Emulation.setDeviceMetricsOverride", session, width=width, height=min(int(height), 16000),
-                         deviceScaleFactor=1, mobile=False)
+                         deviceScaleFactor=1, mobile=mobile)
             data = browser.call("Page.captureScreenshot", session, format="png")["data"]
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(data))
@@ -211,16 +226,20 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
         browser.call("Target.closeTarget", targetId=target)
 
 
-def check_book(html_dir: Path, pages: dict[str, str | None], screenshot_dir: Path | None = None) -> list[PageReport]:
-    """Serve a built book and check each page (path relative to html_dir -> text expected on it)."""
+def check_book(html_dir: Path, pages: dict[str, str | None], screenshot_dir: Path | None = None,
+               widths: tuple[int, ...] = (DESKTOP_WIDTH, PHONE_WIDTH)) -> list[PageReport]:
+    """Serve a built book and check each page (path relative to html_dir -> text expected on it) at each
+    width: on a laptop and on a phone, where nothing may be cut off and no page may scroll sideways."""
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").exists():
         raise FileNotFoundError(f"no built book at {html_dir}: run `gqa book` first")
     reports = []
     with serve(html_dir) as base, chromium() as browser:
         for page, text in pages.items():
-            shot = screenshot_dir / (Path(page).stem + ".png") if screenshot_dir else None
-            reports.append(check_page(browser, f"{base}/{page}", text, shot))
+            for width in widths:
+                suffix = "" if width == DESKTOP_WIDTH else f"-{width}px"
+                shot = screenshot_dir / (Path(page).stem + suffix + ".png") if screenshot_dir else None
+                reports.append(check_page(browser, f"{base}/{page}", text, shot, width=width))
     return reports
 
 

@@ -51,7 +51,8 @@ def print_built_book(out: Path = PDF_PATH) -> dict:
 
 def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
     """Check the built book like a reader: internal links offline, then every page in headless Chromium
-    (images loaded, a glued value visible, no console errors), with screenshots in book/_build/screenshots/.
+    (images loaded, a glued value visible, no console errors, nothing clipped and no sideways scroll at 1280
+    and at 390 px), with screenshots in book/_build/screenshots/.
     Returns (LinkReport, [PageReport]); prints a summary."""
     from gqa import browser, linkcheck
 
@@ -73,12 +74,17 @@ def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
         values = glued_values(BUILD_DIR / "src" / "notebooks" / f"{stem}.ipynb")  # what the HTML shows
         expected[page] = values[name].strip("'\"")
     pages = browser.check_book(html_dir, expected, SCREENSHOT_DIR)
-    for page, report in zip(expected, pages):
+    for report in pages:
+        page = next(p for p in expected if report.url.endswith("/" + p))
         status = "ok" if report.ok else "FAILED"
-        print(f"{status}: {page}: {report.images} images, {len(report.broken_images)} not loaded, "
-              f"{len(report.uncaptioned_images)} without a numbered caption or alt text, "
+        print(f"{status}: {page} at {report.width} px: {report.images} images, {len(report.broken_images)} not "
+              f"loaded, {len(report.uncaptioned_images)} without a numbered caption or alt text, "
               f"text {expected[page]!r} {'found' if report.text_found else 'MISSING'}, "
-              f"{len(report.console_errors)} console errors; screenshot {Path(report.screenshot).relative_to(ROOT)}")
+              f"{len(report.console_errors)} console errors, {len(report.clipped)} clipped, "
+              f"{'scrolls sideways' if report.sideways else 'no sideways scroll'}; "
+              f"screenshot {Path(report.screenshot).relative_to(ROOT)}")
         for error in report.console_errors:
             print(f"  console: {error}")
+        for clip in report.clipped:
+            print(f"  clipped: {clip}")
     return links, pages

@@ -365,6 +365,13 @@ def balance_size(heads: Heads, context: int, setting: CostSetting = CostSetting(
     return math.sqrt(lo * hi)
 
 
+def balance_context_of_shape(shape: Shape, setting: CostSetting = CostSetting()) -> float:
+    """`balance_context` of an exact shape: the T at which its KV cache weighs as much as its weights."""
+    c = cost_of_shape(shape, 1, setting)
+    per_token = 2 * shape.layers * shape.head_dim * shape.n_kv_heads
+    return (c.memory - per_token) / per_token
+
+
 def balance_context(heads: Heads, n_params: float, setting: CostSetting = CostSetting()) -> float:
     """The context T at which a model of n_params non-embedding parameters has as much KV cache as weights
     (Eq. 4: N_mem = 2·T·L·d_h·n_kv, so T = N_mem / (2·L·d_h·n_kv); the shape does not depend on T)."""

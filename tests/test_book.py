@@ -152,8 +152,11 @@ def test_built_book_passes_a_readers_checks():
         assert not report.uncaptioned_images, (report.url, report.uncaptioned_images)
         assert not report.console_errors, (report.url, report.console_errors)
         assert report.text_found, report.url
+        assert not report.clipped, (report.url, report.width, report.clipped)  # nothing cut off, phone included
+        assert not report.sideways, (report.url, report.width)
         assert Path(report.screenshot).stat().st_size > 10_000  # a rendered page, not a blank
-    assert len(pages) == len(reader.CHECKED_PAGES) >= 9
+    assert len(pages) == 2 * len(reader.CHECKED_PAGES) >= 18  # every page on a laptop and on a phone
+    assert {p.width for p in pages} == {1280, 390}
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
 
 
@@ -381,8 +384,30 @@ def test_browser_check_flags_figures_without_a_numbered_caption_or_alt_text(tmp_
         f'<img src="{png}" alt="abc123.png">'
         f'<figure><img src="{png}" alt="A chart with a caption but no number"><figcaption>Loss.</figcaption></figure>'
         f'</article>')
-    (report,) = browser.check_book(tmp_path, {"index.html": "Loss"})
+    (report,) = browser.check_book(tmp_path, {"index.html": "Loss"}, widths=(1280,))
     assert report.images == 3 and len(report.uncaptioned_images) == 2 and not report.ok
+
+
+@pytest.mark.slow
+def test_browser_check_flags_clipped_content_and_sideways_scroll_on_a_phone(tmp_path):
+    """An equation box that hides its overflow (what cut Eq. 4 off at 390 px) and a page wider than the phone."""
+    from gqa import browser
+
+    meta = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    (tmp_path / "clipped.html").write_text(
+        f'<html><head>{meta}</head><body><article><div class="math" style="overflow:hidden;width:300px">'
+        '<span style="display:inline-block;width:500px">M = N + 2TLd_hn_kv</span></div></article></body></html>')
+    (tmp_path / "wide.html").write_text(
+        f'<html><head>{meta}</head><body><article><div style="width:700px">a wide block</div></article></body></html>')
+    (tmp_path / "fits.html").write_text(
+        f'<html><head>{meta}</head><body><article><div class="math" style="overflow-x:auto;width:300px">'
+        '<span style="display:inline-block;width:500px">M = N + 2TLd_hn_kv</span></div></article></body></html>')
+    (tmp_path / "index.html").write_text("index")
+    clipped, wide, fits = browser.check_book(tmp_path, {"clipped.html": None, "wide.html": None, "fits.html": None},
+                                             widths=(390,))
+    assert clipped.width == 390 and clipped.clipped and "500>300px" in clipped.clipped[0] and not clipped.ok
+    assert wide.sideways and not wide.clipped and not wide.ok
+    assert fits.ok  # a box that scrolls its overflow hides nothing
 
 
 def test_staging_a_cached_execution_makes_sphinx_reread_it(tmp_path):
