@@ -162,7 +162,7 @@ _PAGE_FACTS = r"""(() => {
     uncaptioned: imgs.filter(i => i.closest('article') && !i.closest('.sidebar-primary-items__start'))
       .filter(i => { const alt = (i.getAttribute('alt') || '').trim();
                      const cap = i.closest('figure') && i.closest('figure').querySelector('figcaption');
-                     return alt.length < 15 || /\.(png|svg|jpe?g)$/i.test(alt) || !cap || !/Fig\. \d+/.test(cap.innerText); })
+                     return alt.length < 15 || /\.(png|svg|jpe?g)$/i.test(alt) || !cap || !/[Ff]ig\. \d+/.test(cap.innerText); })
       .map(i => i.getAttribute('src').slice(0, 60)),
     text: document.body ? document.body.innerText : '',
     // content a reader cannot reach: wider than its box, which hides the overflow instead of scrolling it
