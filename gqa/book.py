@@ -222,6 +222,9 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
 
 def build_html(src: Path) -> Path:
     """jupyter-book build, execution off, warnings and missing references as errors."""
+    stale = BUILD_DIR / "html" / "index.html"  # the root's redirect is written only when missing: renew it
+    if stale.exists() and 'http-equiv="Refresh"' in stale.read_text(errors="replace"):
+        stale.unlink()
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", str(src),
            "--path-output", str(BOOK_DIR), "-W", "-n", "--keep-going", "-q"]

@@ -254,6 +254,29 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     return fig
 
 
+def findings_chart(ax: plt.Axes, items: Sequence[dict], bands: Sequence[tuple[float, float]]) -> None:
+    """The landing page's headline figure: each claim as ours over the paper's value (1 = the paper's), the
+    range over every reading as a line, the worked example as a dot, the claim's tolerance shaded. `items`
+    are `readings.findings` rows with a numeric paper value; `bands` their tolerance intervals (values)."""
+    ratios = [v / float(item["paper"]) for item in items for v in (*item["range"], item["ours"]) if v and v > 0]
+    left, right = min(ratios + [0.8]) / 1.25, max(ratios + [1.25]) * 1.25
+    for y, (item, (lo, hi)) in enumerate(zip(items, bands)):
+        paper = float(item["paper"])
+        ax.fill_betweenx([y - 0.35, y + 0.35], max(lo / paper, left), hi / paper, color=AGREE_COLOR, alpha=0.2, lw=0,
+                         label="the paper's value within its tolerance" if y == 0 else None)
+        ax.plot([item["range"][0] / paper, item["range"][1] / paper], [y, y], color="#555555", lw=2,
+                label="ours, range over every reading" if y == 0 else None)
+        ax.scatter([item["ours"] / paper], [y], color="#c44e52", zorder=3, s=36,
+                   label="ours, the worked example's reading" if y == 0 else None)
+    ax.axvline(1, color="black", lw=1, ls="--")
+    ax.set_xlim(left, right)
+    ax.set_yticks(range(len(items)), [item["claim"] for item in items], fontsize=9)
+    ax.set_ylim(len(items) - 0.5, -0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("ours / paper's value (1: the paper's)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+
+
 def panel_grid(n: int, ncols: int = 2, panel: tuple[float, float] = (4.6, 3.4), sharey: bool = True):
     """n panels in rows of `ncols`, each `panel` inches: a figure that fits the book's column (about 9 in)
     instead of one long row shrunk to half its size. Returns (figure, the n axes, the spare axes or None;

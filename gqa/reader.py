@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 # Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.
 CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
-    "index.html": "grouped-query attention",
+    "index.html": "Findings",
     "notebooks/00_what_reproduced.html": ("00_what_reproduced", "wr_n_readings"),
+    "intro.html": "The question",
     "notation.html": "hardware-aware cost",
     "notebooks/01_cost_model.html": ("01_cost_model", "base_N"),
     "notebooks/02_attention.html": ("02_attention", "sweep_meta"),

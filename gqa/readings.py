@@ -604,6 +604,43 @@ def under_option(report: Report, point: str, key: str, claim_id: str) -> dict:
             "readings": len(chosen), "range": (min(values), max(values)) if values else None}
 
 
+def _common_words(report: Report, reading_ids: list[str]) -> str:
+    """What the named readings have in common, in words: "only with X" where they take few of a point's
+    options, "never with Y" where they leave out few."""
+    grid = report.data["points"]
+    parts = []
+    for point, labels in shared_options(report, reading_ids).items():
+        key = next(p for p in POINTS if POINT_LABELS[p] == point)
+        every = [o["label"] for o in grid[key]["options"].values()]
+        left_out = [label for label in every if label not in labels]
+        parts.append(f"only with {point} {' or '.join(labels)}" if len(labels) <= len(left_out)
+                     else f"never with {point} {' or '.join(left_out)}")
+    return "; ".join(parts)
+
+
+def findings(report: Report) -> list[dict]:
+    """The landing page's findings, one per claim the paper states in its text: the paper's value, ours under
+    the worked example's reading, the range over every reading, the verdict, and one computed line on why
+    (what the readings that reproduce it have in common, or how close the closest comes)."""
+    out = []
+    for cid in TEXT_CLAIMS:
+        v = report.verdict(cid)
+        if cid == TABLE4:
+            which = [r["id"] for r in report.readings if r["table4_agree"] == r["table4_checkable"]]
+        else:
+            which = [r["id"] for r in report.readings if r["claims"][cid]["status"] == "reproduced"]
+        if v["verdict"] == "every reading":
+            why = "holds under every reading"
+        elif v["verdict"] == "some readings":
+            why = _common_words(report, which) or f"with no option in common"
+        else:
+            why = f"the closest reading gives {_number(v['closest_value'])}"
+        out.append({"claim_id": cid, "claim": v["label"], "paper": v["paper"], "ours": v["default_value"],
+                    "range": v["range"], "verdict": v["verdict"], "reproduced_in": v["reproduced_in"],
+                    "readings": v["readings"], "why": why})
+    return out
+
+
 # The claims "What reproduced" lists, in order (Figure 1's eight bar values are folded into one row).
 HEADLINE_CLAIMS = (TABLE4, TABLE4_WITHIN, "fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z",
                    "fig1_optimum_size", "memory_share_512k", "appg_kv_share_1b_mha_128k")

@@ -269,3 +269,23 @@ def test_under_option_counts_the_readings_that_take_it(report):
     assert got["readings"] == len(chosen) == len(report.readings) // 4
     assert got["reproduced"] == sum(abs(r["memory_saving"] - 0.508) <= 0.05 for r in chosen)
     assert got["range"] == (min(r["memory_saving"] for r in chosen), max(r["memory_saving"] for r in chosen))
+
+
+def test_findings_say_what_the_reproducing_readings_share(report):
+    """Each 'why' is checked against the options the reproducing readings take, counted here from the report."""
+    grid = report.data["points"]
+    for f in readings.findings(report):
+        if f["verdict"] != "some readings":
+            continue
+        ok = [r for r in report.readings if r["claims"][f["claim_id"]]["status"] == "reproduced"]
+        assert len(ok) == f["reproduced_in"]
+        for point in readings.POINTS:
+            taken = {r["options"][point] for r in ok}
+            labels = {k: o["label"] for k, o in grid[point]["options"].items()}
+            name = readings.POINT_LABELS[point]
+            if len(taken) == len(labels):
+                assert f"with {name} " not in f["why"], (f["claim_id"], point)
+            elif len(taken) <= len(labels) - len(taken):
+                assert f"only with {name} " + " or ".join(labels[k] for k in labels if k in taken) in f["why"]
+            else:
+                assert f"never with {name} " + " or ".join(labels[k] for k in labels if k not in taken) in f["why"]
