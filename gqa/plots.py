@@ -227,7 +227,8 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     top.scatter(x[~inside], ys[~inside], s=9, color=DIFFER_COLOR, label="differs", zorder=3)
     if 0 in order:
         j = order.index(0)
-        top.scatter([j], [ys[j]], s=80, facecolors="none", edgecolors="black", lw=1.2, label="worked example (default reading)",
+        top.scatter([j], [ys[j]], s=80, facecolors="none", edgecolors="black", lw=1.2,
+                    label="worked example (default reading)",
                     zorder=4)
     top.set_ylabel(ylabel)
     missing = len(values) - len(kept)
@@ -339,8 +340,8 @@ def caption_problems(caption: str, shown: list[dict]) -> list[str]:
     """Where a caption does not describe the panels a figure shows (empty when it does).
 
     Every panel's y quantity (its axis label without the unit, and a twin axis's) must be named in the
-    caption, and so must the x quantity where it differs between panels; a "(left)", "(right)", "(top)", "(middle)" or
-    "(bottom)" must follow the quantity of the panel in that place; a caption that promises time-invariant
+    caption, and so must the x quantity where it differs between panels; a "(left)", "(right)", "(top)",
+    "(middle)" or "(bottom)" must follow the quantity of the panel in that place; a caption that promises time-invariant
     and time-variant parts needs a panel whose legend shows them."""
     import re
 

@@ -74,6 +74,17 @@ TABLE4_WITHIN = "table4_within_z"  # the same, a cell counted as agreeing when t
 TABLE4_Z_TOLERANCE = 0.02
 
 
+# Claims that hang together: the paper states them for one model against one baseline, so one reading must
+# reproduce them all at once.
+JOINT_CLAIMS = {"both_savings": ("fig1_memory_saving", "fig1_flops_saving"),
+                "savings_and_loss_gain": ("fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z"),
+                "headline_four": ("fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z",
+                                  "fig1_optimum_size")}
+JOINT_LABELS = {"both_savings": "both savings, jointly",
+                "savings_and_loss_gain": "both savings and the loss gain, jointly",
+                "headline_four": "all four headline numbers (both savings, the loss gain, the size), jointly"}
+
+
 def loss_shift_effect(fits: dict, setting: CostSetting, shift: float) -> dict[str, tuple[float, float]]:
     """How far a shift of every Table 4 target loss by ±shift moves the optimum's size N* and its Z, as
     relative changes (smallest and largest over the cells whose published optimum is among `fits`)."""
@@ -87,15 +98,6 @@ def loss_shift_effect(fits: dict, setting: CostSetting, shift: float) -> dict[st
             n_moves.append(abs(n / best.params - 1))
             z_moves.append(abs(search.cost_at(best.heads, n, int(r.context), setting).z / best.z - 1))
     return {"params": (min(n_moves), max(n_moves)), "z": (min(z_moves), max(z_moves))}
-# Claims that hang together: the paper states them for one model against one baseline, so one reading must
-# reproduce them all at once.
-JOINT_CLAIMS = {"both_savings": ("fig1_memory_saving", "fig1_flops_saving"),
-                "savings_and_loss_gain": ("fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z"),
-                "headline_four": ("fig1_memory_saving", "fig1_flops_saving", "fig1_loss_gain_equal_z",
-                                  "fig1_optimum_size")}
-JOINT_LABELS = {"both_savings": "both savings, jointly",
-                "savings_and_loss_gain": "both savings and the loss gain, jointly",
-                "headline_four": "all four headline numbers (both savings, the loss gain, the size), jointly"}
 
 
 # --- The declared grid -----------------------------------------------------------------------------
@@ -277,11 +279,6 @@ def fit(data: dict, e: str, objective: Option, resamples: int, seed: int):
 # --- Claims under one costing ---------------------------------------------------------------------
 
 
-def _parts(c: search.Candidate, context: int, setting: CostSetting) -> dict:
-    """Weights and KV bytes, and time-invariant and total FLOPs, of a costed model (`search.cost_parts`)."""
-    return search.cost_parts(c, context, setting)
-
-
 def _headline(laws: dict, target: float, setting: CostSetting, bases: dict, equal_z: dict) -> dict:
     """Reading-dependent values of one set of laws against every baseline: {baseline key: {claim: value}}."""
     law = laws[OPTIMUM]
@@ -294,7 +291,7 @@ def _headline(laws: dict, target: float, setting: CostSetting, bases: dict, equa
     ours = None
     if n_star is not None:
         cand = search.cost_at(OPTIMUM, n_star, CONTEXT, setting)
-        ours = _parts(cand, CONTEXT, setting)
+        ours = search.cost_parts(cand, CONTEXT, setting)
         # The size claim is judged by the paper's own label rule, 12·L·d², of the shape of N* itself: a
         # reading that snaps N* to the nearest preset would label any N* near that preset "1.8B".
         unsnapped = cand if setting.snap is None else search.cost_at(OPTIMUM, n_star, CONTEXT,
@@ -423,8 +420,8 @@ def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
         for key, option in pts["baseline"].items():
             shape = baseline_shape(option)
             base = search.cost_of_shape(shape, CONTEXT, setting)
-            bases[key] = (_parts(base, CONTEXT, setting),
-                          _parts(search.cost_of_shape(shape, LONG_CONTEXT, setting), LONG_CONTEXT, setting))
+            long = search.cost_of_shape(shape, LONG_CONTEXT, setting)
+            bases[key] = (search.cost_parts(base, CONTEXT, setting), search.cost_parts(long, LONG_CONTEXT, setting))
             try:
                 equal_z[key] = search.params_for_z(OPTIMUM, base.z, CONTEXT, setting)
             except ValueError:
@@ -632,7 +629,7 @@ def findings(report: Report) -> list[dict]:
         if v["verdict"] == "every reading":
             why = "holds under every reading"
         elif v["verdict"] == "some readings":
-            why = _common_words(report, which) or f"with no option in common"
+            why = _common_words(report, which) or "with no option in common"
         else:
             why = f"the closest reading gives {_number(v['closest_value'])}"
         out.append({"claim_id": cid, "claim": v["label"], "paper": v["paper"], "ours": v["default_value"],
