@@ -55,3 +55,14 @@ def test_first_cell_does_nothing_where_gqa_imports():
     scope = {}
     exec(compile(source, "<first cell>", "exec"), scope)  # gqa imports here: no clone, no install
     assert scope["REPOSITORY"] == URL and "subprocess" not in scope and "HOSTED_PROFILE" not in scope
+
+
+def test_first_cell_without_gqa_or_a_repository_prints_one_line_and_never_raises(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gqa", None)  # `import gqa` raises ImportError, as in a bare runtime
+    scope = {}
+    exec(compile(launch.cell_source(""), "<first cell>", "exec"), scope)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and "repository.url" in printed[0] and "gqa book --sync-launch" in printed[0]
+    assert "HOSTED_PROFILE" not in scope  # nothing was installed
