@@ -479,3 +479,27 @@ def test_referee_corrections_hold_in_the_ci_book():
     six = glued_values(book.BUILD_DIR / "src" / "notebooks" / "06_paper_check.ipynb")
     assert six["n_verdicts"] == str(len(readings.TEXT_CLAIMS)) and six["n_bars"] == str(len(readings.BAR_CLAIMS))
     assert "jointly" in _page_text("00_what_reproduced")
+
+
+def test_every_symbol_the_chapters_use_is_on_the_notation_page():
+    """The symbols inside $...$ in the chapters and About this book, each listed on the Notation page."""
+    tex = {r"\frac", r"\text", r"\left", r"\right", r"\cdot", r"\log", r"\tag", r"\qquad", r"\quad", r"\le", r"\ge",
+           r"\ne", r"\times", r"\tfrac", r"\cos", r"\pi", r"\sqrt", r"\approx", r"\mathrm", r"\in"}
+
+    def symbols(text: str) -> set[str]:
+        text = re.sub(r"```.*?```", "", text, flags=re.S)
+        found = set()
+        for display, inline in re.findall(r"\$\$(.+?)\$\$|\$([^$]+?)\$", text, flags=re.S):
+            expr = re.sub(r"\\mathcal\{(\w)\}", r"CAL\1", re.sub(r"\\text\{[^}]*\}", "", display or inline))
+            for m in re.finditer(r"(\\[A-Za-z]+|CAL[A-Z]|[A-Za-z])(_\{[^}]*\}|_\\text\{[^}]*\}|_[A-Za-z0-9])?", expr):
+                if m.group(1) not in tex:
+                    found.add(m.group(1) + (m.group(2) or ""))
+        return found
+
+    used = symbols((book.BOOK_DIR / "intro.md").read_text())
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        used |= symbols("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown"))
+    listed = symbols((book.BOOK_DIR / "notation.md").read_text())
+    assert used - listed == set(), sorted(used - listed)
+    assert {"g", "CALL", "L", "n_h", "n_{kv}"} <= listed  # g defined; the loss is script L, never the layers' L
