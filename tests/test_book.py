@@ -503,3 +503,30 @@ def test_every_symbol_the_chapters_use_is_on_the_notation_page():
     listed = symbols((book.BOOK_DIR / "notation.md").read_text())
     assert used - listed == set(), sorted(used - listed)
     assert {"g", "CALL", "L", "n_h", "n_{kv}"} <= listed  # g defined; the loss is script L, never the layers' L
+
+
+@pytest.mark.slow
+def test_readme_list_parameter_recipes_run_verbatim_with_gqa_run_and_papermill_y():
+    script = _bash_block(book.ROOT / "README.md", "gqa run notebooks/01_cost_model.ipynb")
+    proc = _run_bash(script, book.ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for out in ("/tmp/cost_short.ipynb", "/tmp/cost_short_pm.ipynb"):
+        nb = json.loads(Path(out).read_text())
+        injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+        assert "contexts = [2048, 4096, 8192]" in "".join(injected["source"]), out
+    assert glued_values(Path("/tmp/cost_short.ipynb"))["profile"] == "'ci'"
+
+
+def test_gqa_run_checks_parameters_before_running(tmp_path, capsys):
+    out = tmp_path / "x.ipynb"
+    for argv, word in ((["-p", "contxts", "[1, 2]"], "contxts"), (["-p", "bar_context", "abc"], "bar_context"),
+                       (["-p", "contexts", "[1024, 'x']"], "contexts")):
+        assert main(["run", "notebooks/01_cost_model.ipynb", str(out), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and word in err[0] and "Traceback" not in err[0], err
+    assert main(["run", "notebooks/nope.ipynb", str(out)]) == 2 and "nope" in capsys.readouterr().err
+    assert not out.exists()
+    from gqa.cli.run import parse_value
+
+    assert parse_value("[2048, 4096]") == [2048, 4096] and parse_value("1e5") == 1e5 and parse_value("fast") == "fast"
+    assert parse_value("True") is True and parse_value("null") is None and parse_value("'8'") == "8"

@@ -17,6 +17,7 @@ from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
 from gqa.cli.readings import add_readings
 from gqa.cli.render import add_render
+from gqa.cli.run import add_run
 from gqa.cli.train import add_data, add_sweep, add_train
 
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_readings(sub)
     add_book(sub)
     add_render(sub)
+    add_run(sub)
     add_exercise(sub)
     return parser
 
