@@ -373,3 +373,64 @@ def caption_problems(caption: str, shown: list[dict]) -> list[str]:
                    for p in shown):
             problems.append("the caption promises time-invariant and time-variant parts, but no panel shows them")
     return problems
+
+
+# --- Diagrams drawn by code ------------------------------------------------------------------------
+
+
+def head_sharing(ax: plt.Axes, n_heads: int, n_kv_heads: int, title: str) -> None:
+    """Query heads (top row) and the KV heads they read (bottom row), one line per query head: MHA when
+    n_kv = n_h, GQA in between, MQA when n_kv = 1. A diagram: the axes are switched off."""
+    from gqa.shapes import check_heads
+
+    check_heads(n_heads, n_kv_heads)
+    group = n_heads // n_kv_heads
+    q_x = [i + 0.5 for i in range(n_heads)]
+    kv_x = [(k + 0.5) * group for k in range(n_kv_heads)]
+    from matplotlib.patches import Rectangle
+
+    for i, x in enumerate(q_x):
+        ax.plot([x, kv_x[i // group]], [0.9, 0.1], color="#999999", lw=0.8, zorder=1)
+    for i, x in enumerate(q_x):
+        ax.add_patch(Rectangle((x - 0.35, 0.9), 0.7, 0.3, color="#4c72b0", zorder=2,
+                               label="query head" if i == 0 else None))
+    for k, x in enumerate(kv_x):
+        ax.add_patch(Rectangle((x - 0.35, -0.2), 0.7, 0.3, color="#dd8452", zorder=2,
+                               label="key/value head (cached)" if k == 0 else None))
+    ax.set_xlim(-0.2, n_heads + 0.2)
+    ax.set_ylim(-0.5, 1.5)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def search_flow(ax: plt.Axes, steps: Sequence[tuple[str, str]]) -> None:
+    """The three-step search as boxes joined by arrows, left to right: (title, what it does) per step."""
+    width = 1.0 / len(steps)
+    for i, (title, body) in enumerate(steps):
+        x = i * width + width / 2
+        ax.text(x, 0.5, f"{title}\n\n{body}", ha="center", va="center", fontsize=9, wrap=True,
+                bbox={"boxstyle": "round,pad=0.6", "facecolor": "#eef3f8", "edgecolor": "#4c72b0"})
+        if i:
+            ax.annotate("", xy=(i * width + 0.02, 0.5), xytext=(i * width - 0.02, 0.5),
+                        arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 1.2})
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+
+
+def kv_against_weights(ax: plt.Axes, contexts: Sequence[int], models: Sequence[tuple[str, float, float]]) -> None:
+    """Memory of the weights (flat, dashed) and of the KV cache (growing with T) for each (label, weights bytes,
+    KV bytes per token of context), in GB on log axes, with the context where the two weigh the same marked."""
+    import numpy as np
+
+    t = np.array(contexts, float)
+    colors = ["#c44e52", "#4c72b0", "#55a868", "#8172b2"]
+    for (label, weights, per_token), color in zip(models, colors):
+        ax.plot(t, np.full_like(t, weights / 1e9), color=color, ls="--", lw=1.2, label=f"{label}: weights")
+        ax.plot(t, t * per_token / 1e9, color=color, lw=1.8, label=f"{label}: KV cache")
+        balance = weights / per_token
+        ax.scatter([balance], [weights / 1e9], color=color, zorder=3, s=30)
+        ax.annotate(f"balance at {balance / 1024:.0f}K", (balance, weights / 1e9),
+                    textcoords="offset points", xytext=(6, -12), fontsize=8, color=color)
+    context_axis(ax, list(contexts))
+    ax.set_ylabel("memory (GB)")

@@ -82,3 +82,29 @@ def test_every_figure_of_the_ci_book_has_a_caption_that_describes_its_panels():
             assert plots.caption_problems(figure["caption"], shown) == [], (path.name, figure["name"], shown)
             checked += 1
     assert checked >= 15
+
+
+def test_head_sharing_draws_one_line_per_query_head_to_its_group():
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots()
+    plots.head_sharing(ax, 8, 2, "GQA")
+    lines = [line.get_xydata() for line in ax.get_lines()]
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(lines) == 8 and len(boxes) == 8 + 2
+    # query heads 0-3 go to the first KV head, 4-7 to the second (x of the line's lower end)
+    assert len({tuple(line[1]) for line in lines[:4]}) == 1 and len({tuple(line[1]) for line in lines[4:]}) == 1
+    assert lines[0][1][0] < lines[4][1][0]
+    assert plots.panels(fig) == []  # a diagram: no data panel for the caption check to read
+    with pytest.raises(ValueError):
+        plots.head_sharing(ax, 8, 3, "not a grouping")
+    plt.close(fig)
+
+
+def test_kv_against_weights_marks_the_balance_context():
+    fig, ax = plt.subplots()
+    plots.kv_against_weights(ax, [1024, 65536], [("m", 2e9, 1e5)])  # balance at 2e9 / 1e5 = 20,000 tokens
+    (dot,) = ax.collections
+    assert dot.get_offsets()[0][0] == pytest.approx(20_000) and dot.get_offsets()[0][1] == pytest.approx(2.0)
+    assert plots.panels(fig)[0]["ylabel"] == "memory (GB)"
+    plt.close(fig)
