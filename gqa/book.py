@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -236,6 +237,13 @@ def build_html(src: Path) -> Path:
     index = BUILD_DIR / "html" / "index.html"
     if not index.exists():
         raise RuntimeError(f"jupyter-book finished but {index} is missing")
+    redirect = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index.read_text(errors="replace"))
+    if redirect:  # the bare redirect names no icon, so a browser asks for /favicon.ico and logs a 404
+        index.write_text(f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+                         f'<meta http-equiv="Refresh" content="0; url={redirect.group(1)}" />\n'
+                         f'<link rel="icon" href="_static/favicon.svg" type="image/svg+xml">\n'
+                         f'<title>Cost-optimal grouped-query attention</title></head>\n'
+                         f'<body><a href="{redirect.group(1)}">What reproduced</a></body></html>\n')
     return index
 
 

@@ -89,6 +89,7 @@ def test_book_builds_offline_and_second_build_executes_nothing(capsys):
     html = book.BUILD_DIR / "html"
     chapter = (html / "notebooks" / "01_cost_model.html").read_text()
     assert (html / "index.html").exists()
+    assert 'rel="icon"' in (html / "index.html").read_text()  # the root's redirect names the icon: no /favicon.ico 404
     assert chapter.count("<img") >= 2
     assert "Figure 1" in chapter
     assert "{glue:" not in chapter  # every glued value resolved
