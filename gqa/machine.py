@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import platform
 import re
@@ -62,7 +63,20 @@ def time_call(fn: Callable[[], object], device: str, *, min_seconds: float = 0.2
     return statistics.median(times), min(times)
 
 
-_libc: ctypes.CDLL | None = None
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4  # glibc's mallopt parameters (malloc.h)
+GLIBC_MMAP_MAX, GLIBC_TRIM_THRESHOLD = 65536, 128 * 1024  # glibc's defaults
+
+
+@functools.lru_cache(maxsize=None)
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, to steer glibc's allocator with mallopt; None where it is not glibc."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+_small_mmap_threshold_set = False
 
 
 def _return_large_blocks_to_os() -> None:
@@ -71,19 +85,15 @@ def _return_large_blocks_to_os() -> None:
     Large blocks are served by mmap (unmapped on free), and free pages still held in the heap (say, from
     earlier timing runs) are released now; without this a reused block raises no high-water mark.
     """
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL("libc.so.6")
-            _libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
-            _libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
-        except OSError:
-            return
-    _libc.malloc_trim(0)
-
-
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
-GLIBC_MMAP_MAX, GLIBC_TRIM_THRESHOLD = 65536, 128 * 1024  # glibc's defaults
+    global _small_mmap_threshold_set
+    libc = _glibc()
+    if libc is None:
+        return
+    if not _small_mmap_threshold_set:
+        libc.mallopt(M_MMAP_THRESHOLD, 64 * 1024)
+        libc.mallopt(M_TRIM_THRESHOLD, 64 * 1024)
+        _small_mmap_threshold_set = True
+    libc.malloc_trim(0)
 
 
 @contextlib.contextmanager
@@ -96,9 +106,8 @@ def heap_only_allocation():
     turns mmap off and a large M_TRIM_THRESHOLD keeps freed pages: a repeated step then reuses warm memory,
     as a caching allocator would. Restores glibc's defaults on exit. A no-op where glibc is not loaded.
     """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = _glibc()
+    if libc is None:
         yield False
         return
     libc.mallopt(M_MMAP_MAX, 0)

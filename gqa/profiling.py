@@ -217,6 +217,8 @@ def repeat_allocator_rows(cfg: SweepConfig, min_context: int = 2048,
         raise ValueError("the allocator comparison is for glibc on a CPU (CUDA has a caching allocator)")
     contexts = [t for t in cfg.decode_contexts if t >= min_context]
     kv_heads = [k for k in cfg.kv_heads if k < cfg.n_heads]
+    size = torch.finfo(TORCH_DTYPES[cfg.dtype]).bits // 8
+    repeated = cfg.batch * cfg.n_heads * cfg.head_dim * size  # bytes per position of one repeated K or V
     rows = []
     for allocator in ALLOCATORS:
         with (heap_only_allocation() if allocator == "heap only" else contextlib.nullcontext()):
@@ -227,11 +229,9 @@ def repeat_allocator_rows(cfg: SweepConfig, min_context: int = 2048,
                         step = functools.partial(attention.FUNCTIONS[backend], None, attention_mask=None)
                         median, fastest = time_cold(step, _inputs(cfg, case), cfg.device,
                                                     min_seconds=cfg.min_seconds)
-                        size = torch.finfo(TORCH_DTYPES[cfg.dtype]).bits // 8
-                        repeated = cfg.batch * cfg.n_heads * context * cfg.head_dim * size  # one of K, V
                         rows.append({"allocator": allocator, "backend": backend, "n_kv": n_kv, "context": context,
                                      "time_ms": median * 1e3, "time_ms_min": fastest * 1e3,
-                                     "repeated_tensor_mib": repeated / 2**20})
+                                     "repeated_tensor_mib": repeated * context / 2**20})
                         log(f"{allocator:14} {backend:6} n_kv={n_kv:<3} T={context:<6} {median * 1e3:9.2f} ms")
     return rows
 

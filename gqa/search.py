@@ -365,19 +365,22 @@ def balance_size(heads: Heads, context: int, setting: CostSetting = CostSetting(
     return math.sqrt(lo * hi)
 
 
+def _balance(c: Candidate, head_dim: int) -> float:
+    """The T at which a model costed at T = 1 has as much KV cache as weights (Eq. 4: the weights are
+    N_mem = M(1) − 2·L·d_h·n_kv, the cache 2·T·L·d_h·n_kv; the shape does not depend on T)."""
+    per_token = 2 * c.layers * head_dim * c.heads[1]
+    return (c.memory - per_token) / per_token
+
+
 def balance_context_of_shape(shape: Shape, setting: CostSetting = CostSetting()) -> float:
     """`balance_context` of an exact shape: the T at which its KV cache weighs as much as its weights."""
-    c = cost_of_shape(shape, 1, setting)
-    per_token = 2 * shape.layers * shape.head_dim * shape.n_kv_heads
-    return (c.memory - per_token) / per_token
+    return _balance(cost_of_shape(shape, 1, setting), shape.head_dim)
 
 
 def balance_context(heads: Heads, n_params: float, setting: CostSetting = CostSetting()) -> float:
     """The context T at which a model of n_params non-embedding parameters has as much KV cache as weights
     (Eq. 4: N_mem = 2·T·L·d_h·n_kv, so T = N_mem / (2·L·d_h·n_kv); the shape does not depend on T)."""
-    c = cost_at(heads, n_params, 1, setting)
-    weights = c.memory - 2 * c.layers * setting.head_dim * heads[1]
-    return weights / (2 * c.layers * setting.head_dim * heads[1])
+    return _balance(cost_at(heads, n_params, 1, setting), setting.head_dim)
 
 
 

@@ -41,6 +41,19 @@ def cmd_bench_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_report(out: Path, report: dict) -> None:
+    """A benchmark's record as JSON, written atomically (a temporary file renamed into place)."""
+    import json
+    import os
+
+    from gqa.paths import display_path
+
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {display_path(out)}", file=sys.stderr)
+
+
 MAX_LOSS_GAP = 0.02  # nats: the two models' fitted losses may differ by at most this
 
 
@@ -52,7 +65,7 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
     from gqa import profiles, search, sources
     from gqa.benchmarks import decode_throughput
     from gqa.machine import last_level_cache_bytes, read_bandwidth
-    from gqa.shapes import Shape, shapes_at_loss
+    from gqa.shapes import shapes_at_loss
     from gqa.sweep import study_records
 
     records, stores = study_records(profiles.load(args.profile).section("sweep"), args.profile)
@@ -63,10 +76,11 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
     search.check_target(source.fits, target)
     cmp = search.compare(source.fits, target, args.context, tuple(args.baseline), setting)
     rows = {}
+    shapes = {}
     for label, c in (("optimum", cmp.optimum), ("baseline", cmp.baseline)):
         law = source.fits[c.heads]
-        shape = shapes_at_loss(law.predict, target, *c.heads, head_dim=setting.head_dim, vocab=setting.vocab,
-                               anchors=setting.anchors)
+        shape = shapes[label] = shapes_at_loss(law.predict, target, *c.heads, head_dim=setting.head_dim,
+                                               vocab=setting.vocab, anchors=setting.anchors)
         exact = search.cost_of_shape(shape, args.context, setting)
         rows[label] = {"heads": list(c.heads), "params_non_embedding": shape.params().non_embedding,
                        "params_star": c.params, "fitted_loss": float(law.predict(shape.params().non_embedding)),
@@ -78,8 +92,7 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
         raise ValueError(f"no buildable shapes within {MAX_LOSS_GAP} nat of each other at loss {target:.3f}: "
                          f"the fitted losses differ by {gap:.3f}")
     for label, row in rows.items():
-        shape = Shape(row["layers"], row["d_model"], *row["heads"], head_dim=setting.head_dim, vocab=setting.vocab)
-        row.update(decode_throughput(shape, args.context, steps=args.steps, backend=args.attention,
+        row.update(decode_throughput(shapes[label], args.context, steps=args.steps, backend=args.attention,
                                      device=args.device))
     opt, base = rows["optimum"], rows["baseline"]
     read = read_bandwidth(args.device)  # the floor: each step reads the weights and the KV cache once
@@ -96,13 +109,11 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
               "kv_ratio_from_heads": base["heads"][1] / opt["heads"][1],
               "kv_ratio_from_depth": base["layers"] / opt["layers"]}
     if args.out:  # a record for the book: where, when and how it was measured
-        import os
         import platform
         import time
 
         import torch
 
-        from gqa.paths import display_path
         from gqa.machine import device_name
 
         report.update({"date": time.strftime("%Y-%m-%d"), "machine": platform.node(), "device": args.device,
@@ -110,10 +121,7 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
                        "profile": args.profile, "steps": args.steps, "attention": args.attention})
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(out)
-        print(f"wrote {display_path(out)}", file=sys.stderr)
+        _write_report(out, report)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -135,15 +143,12 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
 
 def cmd_bench_repeat(args: argparse.Namespace) -> int:
     """repeat against sdpa decode, under glibc's default allocator and with the heap only."""
-    import json
-    import os
     import time
 
     import torch
 
     from gqa import profiling
     from gqa.machine import device_name
-    from gqa.paths import display_path
 
     cfg = profiling.SweepConfig.from_dict(_profile_section(args.profile, "attention_profile"))
     out = Path(args.out) if args.out else profiling.allocator_path(cfg.device, args.profile)
@@ -154,10 +159,7 @@ def cmd_bench_repeat(args: argparse.Namespace) -> int:
               "torch": torch.__version__, "threads": torch.get_num_threads(), "dtype": cfg.dtype,
               "n_heads": cfg.n_heads, "head_dim": cfg.head_dim, "batch": cfg.batch, "profile": args.profile,
               "rows": rows}
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    print(f"wrote {display_path(out)}", file=sys.stderr)
+    _write_report(out, report)
     ratios = profiling.repeat_ratios(rows)
     print(f"repeat / sdpa decode time, {cfg.dtype}, n_h = {cfg.n_heads}, d_h = {cfg.head_dim}, "
           f"{torch.get_num_threads()} threads ({device_name(cfg.device)})")
