@@ -139,26 +139,33 @@ def test_repeat_ratios_divide_repeat_by_sdpa_per_allocator():
 
 def test_heap_only_allocation_turns_mmap_off_and_restores_it():
     """Inside the block a large allocation comes from the heap (below the program break); outside, glibc maps
-    it on its own (above the break, where mappings live)."""
-    import ctypes
+    it on its own (above the break, where mappings live). In a fresh process: in this one, earlier tests leave
+    free heap chunks large enough to serve the allocation whatever mmap is allowed to do."""
+    import subprocess
+    import sys
 
-    from gqa.machine import heap_only_allocation
+    check = """
+import ctypes
+from gqa.machine import heap_only_allocation
 
-    libc = ctypes.CDLL("libc.so.6")
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-    libc.sbrk.restype = ctypes.c_void_p
-    libc.sbrk.argtypes = [ctypes.c_ssize_t]
-    size = 64 * 2**20  # above glibc's largest mmap threshold (32 MiB)
-    with heap_only_allocation() as active:
-        assert active
-        block = libc.malloc(size)
-        assert block and block + size <= libc.sbrk(0)  # inside the heap
-        libc.free(block)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.sbrk.restype = ctypes.c_void_p
+libc.sbrk.argtypes = [ctypes.c_ssize_t]
+size = 64 * 2**20  # above glibc's largest mmap threshold (32 MiB)
+with heap_only_allocation() as active:
+    assert active
     block = libc.malloc(size)
-    assert block and block > libc.sbrk(0)  # a mapping of its own, above the heap
+    assert block and block + size <= libc.sbrk(0), "inside the block: not from the heap"
     libc.free(block)
+block = libc.malloc(size)
+assert block and block > libc.sbrk(0), "after the block: not a mapping of its own"
+libc.free(block)
+"""
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-1000:]
 
 
 def test_bench_repeat_writes_both_allocators_for_every_grouped_case(tmp_path, capsys):
