@@ -104,8 +104,11 @@ def heap_only_allocation():
     afresh with mmap and unmaps it on free, so a call that allocates such a block on every step pays the
     page faults of zeroed pages every time, which is the allocator's cost, not the op's. M_MMAP_MAX = 0
     turns mmap off and a large M_TRIM_THRESHOLD keeps freed pages: a repeated step then reuses warm memory,
-    as a caching allocator would. Restores glibc's defaults on exit. A no-op where glibc is not loaded.
+    as a caching allocator would. Restores glibc's defaults on exit and returns the kept pages (the
+    peak-memory probe, `peak_extra_memory`, sets its smaller thresholds again before its next use). A no-op
+    where glibc is not loaded.
     """
+    global _small_mmap_threshold_set
     libc = _glibc()
     if libc is None:
         yield False
@@ -118,6 +121,7 @@ def heap_only_allocation():
         libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
         libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
         libc.malloc_trim(0)  # hand back what the heap kept, so large blocks are mapped again
+        _small_mmap_threshold_set = False  # the peak-memory probe sets its own thresholds again when next used
 
 
 def _status_bytes(key: str) -> int:
