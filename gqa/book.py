@@ -65,8 +65,9 @@ def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_suffix(".partial.ipynb")
     try:
-        papermill.execute_notebook(str(notebook), str(partial), parameters=params,
-                                   kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR))
+        with launch.outside_hosted_session():
+            papermill.execute_notebook(str(notebook), str(partial), parameters=params,
+                                       kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR))
     except Exception as e:
         failed = output.with_suffix(".failed.ipynb")
         if partial.exists():

@@ -3,14 +3,18 @@
 One setting drives both: `repository.url` in book/_config.yml (or the environment variable
 GQA_REPOSITORY_URL, which wins). When it is set, `gqa book` turns on the Colab and Binder launch buttons,
 and every notebook's first cell (tagged remove-cell, so the book never shows it) names the same URL: in
-a runtime where `import gqa` fails, it clones the repository, installs it with its book extra, and sets
-HOSTED_PROFILE = "ci" in the kernel, so the notebook runs its ci-sized parameters (`hosted_parameters`). Where gqa imports,
-the cell does nothing. `gqa book --sync-launch` writes the URL into the first cells; a build whose cells
+a runtime where `import gqa` fails (Colab), it clones the repository, installs it with its book extra, and
+sets HOSTED_PROFILE = "ci" in the kernel, so the notebook runs its ci-sized parameters (`hosted_parameters`).
+Binder builds its image from binder/ (repo2docker's conventions: runtime.txt, requirements.txt, postBuild
+installing the companion, and a start script exporting GQA_HOSTED_PROFILE=ci, which the cell reads); a book
+build or `gqa run` executes with that variable removed, so only a hosted session sees it. Where gqa imports
+and the variable is unset, the cell does nothing. `gqa book --sync-launch` writes the URL into the first cells; a build whose cells
 disagree with the setting stops and says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,13 +25,17 @@ import yaml
 from gqa.paths import BOOK_DIR, NOTEBOOK_DIR
 
 CELL_ID = "hosted-setup"
-CELL_TEMPLATE = '''# Opened in a hosted runtime (Colab, Binder) without the companion? Install it from its repository and
-# run this chapter with the ci profile's small parameters. Where gqa is installed, this cell does nothing.
+HOSTED_ENV = "GQA_HOSTED_PROFILE"  # set to "ci" by binder/start; never seen by a build (book.execute_notebook)
+CELL_TEMPLATE = '''# Opened in a hosted runtime? In Binder the companion is installed and binder/start sets
+# GQA_HOSTED_PROFILE=ci; in Colab this cell installs it from its repository. Either way the chapter then
+# runs the ci profile's small parameters. In a checkout, or under `gqa book`, this cell changes nothing.
+import os
 REPOSITORY = {url!r}  # book/_config.yml repository.url, written by `gqa book --sync-launch`
+HOSTED_PROFILE = os.environ.get("GQA_HOSTED_PROFILE") or None  # read by the cell after the parameters
 try:
     import gqa  # noqa: F401
 except ImportError:
-    import os, subprocess, sys
+    import subprocess, sys
     if not REPOSITORY:
         print("gqa is not installed here and this copy names no repository to install it from: install the "
               "companion (pip install -e '.[book]' in a checkout), or set repository.url in book/_config.yml "
@@ -38,7 +46,7 @@ except ImportError:
             subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, here], check=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]"], check=True)
         sys.path.insert(0, here)  # an editable install is seen by new processes; this kernel needs the path
-        HOSTED_PROFILE = "ci"  # read by the cell after the parameters'''
+        HOSTED_PROFILE = "ci"'''
 
 
 def repository_url() -> str:
@@ -108,10 +116,22 @@ def sync(url: str | None = None) -> list[str]:
     return changed
 
 
+@contextlib.contextmanager
+def outside_hosted_session():
+    """Run a block (a papermill execution) with GQA_HOSTED_PROFILE removed from the environment its kernel
+    inherits: the parameters a build or `gqa run` passes are then the ones the notebook uses."""
+    saved = os.environ.pop(HOSTED_ENV, None)
+    try:
+        yield saved
+    finally:
+        if saved is not None:
+            os.environ[HOSTED_ENV] = saved
+
+
 def hosted_parameters(stem: str, name: str | None) -> dict:
     """The parameters of profile `name` for a notebook, or {} when it is None: the first cell sets
-    HOSTED_PROFILE only in a hosted runtime, so nothing else (no environment variable) can switch a
-    build's parameters. `globals().update(hosted_parameters("01_cost_model", globals().get("HOSTED_PROFILE")))`."""
+    HOSTED_PROFILE only in a hosted runtime (Colab's install, Binder's GQA_HOSTED_PROFILE), and a build
+    executes without that variable, so nothing can switch a build's parameters behind its cache key. `globals().update(hosted_parameters("01_cost_model", globals().get("HOSTED_PROFILE")))`."""
     if not name:
         return {}
     from gqa import profiles

@@ -192,20 +192,19 @@ def status_grid(ax: plt.Axes, frame, targets: Sequence[float], contexts: Sequenc
               bbox_to_anchor=(1.01, 1), fontsize=8, title="paper / ours")
 
 
-POINT_NAMES = {"irreducible_loss": "E", "fit_objective": "fit", "size_to_shape": "shape", "baseline": "baseline",
-               "cost_accounting": "costs"}
 AGREE_COLOR, DIFFER_COLOR = "#55a868", "#c44e52"
 
 
-def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]], points: dict[str, Sequence[str]],
-               ylabel: str, title: str = "", paper: float | None = None, band: tuple[float, float] | None = None,
+def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]],
+               points: dict[str, dict[str, str]], ylabel: str, title: str = "", paper: float | None = None, band: tuple[float, float] | None = None,
                cells: Sequence[Sequence[bool]] | None = None, cell_labels: Sequence[str] = ()) -> plt.Figure:
     """A specification curve: one column per reading, sorted by its value (top panel, the paper's value as
     a line and its tolerance band shaded; the first reading, the default, ringed); optionally a
     reading x cell map of agreement (middle); and a dot matrix of the options each reading takes (bottom).
 
-    `readings` are {point: option key}; `points` lists each point's option keys in the order to draw.
-    Readings without a value (None) are left out and counted in the title.
+    `readings` are {point: option key}; `points` maps each point to {option key: plain-word label} in the
+    order to draw (the labels of data/paper/readings.yaml, as `gqa readings` prints them). Readings without
+    a value (None) are left out and counted in the title.
     """
     import numpy as np
 
@@ -245,7 +244,9 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     for r, (point, key) in enumerate(rows):
         used = [j for j, i in enumerate(order) if readings[i][point] == key]
         matrix.scatter(used, [r] * len(used), marker="|", s=30, lw=0.8, color="#333333")
-    matrix.set_yticks(range(len(rows)), [f"{POINT_NAMES.get(p, p)}: {k}" for p, k in rows], fontsize=7)
+    from gqa.readings import POINT_LABELS
+
+    matrix.set_yticks(range(len(rows)), [f"{POINT_LABELS.get(p, p)}: {points[p][k]}" for p, k in rows], fontsize=7)
     matrix.set_ylim(len(rows) - 0.5, -0.5)
     matrix.set_xlim(-0.5, len(order) - 0.5)
     matrix.set_xlabel("readings, sorted by the value above")

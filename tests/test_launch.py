@@ -54,7 +54,7 @@ def test_first_cell_does_nothing_where_gqa_imports():
     source = launch.cell_source(URL)
     scope = {}
     exec(compile(source, "<first cell>", "exec"), scope)  # gqa imports here: no clone, no install
-    assert scope["REPOSITORY"] == URL and "subprocess" not in scope and "HOSTED_PROFILE" not in scope
+    assert scope["REPOSITORY"] == URL and "subprocess" not in scope and scope["HOSTED_PROFILE"] is None
 
 
 def test_first_cell_without_gqa_or_a_repository_prints_one_line_and_never_raises(capsys, monkeypatch):
@@ -65,4 +65,46 @@ def test_first_cell_without_gqa_or_a_repository_prints_one_line_and_never_raises
     exec(compile(launch.cell_source(""), "<first cell>", "exec"), scope)
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and "repository.url" in printed[0] and "gqa book --sync-launch" in printed[0]
-    assert "HOSTED_PROFILE" not in scope  # nothing was installed
+    assert scope["HOSTED_PROFILE"] is None  # nothing was installed
+
+
+def test_first_cell_in_binder_reads_the_profile_its_start_script_exports(monkeypatch):
+    monkeypatch.setenv(launch.HOSTED_ENV, "ci")
+    scope = {}
+    exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)  # gqa imports, as in Binder's image
+    assert scope["HOSTED_PROFILE"] == "ci" and "subprocess" not in scope
+
+
+def test_a_build_never_sees_the_hosted_profile(monkeypatch):
+    import os
+
+    monkeypatch.setenv(launch.HOSTED_ENV, "ci")
+    with launch.outside_hosted_session() as saved:
+        assert saved == "ci" and launch.HOSTED_ENV not in os.environ  # what papermill's kernel inherits
+    assert os.environ[launch.HOSTED_ENV] == "ci"
+
+
+def test_binder_files_follow_repo2docker_conventions():
+    """binder/: runtime.txt, requirements.txt (the Makefile's torch, CPU build), an executable postBuild that
+    installs the companion with its book extra, and an executable start script that exports the hosted
+    profile and ends with exec "$@" (repo2docker's rule for start)."""
+    import os
+    import re
+
+    from gqa.paths import ROOT
+
+    folder = ROOT / "binder"
+    runtime = (folder / "runtime.txt").read_text().strip()
+    assert re.fullmatch(r"python-3\.(1[0-9])", runtime), runtime
+    makefile_torch = re.search(r"^TORCH \?= (\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    requirements = [line.strip() for line in (folder / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+    assert makefile_torch in requirements and any("download.pytorch.org/whl/cpu" in r for r in requirements)
+    for script in ("postBuild", "start"):
+        assert os.access(folder / script, os.X_OK), f"binder/{script} must be executable"
+        assert (folder / script).read_text().startswith("#!/bin/bash\n")
+    assert 'pip install --no-cache-dir -e ".[book]"' in (folder / "postBuild").read_text()
+    start = [line for line in (folder / "start").read_text().splitlines() if line and not line.startswith("#")]
+    assert start[-1] == 'exec "$@"'
+    exported = dict(re.findall(r"^export (\w+)=(\S+)$", (folder / "start").read_text(), re.M))
+    assert exported == {launch.HOSTED_ENV: "ci"} and "ci" in profiles.profile_names()
