@@ -170,6 +170,40 @@ def _sync(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+# An exercise's solution in a chapter's Markdown: a dropdown admonition opening with the glued answer
+SOLUTION = re.compile(r"```\{admonition\} Solution\n:class: dropdown\n\n\{glue:text\}`ex_(\d+)_(\d+)`.*?\n```\n?", re.S)
+ANSWER_GLUE = re.compile(r"ex_\d+_\d+")
+
+
+def without_solutions(notebook_text: str) -> tuple[str, int]:
+    """A student's copy of an executed chapter: each solution replaced by a line saying how to check an
+    answer, and the glued answers dropped from the outputs (so the page, the notebook offered for download
+    and the PDF hold none). Returns (the notebook as JSON, how many solutions were removed)."""
+    nb = json.loads(notebook_text)
+    removed = 0
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "markdown":
+            text, n = SOLUTION.subn(lambda m: f"*Check your answer with `gqa exercise check {m.group(1)}.{m.group(2)} "
+                                              f"YOUR_ANSWER`; this edition leaves the solution out.*\n",
+                                    "".join(cell["source"]))
+            if n:
+                removed += n
+                lines = text.split("\n")
+                cell["source"] = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+        elif cell.get("cell_type") == "code":
+            cell["outputs"] = [out for out in cell.get("outputs", [])
+                               if not ANSWER_GLUE.fullmatch(out.get("metadata", {}).get("scrapbook", {}).get("name", ""))]
+    return json.dumps(nb, indent=1, ensure_ascii=False), removed
+
+
+def _sync_text(text: str, dst: Path) -> None:
+    """Write `text` to `dst` only if it differs (see `_sync`)."""
+    if dst.exists() and dst.read_text(encoding="utf-8") == text:
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(text, encoding="utf-8")
+
+
 # A favicon, so browsers do not request a missing /favicon.ico.
 FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">
 <rect width="16" height="16" rx="3" fill="#4c72b0"/><rect x="3" y="3" width="4" height="10" fill="#fff"/>
@@ -192,7 +226,8 @@ def _mathjax_dir() -> Path:
 
 
 def stage(profile_name: str, executed: list[Execution]) -> Path:
-    """Lay out the book sources for Sphinx: book/ files plus the executed notebooks and MathJax."""
+    """Lay out the book sources for Sphinx: book/ files plus the executed notebooks (without the exercises'
+    solutions where the profile says `book: {solutions: false}`) and MathJax."""
     src = BUILD_DIR / "src"
     wanted = set()
     for path in BOOK_DIR.rglob("*"):
@@ -206,9 +241,14 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
         src.mkdir(parents=True, exist_ok=True)
         (src / "_config.yml").write_text(text)
     wanted.add(src / "_config.yml")
+    solutions = profiles.load(profile_name).solutions
     for ex in executed:
-        _sync(ex.output, src / "notebooks" / f"{ex.stem}.ipynb")
-        wanted.add(src / "notebooks" / f"{ex.stem}.ipynb")
+        staged = src / "notebooks" / f"{ex.stem}.ipynb"
+        if solutions:
+            _sync(ex.output, staged)
+        else:  # a student build
+            _sync_text(without_solutions(ex.output.read_text(encoding="utf-8"))[0], staged)
+        wanted.add(staged)
     for stale in [p for p in src.rglob("*") if p.is_file() and OFFLINE_STATIC not in p.parts]:
         if stale not in wanted:
             stale.unlink()

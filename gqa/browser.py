@@ -250,8 +250,9 @@ _IMAGES_LOADED = """(() => {
 })()"""
 
 
-def print_page(browser: _DevTools, url: str, timeout: float = 60.0) -> bytes:
-    """One page as PDF (A4, backgrounds on), after every image has loaded and MathJax has typeset."""
+def print_page(browser: _DevTools, url: str, timeout: float = 60.0, **options) -> bytes:
+    """One page as PDF (A4, backgrounds on), after every image has loaded and MathJax has typeset. `options`
+    go to Chromium's Page.printToPDF as they are (footerTemplate, generateDocumentOutline, ...)."""
     target = browser.call("Target.createTarget", url="about:blank")["targetId"]
     session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     try:
@@ -266,36 +267,124 @@ def print_page(browser: _DevTools, url: str, timeout: float = 60.0) -> bytes:
                 raise TimeoutError(f"{url}: images still loading after {timeout:.0f}s")
             time.sleep(0.2)
         time.sleep(0.5)  # MathJax typesets after load
-        data = browser.call("Page.printToPDF", session, printBackground=True, paperWidth=8.27, paperHeight=11.69,
-                            marginTop=0.5, marginBottom=0.5, marginLeft=0.5, marginRight=0.5)["data"]
+        settings = dict(printBackground=True, paperWidth=8.27, paperHeight=11.69,
+                        marginTop=0.5, marginBottom=0.5, marginLeft=0.5, marginRight=0.5)
+        data = browser.call("Page.printToPDF", session, **{**settings, **options})["data"]
         return base64.b64decode(data)
     finally:
         browser.call("Target.closeTarget", targetId=target)
 
 
-def print_book(html_dir: Path, pages: list[str], out: Path) -> dict:
-    """Print each page of a built book (in reading order) with headless Chromium and join them into one
-    PDF, written atomically. Returns the page count of each chapter and of the whole."""
+_PRINT_FACTS = r"""(() => {
+  const article = document.querySelector('article');
+  const right = article.getBoundingClientRect().right;
+  const visible = el => el.getClientRects().length > 0;
+  const label = el => `${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]}: `
+                      + (el.innerText || el.getAttribute('src') || '').trim().slice(0, 40);
+  const all = Array.from(article.querySelectorAll('*')).filter(visible);
+  return JSON.stringify({
+    // a box that would print a scrollbar or cut its content off
+    scrolled: all.filter(el => { const cs = getComputedStyle(el);
+        return cs.overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 2 && el.clientWidth > 0; })
+      .map(label).slice(0, 20),
+    // a table, code block, image or equation wider than the printed column
+    wider: all.filter(el => /^(TABLE|PRE|IMG|MJX-CONTAINER)$/.test(el.tagName)
+                            && el.getBoundingClientRect().right > right + 2).map(label).slice(0, 20),
+    // what a reader of paper cannot use: code toggles, buttons
+    toggles: all.filter(el => el.tagName === 'SUMMARY' && /code cell|Show|Hide/.test(el.innerText)
+                              || el.tagName === 'BUTTON').map(label).slice(0, 20)
+  });
+})()"""
+
+
+def print_problems(browser: _DevTools, url: str, width: int = 698, timeout: float = 120.0) -> dict[str, list[str]]:
+    """What would print badly on one page laid out as print media in an A4 column (698 CSS px): boxes that
+    scroll or clip, tables, code, images or equations wider than the column, and code toggles or buttons.
+    Empty lists when it prints well."""
+    target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+    session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+    try:
+        browser.call("Page.enable", session)
+        browser.call("Emulation.setEmulatedMedia", session, media="print")
+        browser.call("Emulation.setDeviceMetricsOverride", session, width=width, height=1000, deviceScaleFactor=1,
+                     mobile=False)
+        browser.events.clear()
+        browser.call("Page.navigate", session, url=url)
+        browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
+        time.sleep(1.0)  # MathJax
+        return json.loads(browser.call("Runtime.evaluate", session, expression=_PRINT_FACTS,
+                                       returnByValue=True)["result"]["value"])
+    finally:
+        browser.call("Target.closeTarget", targetId=target)
+
+
+def _outline(pdf: bytes) -> list[tuple[int, list[int]]]:
+    """Chromium's document outline of a PDF: per top-level entry (an h1), its sheet (1-based) and those of
+    its children (the h2s)."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(BytesIO(pdf))
+    out: list[tuple[int, list[int]]] = []
+    for item in reader.outline:
+        if isinstance(item, list):
+            if out:
+                out[-1][1].extend(reader.get_destination_page_number(c) + 1 for c in item if not isinstance(c, list))
+        else:
+            out.append((reader.get_destination_page_number(item) + 1, []))
+    return out
+
+
+def print_book(html_dir: Path, pages: list[str], out: Path, title_lines: list[str]) -> dict:
+    """Print a built book (its pages in reading order) as one handout PDF, written atomically: a title page,
+    a table of contents with page numbers, page numbers in every footer, an outline of chapters and their
+    sections. Printed twice: the first printing's outline says where each chapter starts, for the table of
+    contents. Returns the page count, each chapter's first sheet, each sheet's fill and the path."""
     from io import BytesIO
 
     from pypdf import PdfReader, PdfWriter
 
+    from gqa import handout
+
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").exists():
         raise FileNotFoundError(f"no built book at {html_dir}: run `gqa book` first")
-    writer, counts = PdfWriter(), {}
-    with serve(html_dir) as base, chromium() as browser:
-        for page in pages:
-            reader = PdfReader(BytesIO(print_page(browser, f"{base}/{page}")))
-            counts[page] = len(reader.pages)
-            for p in reader.pages:
-                writer.add_page(p)
-            writer.add_outline_item(title=page.removesuffix(".html").split("/")[-1],
-                                    page_number=sum(counts.values()) - counts[page])
+    target = html_dir / handout.HANDOUT_NAME
+    options = dict(displayHeaderFooter=True, headerTemplate="<span></span>", footerTemplate=handout.FOOTER,
+                   marginBottom=0.6, generateDocumentOutline=True)
+    numbers: dict[str, int] | None = None
+    try:
+        with serve(html_dir) as base, chromium() as browser:
+            for _ in range(3):  # the numbers settle after one reprint; a third printing is a safeguard
+                text, chapters = handout.document(html_dir, pages, title_lines, numbers)
+                target.write_text(text, encoding="utf-8")
+                pdf = print_page(browser, f"{base}/{handout.HANDOUT_NAME}", timeout=180.0, **options)
+                outline = _outline(pdf)
+                if len(outline) != len(chapters):
+                    raise RuntimeError(f"the printed handout's outline has {len(outline)} chapters, the book "
+                                       f"{len(chapters)}")
+                found = {c.page: sheet for c, (sheet, _) in zip(chapters, outline)}
+                if found == numbers:
+                    break
+                numbers = found
+            else:
+                raise RuntimeError("the handout's page numbers did not settle")
+    finally:
+        target.unlink(missing_ok=True)
+    writer = PdfWriter()
+    writer.append(PdfReader(BytesIO(pdf)), import_outline=False)  # Chromium's titles lose spaces at line ends
+    writer.add_metadata({"/Title": title_lines[0]})
+    for c, (sheet, children) in zip(chapters, outline):
+        parent = writer.add_outline_item(title=c.title, page_number=sheet - 1)
+        if len(children) == len(c.sections):
+            for title, child in zip(c.sections, children):
+                writer.add_outline_item(title=title, page_number=child - 1, parent=parent)
+    writer.page_mode = "/UseOutlines"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with tmp.open("wb") as f:
         writer.write(f)
     tmp.replace(out)
-    return {"pages": sum(counts.values()), "by_page": counts, "path": str(out)}
+    return {"pages": len(writer.pages), "by_page": numbers, "fill": handout.sheet_fill(pdf), "path": str(out)}

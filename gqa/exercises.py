@@ -1,10 +1,13 @@
 """The book's exercises: each with the answer computed by the library, a tolerance, and a check.
 
 Every chapter ends with exercises whose questions live in the chapter; this module holds what a check
-needs: `gqa exercise check 1.1 122000` says whether an answer is right, `gqa exercise answer 1.1` reveals
-it, and the chapter's hidden solution shows the same computed value. Each exercise states how long it
-takes on a 2-core laptop. Answers are numbers (checked within a relative tolerance) or words (checked
-exactly, case and spaces ignored).
+needs: `gqa exercise check 1.1 122000` says whether an answer is right without ever printing the answer
+(only "too high" or "too low" when it is not), `gqa exercise answer 1.1 --instructor` reveals it, and the
+chapter's hidden solution shows the same computed value (a student build, `gqa book --profile student`,
+leaves the solutions out). Each exercise states how long it takes on a 2-core laptop. Answers are numbers
+(checked within a relative tolerance), words, or, for the conceptual questions (kind "concept", one per
+chapter, multiple choice), the letter of the right option; words and letters are checked exactly, case,
+spaces and parentheses ignored. A conceptual answer is computed where the library can decide it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class Exercise:
     solve: Callable[[], float | str]
     rel_tol: float = 0.02  # numeric answers
     also: Callable[[], tuple[str, ...]] | None = None  # other spellings a word answer may take
+    kind: str = "numeric"  # "numeric" (a number or words) or "concept" (multiple choice: a letter)
 
     def answer(self) -> float | str:
         return self.solve()
@@ -40,7 +44,7 @@ class Exercise:
             raise ValueError(f"exercise {self.id} wants a number ({self.unit}), got {given!r}") from None
         ok = math.isfinite(value) and abs(value - want) <= self.rel_tol * abs(want)
         if ok:
-            return True, f"right (within {100 * self.rel_tol:g}% of {want:.4g} {self.unit})"
+            return True, f"right (within {100 * self.rel_tol:g}% of the answer)"
         return False, f"not yet: {'too high' if value > want else 'too low'} by more than {100 * self.rel_tol:g}%"
 
 
@@ -120,6 +124,57 @@ def _best_shape_rule() -> str:
     return readings.load_grid().points["size_to_shape"][_best_shape_rule_key()].label
 
 
+def _which_term_shrinks() -> str:
+    """1.3: from (32, 32) to (32, 8) on the paper's 1.2B backbone at 128K, which time-variant term shrinks:
+    (a) the attention FLOPs, (b) the KV cache, (c) both, (d) neither."""
+    from dataclasses import replace
+
+    from gqa import cost
+    from gqa.shapes import get_preset
+
+    mha = replace(get_preset("paper-1.2b"), n_heads=32, n_kv_heads=32, head_dim=64)
+    gqa = replace(mha, n_kv_heads=8)
+    a, b = cost.inference_cost(mha, 131072), cost.inference_cost(gqa, 131072)
+    flops, cache = b.flops_time_variant < a.flops_time_variant, b.memory_kv_cache < a.memory_kv_cache
+    return {(True, False): "a", (False, True): "b", (True, True): "c", (False, False): "d"}[(flops, cache)]
+
+
+def _decay_starts() -> str:
+    """3.3: in a 1,000-step WSD run, the learning rate first falls below its maximum at (a) 10%, (b) 50%,
+    (c) 80% or (d) 100% of the steps."""
+    from gqa.train import wsd_lr
+
+    peak = 3e-3
+    first = next(step for step in range(200, 1000) if wsd_lr(step, 1000, peak) < peak)
+    options = {"a": 100, "b": 500, "c": 800, "d": 1000}
+    return min(options, key=lambda k: abs(options[k] - first))
+
+
+def _what_e_is() -> str:
+    """4.3: E in (a/N)^b + E is (a) the loss with no parameters, (b) the loss no size goes below, (c) the
+    loss at N = a, (d) the exponent. Decided by the law itself: its loss at an enormous N, against E."""
+    from gqa.scaling import PowerLaw
+
+    law = PowerLaw(a=2.0e7, b=0.35, e=1.9)
+    return "b" if abs(float(law.predict(1e40)) - law.e) < 1e-6 and float(law.predict(law.a)) == law.e + 1 else "c"
+
+
+def _optimum_moves() -> str:
+    """5.3: on the paper's Figure 2 fits at target loss 2.8, from 1K to 512K the optimum moves to (a) more
+    KV heads and fewer parameters, (b) nowhere, (c) fewer heads and more parameters, (d) more query heads."""
+    from gqa import search, sources
+
+    src = sources.figure2(resamples=0)
+    short, long = (search.search(src.fits, 2.8, t, src.setting)[0] for t in (1024, 524288))
+    if short.heads == long.heads:
+        return "b"
+    if long.heads[1] > short.heads[1]:
+        return "a"
+    if long.heads[0] > short.heads[0]:
+        return "d"
+    return "c" if long.params > short.params else "?"
+
+
 def _flops_saving_readings() -> float:
     from gqa import readings
 
@@ -151,6 +206,18 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in (
              "", 5, _best_shape_rule, also=lambda: (_best_shape_rule_key(),)),
     Exercise("6.2", "06_paper_check", "how many readings reproduce the FLOPs saving", "readings", 5,
              _flops_saving_readings, rel_tol=0.0),
+    # Conceptual questions, one per chapter: multiple choice, answered by a letter
+    Exercise("1.3", "01_cost_model", "which time-variant term shrinks from (32, 32) to (32, 8)", "", 2,
+             _which_term_shrinks, kind="concept"),
+    Exercise("2.3", "02_attention", "what the `repeat` backend saves against MHA at decode", "", 2,
+             lambda: "b", kind="concept"),
+    Exercise("3.3", "03_training", "when a WSD schedule's learning rate starts to fall", "", 2, _decay_starts,
+             kind="concept"),
+    Exercise("4.3", "04_scaling_fits", "what E means in (a/N)^b + E", "", 2, _what_e_is, kind="concept"),
+    Exercise("5.3", "05_cost_optimal", "where the optimum moves as the context grows", "", 2, _optimum_moves,
+             kind="concept"),
+    Exercise("6.3", "06_paper_check", "what a claim reproduced under some readings means", "", 2, lambda: "b",
+             kind="concept"),
 )}
 
 
@@ -169,5 +236,6 @@ def format_answer(exercise: Exercise) -> str:
     value = exercise.answer()
     if isinstance(value, str):
         return value
-    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    return f"{text} {exercise.unit}".strip()
+    from gqa.units import format_number
+
+    return f"{format_number(value)} {exercise.unit}".strip()

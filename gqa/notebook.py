@@ -5,10 +5,13 @@ sentences chosen by the numbers they state.
 `summary()` can end the notebook with a visible table of every value the prose quotes: a papermill run
 opened in any notebook viewer shows its results without the book. Prose whose truth depends on a result
 is built here from the numbers (`signed`, `count_phrase`, `choose`) and glued whole, so no build prints a
-false sentence.
+false sentence. `text_problems` is what such prose must never show (checked over the book and over a grid
+of parameters).
 """
 
 from __future__ import annotations
+
+import re
 
 _GLUED: dict[str, str] = {}
 
@@ -19,6 +22,19 @@ def glue(name: str, value: object, display: bool = False) -> None:
 
     _GLUED[name] = str(value)
     myst_glue(name, value, display=display)
+
+
+def glue_exercises(stem: str) -> None:
+    """Glue what a chapter's exercises show: each answer (`ex_1_1`, for its hidden solution), each time
+    (`ex_1_1_min`) and the chapter's total (`ex_minutes`), all computed by `gqa.exercises`."""
+    from gqa import exercises
+
+    mine = exercises.for_chapter(stem)
+    for exercise in mine:
+        key = "ex_" + exercise.id.replace(".", "_")
+        glue(key, exercises.format_answer(exercise), display=False)
+        glue(key + "_min", f"{exercise.minutes:g}", display=False)
+    glue("ex_minutes", f"{sum(e.minutes for e in mine):g}", display=False)
 
 
 def glued() -> dict[str, str]:
@@ -40,12 +56,15 @@ def choose(condition: bool, if_true: str, if_false: str) -> str:
     return if_true if condition else if_false
 
 
-def signed(value: float, *, lower: str, higher: str, same: str, fmt: str = "{:.3f}") -> str:
-    """Words for a signed difference: `lower`/`higher` are templates with {} for the magnitude."""
+def signed(value: float, *, lower: str, higher: str, same: str) -> str:
+    """Words for a signed difference: `lower`/`higher` are templates with {} for the magnitude, written by
+    the book's one number formatter (`gqa.units.format_number`)."""
+    from gqa.units import format_number
+
     if value > 0:
-        return lower.format(fmt.format(value))
+        return lower.format(format_number(float(value)))
     if value < 0:
-        return higher.format(fmt.format(-value))
+        return higher.format(format_number(float(-value)))
     return same
 
 
@@ -92,3 +111,38 @@ def glued_values(notebook) -> dict[str, str]:
     from pathlib import Path
 
     return glued_outputs(json.loads(Path(notebook).read_text()))
+
+
+# --- What generated prose must never show ----------------------------------------------------------------
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e-?\d+)?(?!\w|\.\d)")
+_NONSENSE = (
+    (re.compile(r"(?<![\w.])0(?:\.0+)? ?[×x](?!\w)"), "zero times"),
+    (re.compile(r"\b(?:nan|NaN|inf|-inf|Infinity)\b"), "not a number"),
+    (re.compile(r"(?<![\w.])-\d[\d,.]* (?:parameters|runs|models|readings|cells|tokens|sizes|configurations)\b"),
+     "a negative count"),
+    (re.compile(r"(?<![\w.])0?\.\d+ (?:non-embedding )?parameters\b|\babout 0 (?:non-embedding )?parameters\b"),
+     "fewer than one parameter"),
+    (re.compile(r"`|\*\*|\]\(|\{glue|\{doc\}|\{ref\}|\{numref\}|^#+ |<[a-z]+[ >]"), "raw Markdown or HTML"),
+)
+
+
+def significant_digits(number: str) -> int:
+    """Significant digits a number as written shows: '0.6590' -> 4, '39.48' -> 4, '122,528' -> 0 (a whole
+    number is a count, exact), '1.2e-05' -> 2."""
+    text = number.replace(",", "").lstrip("-")
+    if "." not in text:
+        return 0
+    mantissa = text.split("e")[0]
+    digits = mantissa.replace(".", "").lstrip("0")
+    return len(digits)
+
+
+def text_problems(text: str, max_digits: int = 3) -> list[str]:
+    """What a reader must never meet in generated prose (one line each): numbers with more than
+    `max_digits` significant digits, '0.0×', nan or inf, negative counts, fewer than one parameter, and
+    raw Markdown or HTML (backticks, bold markers, roles, links)."""
+    problems = [f"{what}: {m.group(0)!r}" for pattern, what in _NONSENSE for m in pattern.finditer(text)]
+    problems += [f"more than {max_digits} significant digits: {m.group(0)!r}" for m in _NUMBER.finditer(text)
+                 if significant_digits(m.group(0)) > max_digits]
+    return problems

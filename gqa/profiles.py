@@ -8,6 +8,8 @@ A profile is `notebooks/params/<name>.yaml`, or any YAML file given by its path.
   notebooks:         {notebook stem: {parameter: value}}, the papermill parameters of each notebook
   attention_profile: the attention sweep of `gqa profile` (fields of `gqa.profiling.SweepConfig`)
   sweep:             the training study of `gqa sweep` (`data`, `train`, `heads`, `sizes`)
+  book:              how `gqa book` stages the pages: `solutions` (true, or false for a student build whose
+                     pages, downloads and PDF leave out the exercises' solutions)
 
 Merging: a mapping merges key by key, recursively; an empty section overrides nothing; any other value
 (a list too) replaces the parent's.
@@ -30,7 +32,8 @@ import yaml
 
 from gqa.paths import NOTEBOOK_DIR, PARAMS_DIR, display_path
 
-TOP_LEVEL = ("profile", "description", "extends", "notebooks", "attention_profile", "sweep")
+TOP_LEVEL = ("profile", "description", "extends", "notebooks", "attention_profile", "sweep", "book")
+BOOK_KEYS = {"solutions": bool}  # the `book` section: key -> type
 SWEEP_KEYS = ("data", "train", "heads", "sizes")
 # Parameters that `gqa book` sets itself: a profile may not set them.
 INJECTED = ("profile", "retrain")
@@ -58,6 +61,11 @@ class Profile:
 
     def section(self, key: str) -> dict:
         return dict(self.values.get(key) or {})
+
+    @property
+    def solutions(self) -> bool:
+        """Whether the build shows the exercises' solutions (False: a student build)."""
+        return bool(self.section("book").get("solutions", True))
 
     def notebook_parameters(self, stem: str) -> dict:
         """Papermill parameters for one notebook: the profile's entry plus `profile` itself."""
@@ -303,6 +311,16 @@ def check_file(path: Path, raw: dict) -> list[str]:
                     problems.append(f"{where}: notebooks.{stem}.{key}: {p}")
     if "attention_profile" in raw:
         problems += check_fields(SweepConfig, raw["attention_profile"], f"{where}: attention_profile")
+    if "book" in raw:
+        section = raw["book"]
+        if not isinstance(section, dict):
+            problems.append(f"{where}: book: expected a mapping such as {{solutions: false}}, got {section!r}")
+        else:
+            for key, value in section.items():
+                if key not in BOOK_KEYS:
+                    problems.append(f"{where}: book.{key}: unknown key; known: {', '.join(BOOK_KEYS)}")
+                elif not isinstance(value, BOOK_KEYS[key]):
+                    problems.append(f"{where}: book.{key}: expected true or false, got {value!r}")
     sweep = raw.get("sweep")
     if sweep is not None:
         if not isinstance(sweep, dict):

@@ -29,6 +29,7 @@ CHECKED_PAGES: dict[str, tuple[str, str] | str] = {
     "notebooks/05_cost_optimal.html": ("05_cost_optimal", "source"),
     "notebooks/06_paper_check.html": ("06_paper_check", "resid_family"),
     "run_it_yourself.html": "Exercises for a course",
+    "teaching.html": "Lecture 1",
     "references.html": "CITATION.cff",
 }
 SCREENSHOT_DIR = BUILD_DIR / "screenshots"
@@ -36,18 +37,39 @@ PDF_PATH = BUILD_DIR / "pdf" / "book.pdf"
 
 
 def reading_order() -> list[str]:
-    """The built book's pages as a reader meets them: the root, then the chapters of book/_toc.yml."""
+    """The built book's pages as a reader meets them: the root page (where index.html redirects), then the
+    chapters of book/_toc.yml."""
     import yaml
 
     toc = yaml.safe_load((BOOK_DIR / "_toc.yml").read_text())
-    return ["index.html"] + [f"{entry['file']}.html" for entry in toc.get("chapters", [])]
+    return [f"{toc['root']}.html"] + [f"{entry['file']}.html" for entry in toc.get("chapters", [])]
+
+
+def handout_title_lines() -> list[str]:
+    """The handout's title page: the book's title, what it is, and which build (profile, date, commit) it
+    prints, read from the staged notebooks the HTML was built from."""
+    import json
+    import time
+
+    from gqa.runs import git_commit
+
+    staged = sorted((BUILD_DIR / "src" / "notebooks").glob("*.ipynb"))
+    used = {json.loads(p.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {}).get("profile")
+            for p in staged}
+    profile = ", ".join(sorted(str(u) for u in used if u)) or "unknown"
+    return ["Cost-optimal grouped-query attention for long-context modeling",
+            "A reproducible companion to Chen et al., EMNLP 2025: the book as a handout",
+            f"Built under the {profile} profile; printed {time.strftime('%Y-%m-%d')} from commit {git_commit()[:12]}",
+            "Code, figures folded in the online book and the exercises' solutions are left out; "
+            "check an answer with `gqa exercise check ID ANSWER`."]
 
 
 def print_built_book(out: Path = PDF_PATH) -> dict:
-    """The whole built book as one PDF, printed page by page by headless Chromium (figures included)."""
+    """The whole built book as one handout PDF, printed by headless Chromium: title page, contents with
+    page numbers, numbered pages, chapter titles in the outline (`gqa.handout`)."""
     from gqa.browser import print_book
 
-    return print_book(BUILD_DIR / "html", reading_order(), out)
+    return print_book(BUILD_DIR / "html", reading_order(), out, handout_title_lines())
 
 
 def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:

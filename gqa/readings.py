@@ -650,9 +650,9 @@ VERDICT_COLORS = {"every reading": "#d4edda", "some readings": "#fff3cd", "no re
 
 
 def _number(v) -> str:
-    if v is None:
-        return "n/a"
-    return str(v) if isinstance(v, int) else f"{v:.3g}"
+    from gqa.units import format_number
+
+    return format_number(v)
 
 
 def verdict_row(v: dict) -> dict:
@@ -756,7 +756,9 @@ def worked_example_rows(fits: dict, check, target: float | None = None) -> list[
 
 
 def format_value(v) -> str:
-    """A table cell: text as is, large numbers with thousands separators, others to 4 significant digits."""
+    """A table cell: text as is, numbers by the book's one formatter (three significant digits)."""
+    from gqa.units import format_number
+
     if v is None or isinstance(v, str):
         return v or ""
-    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+    return format_number(v)

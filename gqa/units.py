@@ -1,7 +1,10 @@
-"""Parsing and formatting of token counts, bytes and FLOPs.
+"""Parsing and formatting of token counts, bytes, FLOPs and plain numbers: the one number formatter.
 
 Token suffixes are binary, as context lengths are quoted: 128k = 131072, 1m = 1048576.
 Bytes are formatted in decimal units (GB = 1e9 bytes), as the paper's figures are.
+Every formatter shows three significant digits (`SIGNIFICANT`) unless its caller asks for more, which it
+does only where a claim needs them (two values that differ in the fourth digit); counts that are exact
+integers keep every digit.
 """
 
 from __future__ import annotations
@@ -45,17 +48,55 @@ def format_tokens(tokens: int) -> str:
     return f"{tokens:,}"
 
 
+SIGNIFICANT = 3
+
+
+def format_number(x: float | int | None, digits: int = SIGNIFICANT) -> str:
+    """A number as prose shows it: `digits` significant digits, thousands separators from 10,000 on, no
+    exponent between 1e-4 and 1e15; an int keeps every digit (it is a count); None is 'n/a'.
+    0.65904 -> '0.659', 39.481 -> '39.5', 122528.3 -> '123,000', 2.41e-5 -> '2.41e-05'."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    if x == 0:
+        return "0"
+    rounded = float(f"{x:.{digits}g}")
+    if 1e4 <= abs(rounded) < 1e15:
+        return f"{rounded:,.0f}"
+    return f"{rounded:.{digits}g}"
+
+
 def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:
+    """`value` in the largest unit it reaches, to `digits` significant digits: 17.179e9 B -> '17.2 GB'."""
+    rounded = float(f"{value:.{digits}g}")  # 999.96e6 rounds to 1.00e9: said as 1.00 G, not 1,000 M
+    if abs(value) < units[-1][0] * 1000 and value == int(value):
+        return f"{int(value)} {units[-1][1]}".rstrip()  # a small whole count: 5 B, 12
     for size, name in units:
-        if abs(value) >= size:
-            return f"{value / size:.{digits}f} {name}".rstrip()
-    return f"{value:.{digits}f} {units[-1][1]}".rstrip()
+        if abs(rounded) >= size:
+            return f"{_plain(rounded / size, digits)} {name}".rstrip()
+    return f"{_plain(value, digits)} {units[-1][1]}".rstrip()
 
 
-def format_bytes(n: float, digits: int = 2) -> str:
+def _plain(x: float, digits: int) -> str:
+    """`digits` significant digits in positional notation, keeping trailing zeros: 1.0 -> '1.00'."""
+    if x == 0:
+        return "0"
+    import math
+
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(float(f"{x:.{digits}g}")))))
+    return f"{x:.{decimals}f}"
+
+
+def format_bytes(n: float, digits: int = SIGNIFICANT) -> str:
+    """Bytes in decimal units to `digits` significant digits: 17179869184 -> '17.2 GB'."""
     return _scaled(n, [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits)
 
 
-def format_count(n: float, digits: int = 2) -> str:
-    """Large counts with SI prefixes: 1.04e9 -> '1.04 G'."""
+def format_count(n: float, digits: int = SIGNIFICANT) -> str:
+    """Large counts with SI prefixes to `digits` significant digits: 1.04e9 -> '1.04 G', 605.03e6 -> '605 M'."""
     return _scaled(n, [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")], digits)

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -201,23 +202,105 @@ def test_custom_profile_recipe_executes_chapter_6_only(tmp_path):
 
 
 @pytest.mark.slow
-def test_make_pdf_prints_every_chapter_with_its_figures():
-    assert main(["book", "--profile", "ci", "--pdf"]) == 0
+def test_make_pdf_prints_a_handout(capsys):
+    """`gqa book --pdf`: a title page, a table of contents whose numbers are where the chapters start, a page
+    number on every sheet, the chapter titles as the outline, every figure, no code toggles or solutions,
+    nothing scrolled or wider than the column, and no nearly empty sheet."""
     from pypdf import PdfReader
 
+    from gqa import browser, handout
+
+    assert main(["book", "--profile", "ci", "--pdf"]) == 0
+    assert f"pages from {len(reader.reading_order())} pages of the book" in capsys.readouterr().out
     pdf = PdfReader(reader.PDF_PATH)
-    pages = reader.reading_order()
     html = book.BUILD_DIR / "html"
+    pages = reader.reading_order()
+    titles = [" ".join(re.sub(r"<[^>]+>|#", "", re.search(r'<article.*?<h1>(.*?)</h1>', (html / p).read_text(),
+                                                            re.S).group(1)).split()) for p in pages]
+    texts = [unicodedata.normalize("NFKC", page.extract_text()) for page in pdf.pages]  # ﬁ -> fi
+    n = len(texts)
+    front = " ".join(texts[0].split())
+    assert "Cost-optimal grouped-query attention" in front and "ci profile" in front, front
+    # the outline: one entry per chapter, its title from the HTML, with the chapter's sections beneath
+    top = [item for item in pdf.outline if not isinstance(item, list)]
+    assert [item.title for item in top] == titles
+    starts = [pdf.get_destination_page_number(item) + 1 for item in top]
+    assert starts == sorted(starts) and starts[0] >= 3
+    # the contents: each chapter with the number of the sheet it starts on
+    contents = " ".join(texts[1].split())
+    for title, start in zip(titles, starts):
+        assert f"{title} {start}" in contents.replace("\u2019", "'"), (title, start)
+        assert " ".join(title.split()[:2]) in " ".join(texts[start - 1].split()), (title, start)
+    # a page number on every sheet, counting through the whole handout
+    assert all(re.search(rf"(^|\n){i} / {n}\s*$", t) for i, t in enumerate(texts, 1)), texts[-1][-40:]
+    everything = " ".join(texts)
+    for gone in ("Show code cell", "Hide code cell", "Solution"):
+        assert gone not in everything, gone
     figures = sum(len(re.findall(r'<img [^>]*src="data:image/png|<img [^>]*src="[^"]*\.png"', (html / p).read_text()))
                   for p in pages)
-    embedded = sum(len(page.images) for page in pdf.pages)
-    assert len(pdf.pages) >= 2 * len(pages)  # every page printed, the chapters over several sheets
-    assert figures >= 15 and embedded >= figures, (embedded, figures)
-    titles = [item.title for item in pdf.outline]
-    assert titles == [p.removesuffix(".html").split("/")[-1] for p in pages]
-    text = " ".join(page.extract_text() for page in pdf.pages)
-    for heading in ("What reproduced", "The cost model", "Checking the paper", "Run it yourself"):
-        assert heading in text, heading
+    assert figures >= 15 and sum(len(page.images) for page in pdf.pages) >= figures
+    fill = handout.sheet_fill(reader.PDF_PATH)
+    assert min(fill[1:-1]) >= 1 / 3, [f"{i + 1}: {f:.2f}" for i, f in enumerate(fill) if f < 1 / 3]
+    # on paper: laid out as print media in an A4 column, nothing scrolls, sticks out or toggles
+    text, _ = handout.document(html, pages, reader.handout_title_lines())
+    (html / handout.HANDOUT_NAME).write_text(text)
+    try:
+        with browser.serve(html) as base, browser.chromium() as chrome:
+            problems = browser.print_problems(chrome, f"{base}/{handout.HANDOUT_NAME}")
+            on_screen = browser.print_problems(chrome, f"{base}/notebooks/06_paper_check.html", width=698)
+    finally:
+        (html / handout.HANDOUT_NAME).unlink()
+    assert problems == {"scrolled": [], "wider": [], "toggles": []}, problems
+    assert on_screen["scrolled"] == [] and on_screen["toggles"] == []  # one page printed from a browser too
+
+
+def test_handout_rebases_urls_and_reads_titles_and_sections(tmp_path):
+    from gqa import handout
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "intro.html").write_text('<html><head><title>x</title><link href="_static/a.css"></head><body>'
+                                         '<article class="bd-article"><h1>About <em>this</em> book<a class="headerlink" '
+                                         'href="#a">#</a></h1><h2>One</h2><img src="_images/a.png"></article></body></html>')
+    (tmp_path / "notebooks" / "ch.html").write_text(
+        '<html><head></head><body><article class="bd-article" role="main"><h1>The cost model</h1>'
+        '<img src="../_images/b.png"><a href="../intro.html#x">x</a><a href="#eq-4">Eq. 4</a>'
+        '<img src="data:image/png;base64,AAAA"><h2>Takeaways &amp; more</h2></article></body></html>')
+    (tmp_path / "index.html").write_text("<html><head></head><body>a redirect</body></html>")
+    text, chapters = handout.document(tmp_path, ["intro.html", "notebooks/ch.html"], ["Title", "sub"], {"intro.html": 3})
+    assert [c.title for c in chapters] == ["About this book", "The cost model"]
+    assert chapters[1].sections == ("Takeaways & more",)
+    assert 'src="_images/b.png"' in text and 'href="intro.html#x"' in text and 'href="#eq-4"' in text
+    assert 'src="data:image/png;base64,AAAA"' in text and '<link href="_static/a.css">' in text
+    assert '<span class="handout-toc-page">3</span>' in text and text.count('class="handout-chapter"') == 2
+    with pytest.raises(ValueError, match="index.html: no <article"):
+        handout.chapter(tmp_path, "index.html")
+
+
+@pytest.mark.slow
+def test_a_student_build_leaves_every_solution_out(tmp_path):
+    """A profile with `book: {solutions: false}`: the pages and the notebooks offered for download keep every
+    question and say how to check an answer, and hold no solution and no glued answer."""
+    from gqa import exercises
+
+    mine = tmp_path / "class.yaml"
+    mine.write_text("extends: ci\nbook:\n  solutions: false\n")
+    assert main(["book", "--profile", "ci", "--no-html"]) == 0  # the executions, cached
+    executed = book.execute_all("ci", log=lambda *a, **k: None)
+    src = book.stage(str(mine), executed)
+    book.build_html(src)
+    for stem in {e.chapter for e in exercises.EXERCISES.values()}:
+        ids = [e.id for e in exercises.for_chapter(stem)]
+        nb = json.loads((src / "notebooks" / f"{stem}.ipynb").read_text())
+        text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        assert "{admonition} Solution" not in text
+        for i in ids:
+            assert f"**{i}**" in text and f"gqa exercise check {i} YOUR_ANSWER" in text, (stem, i)
+        glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in nb["cells"] for o in c.get("outputs", [])}
+        assert not {"ex_" + i.replace(".", "_") for i in ids} & glued and {"ex_minutes"} <= glued
+        page = (book.BUILD_DIR / "html" / "notebooks" / f"{stem}.html").read_text()
+        assert 'class="dropdown admonition"' not in page and page.count("this edition leaves the solution out") == len(ids)
+        assert (book.BUILD_DIR / "html" / "_sources" / "notebooks" / f"{stem}.ipynb").read_text().count(
+            "YOUR_ANSWER") >= len(ids)  # the download button's copy
 
 
 @pytest.mark.slow
@@ -533,3 +616,108 @@ def test_gqa_run_checks_parameters_before_running(tmp_path, capsys):
 
     assert parse_value("[2048, 4096]") == [2048, 4096] and parse_value("1e5") == 1e5 and parse_value("fast") == "fast"
     assert parse_value("True") is True and parse_value("null") is None and parse_value("'8'") == "8"
+
+
+# Glued values that need more than three significant digits, and why (the one formatter's exceptions)
+PRECISE_GLUES = {
+    "fig2_kv_share": "the paper states 0.9297; ours differs in the third digit",
+    "eq_kv_share": "the paper's 0.9297, as it states it",
+    "min_r2": "an R² near 1 needs its fourth digit", "min_r2_paper": "an R² near 1 needs its fourth digit",
+    "unit_lo": "a ratio within 1% of 1", "unit_hi": "a ratio within 1% of 1",
+    "bench_sentence": "two fitted losses equal to the fourth digit",
+    "target": "the paper's target loss, 2.615, as Figure 1 states it", "wr_none": "names the paper's loss 2.615",
+    "min_loss_81": "set against the paper's 2.615",
+}
+
+
+@pytest.mark.slow
+def test_glued_text_is_plain_and_three_significant_digits():
+    """Every value glued into a chapter of the ci book, as the reader sees it: no raw Markdown, no nan,
+    no '0.0×', and three significant digits unless PRECISE_GLUES says why a claim needs more."""
+    from gqa.notebook import glued_values, text_problems
+
+    problems = []
+    for execution in book.execute_all("ci", log=lambda *a, **k: None):
+        for name, text in glued_values(execution.output).items():
+            if name.startswith("panels:") or name.startswith("claims_table"):
+                continue
+            shown = text.strip("'\"")
+            for p in text_problems(shown, max_digits=4 if name in PRECISE_GLUES else 3):
+                problems.append(f"{execution.stem}: {name}: {p}")
+    assert not problems, "\n".join(problems)
+
+
+# Each chapter's parameters at a low and a high extreme; with the ci profile's values in between, every
+# parameter takes at least three values. Chosen to stay cheap on two cores (chapter 3 trains a tiny model).
+PROSE_GRID = {
+    "00_what_reproduced": ({"readings_resamples": 10}, {"readings_resamples": 100}),
+    "01_cost_model": ({"bar_context": 1024, "contexts": [1024], "share_models": ["paper-85m"], "dtype": "fp32",
+                       "baseline": "paper-85m", "baseline_heads": [12, 12], "ours": "paper-85m", "ours_heads": [1, 1]},
+                      {"bar_context": 1048576, "contexts": [1024, 4194304], "dtype": "fp8",
+                       "share_models": ["paper-85m", "paper-470m", "paper-1.2b", "paper-1.8b"],
+                       "baseline": "paper-1.8b", "baseline_heads": [16, 4], "ours": "paper-470m", "ours_heads": [4, 2]}),
+    "02_attention": ({"live_sweep": True, "headline_context": 1024}, {"live_sweep": False, "headline_context": 131072}),
+    "03_training": ({"vocab_size": 300, "max_bytes": 300000, "layers": 2, "d_model": 16, "n_heads": 2, "n_kv_heads": 2,
+                     "head_dim": 8, "context": 16, "batch_size": 2, "tokens_per_param": 2, "lr": 1.0e-4, "eval_interval": 10,
+                     "eval_tokens": 1024, "limits_resamples": 10},
+                    {"vocab_size": 1024, "max_bytes": 2000000, "layers": 3, "d_model": 48, "n_heads": 6, "n_kv_heads": 3, "head_dim": 32,
+                     "context": 128, "batch_size": 16, "tokens_per_param": 4, "lr": 0.01, "eval_interval": 1000, "eval_tokens": 16384,
+                     "limits_resamples": 200}),
+    "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
+                        {"context": 1048576, "dtype": "fp8", "resamples": 300}),
+    "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [1, 1], "headline_context": 1024,
+                         "dtype": "fp32", "resamples": 10},
+                        {"contexts": [524288, 1048576], "baseline": [8, 8], "headline_context": 1048576,
+                         "dtype": "fp8", "resamples": 200}),
+    "06_paper_check": ({"context": 1024, "resamples": 10, "shared_e": True, "readings_resamples": 10},
+                       {"context": 1048576, "resamples": 300, "readings_resamples": 100}),
+}
+
+
+def test_the_prose_grid_covers_every_parameter_three_times():
+    ci = profiles.load("ci")
+    for stem in profiles.notebook_stems():
+        cell = profiles.notebook_parameters_cell(stem)
+        low, high = PROSE_GRID[stem]
+        middle = {k: ci.notebook_parameters(stem).get(k, cell[k][0]) for k in cell}
+        for key in cell:
+            if key in ("profile", "retrain", "corpus", "targets"):
+                continue  # set by the build, a download, or None meaning "the fits' own range"
+            values = {json.dumps(v.get(key, middle[key])) for v in (low, high)} | {json.dumps(middle[key])}
+            boolean = isinstance(cell[key][0], bool)
+            assert len(values) >= (2 if boolean else 3), (stem, key, values)
+
+
+@pytest.mark.slow
+def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path):
+    """Every chapter executed with its parameters at both ends of PROSE_GRID (the ci book is the middle):
+    no glued sentence or value shows nonsense (`text_problems`), and every value the prose cites is glued."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gqa.notebook import text_problems
+    from gqa.render import GLUE_ROLE
+
+    runs = [(stem, i, params) for stem, ends in PROSE_GRID.items() for i, params in enumerate(ends)]
+
+    def execute(run):
+        stem, i, params = run
+        out = tmp_path / f"{stem}-{i}.ipynb"
+        book.execute_notebook(book.NOTEBOOK_DIR / f"{stem}.ipynb", out,
+                              {**profiles.load("ci").notebook_parameters(stem), **params})
+        return run, out
+
+    problems = []
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two cores: two kernels at a time
+        for (stem, i, params), out in pool.map(execute, runs):
+            glued = glued_values(out)
+            nb = json.loads(out.read_text())
+            cited = {m.group(1) for c in nb["cells"] if c["cell_type"] == "markdown"
+                     for m in GLUE_ROLE.finditer("".join(c["source"]))}
+            problems += [f"{stem} ({'low' if i == 0 else 'high'}): {name} is cited but not glued"
+                         for name in sorted(cited - set(glued))]
+            for name, text in glued.items():
+                if name.startswith("panels:"):
+                    continue
+                for p in text_problems(text.strip("'\""), max_digits=4 if name in PRECISE_GLUES else 3):
+                    problems.append(f"{stem} ({'low' if i == 0 else 'high'}): {name}: {p}")
+    assert not problems, "\n".join(problems)

@@ -156,6 +156,9 @@ BAD_PROFILES = [
     ({"extends": "ci", "sweep": {"heads": [[4]]}}, "sweep.heads: expected a list of [n_h, n_kv] pairs"),
     ({"extends": "ci", "sweep": {"data": {"vocab_size": 10}}}, "sweep: vocab_size must exceed 257"),
     ({"extends": "ci", "profile": "other"}, "profile: 'other' does not match the file name 'bad'"),
+    ({"extends": "ci", "book": {"solutions": "no"}}, "book.solutions: expected true or false, got 'no'"),
+    ({"extends": "ci", "book": {"answers": False}}, "book.answers: unknown key; known: solutions"),
+    ({"extends": "ci", "book": [1]}, "book: expected a mapping"),
     ("extends: ci\nnotebooks: [1, 2\n", "not valid YAML"),
     ("- just\n- a list\n", "a profile is a mapping of keys"),
 ]
@@ -199,3 +202,11 @@ def test_an_empty_notebooks_section_is_no_notebooks(tmp_path):
     profile = profiles.load(write(tmp_path / "e.yaml", "extends: ci\nnotebooks:\n"))
     assert profile.notebook_parameters("01_cost_model") == profiles.load("ci").notebook_parameters("01_cost_model") | {
         "profile": profile.ref}
+
+
+def test_the_student_profile_is_the_cpu_book_without_solutions():
+    student, cpu = profiles.load("student"), profiles.load("cpu")
+    assert not student.solutions and cpu.solutions and profiles.load("ci").solutions
+    for stem in profiles.notebook_stems():
+        mine, theirs = student.notebook_parameters(stem), cpu.notebook_parameters(stem)
+        assert {k: v for k, v in mine.items() if k != "profile"} == {k: v for k, v in theirs.items() if k != "profile"}
