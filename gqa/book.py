@@ -175,6 +175,45 @@ SOLUTION = re.compile(r"```\{admonition\} Solution\n:class: dropdown\n\n\{glue:t
 ANSWER_GLUE = re.compile(r"ex_\d+_\d+")
 
 
+WIDE_FIGURE_PX = 720  # a single-column figure wider than this scrolls in its own box on a phone
+
+
+def responsive_figures(nb: dict) -> int:
+    """Give each captioned figure an HTML version (in place) that a phone can read: a figure whose panels
+    stand side by side (its output carries `gqa_panels`, from `gqa.plots.show_responsive`) shows them
+    stacked below 600 px; a wide single-column figure scrolls in its own box there. Desktop and print show
+    the figure as drawn. The cell's alt text goes on every image. Returns how many figures changed."""
+    import html as html_lib
+
+    changed = 0
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("mystnb") or {}
+        if cell.get("cell_type") != "code" or not meta.get("figure"):
+            continue
+        alt = html_lib.escape(str((meta.get("image") or {}).get("alt") or meta["figure"].get("caption", "")), quote=True)
+        for out in cell.get("outputs", []):
+            data, extra = out.get("data", {}), out.get("metadata", {})
+            if "image/png" not in data or "gqa_size" not in extra:
+                continue
+            wide = "".join(data["image/png"]).strip()
+            width, height = extra["gqa_size"]
+            panels = extra.get("gqa_panels") or []
+            if panels:
+                stacked = "".join(f'<img src="data:image/png;base64,{p}" alt="{alt} (panel {i} of {len(panels)})">'
+                                  for i, p in enumerate(panels, 1))
+                body = (f'<div class="gqa-figure"><img class="gqa-wide" src="data:image/png;base64,{wide}" '
+                        f'alt="{alt}" width="{width}" height="{height}"><div class="gqa-stacked">{stacked}</div></div>')
+            elif width > WIDE_FIGURE_PX:  # on a phone: at least 640 px and at least 60% of its size, scrolled
+                phone = max(640, round(0.6 * width))
+                body = (f'<div class="gqa-scroll" style="--gqa-phone-width: {phone}px"><img '
+                        f'src="data:image/png;base64,{wide}" alt="{alt}" width="{width}" height="{height}"></div>')
+            else:
+                continue
+            data["text/html"] = body
+            changed += 1
+    return changed
+
+
 def without_solutions(notebook_text: str) -> tuple[str, int]:
     """A student's copy of an executed chapter: each solution replaced by a line saying how to check an
     answer, and the glued answers dropped from the outputs (so the page, the notebook offered for download
@@ -244,14 +283,33 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
     solutions = profiles.load(profile_name).solutions
     for ex in executed:
         staged = src / "notebooks" / f"{ex.stem}.ipynb"
-        if solutions:
-            _sync(ex.output, staged)
-        else:  # a student build
-            _sync_text(without_solutions(ex.output.read_text(encoding="utf-8"))[0], staged)
+        nb = json.loads(ex.output.read_text(encoding="utf-8"))
+        responsive_figures(nb)
+        text = json.dumps(nb, indent=1, ensure_ascii=False)
+        if not solutions:  # a student build
+            text = without_solutions(text)[0]
+        _sync_text(text, staged)
         wanted.add(staged)
     for stale in [p for p in src.rglob("*") if p.is_file() and OFFLINE_STATIC not in p.parts]:
         if stale not in wanted:
             stale.unlink()
+    stage_static(src)
+    return src
+
+
+def sphinx_build(src: Path, path_output: Path, *, strict: bool = True) -> subprocess.CompletedProcess:
+    """`jupyter-book build src` into path_output/_build/html, execution off. `strict`: warnings and
+    missing references are errors (the book); otherwise they are reported and the build goes on."""
+    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+           "build", str(src), "--path-output", str(path_output), "--keep-going", "-q"]
+    if strict:
+        cmd += ["-W", "-n"]
+    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def stage_static(src: Path) -> None:
+    """MathJax (offline) and the favicon under src/_offline_static, served as _static/."""
     mathjax = src / OFFLINE_STATIC / "mathjax"
     if not (mathjax / MATHJAX_ENTRY).exists():
         shutil.rmtree(mathjax, ignore_errors=True)
@@ -259,7 +317,20 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
     favicon = src / OFFLINE_STATIC / "favicon.svg"
     if not favicon.exists() or favicon.read_text() != FAVICON:
         favicon.write_text(FAVICON)
-    return src
+
+
+def fix_root_redirect(html_dir: Path, title: str) -> Path:
+    """Sphinx's index.html (a bare redirect to the root page) with an icon and a title, so a browser asks
+    for no missing /favicon.ico."""
+    index = html_dir / "index.html"
+    redirect = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index.read_text(errors="replace"))
+    if redirect:
+        index.write_text(f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+                         f'<meta http-equiv="Refresh" content="0; url={redirect.group(1)}" />\n'
+                         f'<link rel="icon" href="_static/favicon.svg" type="image/svg+xml">\n'
+                         f'<title>{title}</title></head>\n'
+                         f'<body><a href="{redirect.group(1)}">{title}</a></body></html>\n')
+    return index
 
 
 def build_html(src: Path) -> Path:
@@ -267,25 +338,14 @@ def build_html(src: Path) -> Path:
     stale = BUILD_DIR / "html" / "index.html"  # the root's redirect is written only when missing: renew it
     if stale.exists() and 'http-equiv="Refresh"' in stale.read_text(errors="replace"):
         stale.unlink()
-    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
-           "build", str(src),
-           "--path-output", str(BOOK_DIR), "-W", "-n", "--keep-going", "-q"]
-    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = sphinx_build(src, BOOK_DIR)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
         raise RuntimeError("jupyter-book build failed (warnings are errors); see the output above")
     index = BUILD_DIR / "html" / "index.html"
     if not index.exists():
         raise RuntimeError(f"jupyter-book finished but {index} is missing")
-    redirect = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index.read_text(errors="replace"))
-    if redirect:  # the bare redirect names no icon, so a browser asks for /favicon.ico and logs a 404
-        index.write_text(f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
-                         f'<meta http-equiv="Refresh" content="0; url={redirect.group(1)}" />\n'
-                         f'<link rel="icon" href="_static/favicon.svg" type="image/svg+xml">\n'
-                         f'<title>Cost-optimal grouped-query attention</title></head>\n'
-                         f'<body><a href="{redirect.group(1)}">What reproduced</a></body></html>\n')
-    return index
+    return fix_root_redirect(BUILD_DIR / "html", "Cost-optimal grouped-query attention")
 
 
 def build_book(profile_name: str, *, force: bool = False, html: bool = True,

@@ -49,11 +49,21 @@ class PageReport:
     width: int = 1280  # CSS px of the viewport the page was laid out in
     clipped: list[str] = field(default_factory=list)  # content cut off by overflow: hidden, out of reach
     sideways: bool = False  # the whole page scrolls sideways
+    screens: float = 0.0  # the page's height in screens of the viewport (900 px high)
+    in_page_toc: int = 0  # visible links of the in-page table of contents (the theme's right-hand sidebar)
+    shrunk: list[str] = field(default_factory=list)  # on a phone: wide figures shown below half their size
+    stacked_panels: int = 0  # panels of side-by-side figures shown one under another (on a phone)
+
+    @property
+    def long_without_toc(self) -> bool:
+        """Longer than MAX_SCREENS on a laptop with no in-page table of contents to find one's way."""
+        return self.width >= DESKTOP_WIDTH and self.screens > MAX_SCREENS and self.in_page_toc < 2
 
     @property
     def ok(self) -> bool:
         return (not self.broken_images and not self.uncaptioned_images and not self.console_errors
-                and self.text_found is not False and not self.clipped and not self.sideways)
+                and self.text_found is not False and not self.clipped and not self.sideways
+                and not self.long_without_toc and not self.shrunk)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -172,11 +182,20 @@ _PAGE_FACTS = r"""(() => {
           && el.clientWidth > 0; })
       .map(el => `${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]} ${el.scrollWidth}>${el.clientWidth}px: `
                  + (el.innerText || '').trim().slice(0, 40)).slice(0, 20),
-    sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth + 1
+    sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth + 1,
+    screens: document.documentElement.scrollHeight / window.innerHeight,
+    stacked: Array.from(document.querySelectorAll('.gqa-stacked img')).filter(i => i.getClientRects().length > 0).length,
+    // a wide figure shrunk below half its size to fit a narrow screen: unreadable (stack or scroll it)
+    shrunk: imgs.filter(i => i.closest('article') && i.getClientRects().length > 0 && i.naturalWidth > 700
+                             && i.clientWidth < 0.5 * i.naturalWidth && window.innerWidth < 600)
+      .map(i => `${i.naturalWidth}px shown at ${i.clientWidth}px: ${(i.getAttribute('alt') || '').slice(0, 40)}`),
+    toc: Array.from(document.querySelectorAll('.bd-sidebar-secondary nav a'))
+      .filter(a => a.getClientRects().length > 0).length
   });
 })()"""
 
 PHONE_WIDTH, DESKTOP_WIDTH = 390, 1280  # CSS px: a phone held upright, and a laptop
+MAX_SCREENS = 10  # a page longer than this (at 1280 x 900) needs an in-page table of contents
 
 
 def check_page(browser: _DevTools, url: str, expect_text: str | None = None, screenshot: Path | None = None,
@@ -198,7 +217,9 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
         facts = json.loads(browser.call("Runtime.evaluate", session, expression=_PAGE_FACTS,
                                         returnByValue=True)["result"]["value"])
         report = PageReport(url, facts["title"], facts["images"], facts["broken"], facts["uncaptioned"], width=width,
-                            clipped=facts["clipped"], sideways=facts["sideways"])
+                            clipped=facts["clipped"], sideways=facts["sideways"], screens=facts["screens"],
+                            in_page_toc=facts["toc"], shrunk=facts["shrunk"],
+                            stacked_panels=facts["stacked"])
         for event in browser.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):

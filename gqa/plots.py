@@ -325,7 +325,8 @@ def panels(fig: plt.Figure) -> list[dict]:
 
 
 def record_panels(name: str, fig: plt.Figure | None = None) -> None:
-    """Glue what figure `name` shows (`panels`) under `panels:<name>`, for the caption check of the build."""
+    """Glue what figure `name` shows (`panels`) under `panels:<name>`, for the caption check of the build,
+    then show the figure (in a kernel) with what a phone needs: `show_responsive`."""
     import json
 
     from gqa.notebook import glue
@@ -335,6 +336,78 @@ def record_panels(name: str, fig: plt.Figure | None = None) -> None:
             return  # the cell drew nothing (say, no data under this profile): there is no figure to caption
         fig = plt.figure(plt.get_fignums()[-1])
     glue(f"panels:{name}", json.dumps(panels(fig)), display=False)
+    show_responsive(fig)
+
+
+def _panel_groups(fig: plt.Figure) -> list[list[plt.Axes]]:
+    """Axes drawn over one another (a twin, an inset colorbar) as one group; switched-off axes only when
+    they hold a legend (panel_grid's spare slot). In reading order: rows top to bottom, then left to right."""
+    groups: dict[tuple, list] = {}
+    for ax in fig.axes:
+        if not ax.axison and ax.get_legend() is None:
+            continue
+        if hasattr(ax, "_colorbar"):
+            continue
+        box = ax.get_position()
+        groups.setdefault((round(box.y1, 2), round(box.x0, 2)), []).append(ax)
+    return [groups[k] for k in sorted(groups, key=lambda k: (-k[0], k[1]))]
+
+
+def side_by_side(fig: plt.Figure) -> bool:
+    """Whether two or more panels share a row (what a phone's column cannot show at a readable size)."""
+    rows = [round(group[0].get_position().y1, 2) for group in _panel_groups(fig)]
+    return len(rows) != len(set(rows))
+
+
+def panel_images(fig: plt.Figure, dpi: float | None = None) -> list[bytes]:
+    """Each panel of a figure (with its labels, title, legend and twin axes) as its own PNG, in reading
+    order, cut from the figure as drawn: the phone's stacked version of a side-by-side figure."""
+    import io
+
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    inches = fig.dpi_scale_trans.inverted()
+    out = []
+    for group in _panel_groups(fig):
+        boxes = [ax.get_tightbbox(renderer) for ax in group]
+        for ax in fig.axes:  # a colorbar belongs to the panel it stands beside
+            if hasattr(ax, "_colorbar") and any(ax.get_position().overlaps(g.get_position().expanded(1.3, 1.0))
+                                                for g in group):
+                boxes.append(ax.get_tightbbox(renderer))
+        box = Bbox.union([b for b in boxes if b is not None]).transformed(inches).padded(0.06)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi or fig.dpi, bbox_inches=box)
+        out.append(buf.getvalue())
+    return out
+
+
+def show_responsive(fig: plt.Figure) -> None:
+    """Show a figure as the inline backend would (one PNG), and close it; where it has panels side by side,
+    the output's metadata also carries each panel as its own PNG (`gqa_panels`), from which the book
+    builds a version that stacks on a phone (`gqa.book.responsive_figures`). Outside a kernel: nothing."""
+    import base64
+    import io
+
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from IPython.display import display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    png = buf.getvalue()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG's own size
+    metadata: dict = {"gqa_size": [width, height]}
+    if side_by_side(fig):
+        metadata["gqa_panels"] = [base64.b64encode(p).decode() for p in panel_images(fig)]
+    display({"image/png": base64.b64encode(png).decode(), "text/plain": f"<Figure {width}x{height}>"},
+            raw=True, metadata=metadata)
+    plt.close(fig)
 
 
 def caption_problems(caption: str, shown: list[dict]) -> list[str]:

@@ -104,10 +104,14 @@ def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
               f"loaded, {len(report.uncaptioned_images)} without a numbered caption or alt text, "
               f"text {expected[page]!r} {'found' if report.text_found else 'MISSING'}, "
               f"{len(report.console_errors)} console errors, {len(report.clipped)} clipped, "
-              f"{'scrolls sideways' if report.sideways else 'no sideways scroll'}; "
+              f"{'scrolls sideways' if report.sideways else 'no sideways scroll'}, {report.screens:.1f} screens"
+              f"{f' with {report.in_page_toc} in-page contents links' if report.in_page_toc else ''}"
+              f"{' (too long without in-page contents)' if report.long_without_toc else ''}; "
               f"screenshot {Path(report.screenshot).relative_to(ROOT)}")
         for error in report.console_errors:
             print(f"  console: {error}")
         for clip in report.clipped:
             print(f"  clipped: {clip}")
+        for figure in report.shrunk:
+            print(f"  shrunk: {figure}")
     return links, pages

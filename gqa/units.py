@@ -57,6 +57,8 @@ def format_number(x: float | int | None, digits: int = SIGNIFICANT) -> str:
     0.65904 -> '0.659', 39.481 -> '39.5', 122528.3 -> '123,000', 2.41e-5 -> '2.41e-05'."""
     if x is None:
         return "n/a"
+    if hasattr(x, "item") and callable(x.item) and not isinstance(x, (int, float)):
+        x = x.item()  # a numpy scalar
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return str(x)
     if isinstance(x, int):

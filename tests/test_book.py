@@ -158,9 +158,14 @@ def test_built_book_passes_a_readers_checks():
         assert report.text_found, report.url
         assert not report.clipped, (report.url, report.width, report.clipped)  # nothing cut off, phone included
         assert not report.sideways, (report.url, report.width)
+        assert not report.shrunk, (report.url, report.width, report.shrunk)
+        assert not report.long_without_toc, (report.url, report.screens)
         assert Path(report.screenshot).stat().st_size > 10_000  # a rendered page, not a blank
     assert len(pages) == 2 * len(reader.CHECKED_PAGES) >= 18  # every page on a laptop and on a phone
     assert {p.width for p in pages} == {1280, 390}
+    # side-by-side panels stack on a phone and only there; no wide figure is shrunk below half its size
+    assert sum(p.stacked_panels for p in pages if p.width == 390) >= 6
+    assert sum(p.stacked_panels for p in pages if p.width == 1280) == 0
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
 
 
@@ -236,9 +241,8 @@ def test_make_pdf_prints_a_handout(capsys):
     everything = " ".join(texts)
     for gone in ("Show code cell", "Hide code cell", "Solution"):
         assert gone not in everything, gone
-    figures = sum(len(re.findall(r'<img [^>]*src="data:image/png|<img [^>]*src="[^"]*\.png"', (html / p).read_text()))
-                  for p in pages)
-    assert figures >= 15 and sum(len(page.images) for page in pdf.pages) >= figures
+    figures = sum((html / p).read_text().count("<figure") for p in pages)  # each printed once, as drawn
+    assert figures >= 15 and sum(len(page.images) for page in pdf.pages) >= figures, figures
     fill = handout.sheet_fill(reader.PDF_PATH)
     assert min(fill[1:-1]) >= 1 / 3, [f"{i + 1}: {f:.2f}" for i, f in enumerate(fill) if f < 1 / 3]
     # on paper: laid out as print media in an A4 column, nothing scrolls, sticks out or toggles
@@ -348,14 +352,16 @@ def test_readme_papermill_recipe_runs_verbatim_and_renders():
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = Path("/tmp/paper_check_512k.ipynb")
     values = glued_values(run)
-    page = Path("/tmp/paper_check_512k.html").read_text()
-    assert "{glue:" not in page and page.count("data:image/png;base64,") >= 3
-    text = re.sub(r"<[^>]+>", "", page)
-    assert "At T = 512K" in text.replace("$", "")
+    assert Path("/tmp/paper_check_512k_html/index.html").exists()
+    page = Path("/tmp/paper_check_512k_html/notebooks/paper_check_512k.html").read_text()
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r'<(span|div) class="math[^>]*>.*?</\1>', " T ",
+                                                                    page, flags=re.S))).split())
+    assert "{glue" not in text and len(re.findall(r'<img [^>]*src="[^"]*\.png"', page)) >= 3
+    assert "At T = 512K" in text
     for name in ("ctx_mem_saving", "ctx_flops_saving", "ctx_best", "n_reproduced"):  # the headline at 512K
         assert values[name].strip("'\"") in text, name
     assert "context = 524288" in text  # the parameters the run used
-    assert Path("/tmp/cost_32k.html").read_text().count("{glue:") == 0
+    assert Path("/tmp/cost_32k_html/notebooks/cost_32k.html").read_text().count("{glue:") == 0
 
 
 # --- prose that follows the result --------------------------------------------------------------------
@@ -494,6 +500,21 @@ def test_browser_check_flags_clipped_content_and_sideways_scroll_on_a_phone(tmp_
     assert clipped.width == 390 and clipped.clipped and "500>300px" in clipped.clipped[0] and not clipped.ok
     assert wide.sideways and not wide.clipped and not wide.ok
     assert fits.ok  # a box that scrolls its overflow hides nothing
+
+
+@pytest.mark.slow
+def test_browser_check_flags_a_long_page_without_in_page_contents(tmp_path):
+    from gqa import browser
+
+    body = '<article><div style="height:12000px">a long chapter</div></article>'
+    toc = ('<div class="bd-sidebar-secondary"><nav>' + "".join(f'<a href="#s{i}">section {i}</a>' for i in range(4))
+           + "</nav></div>")
+    (tmp_path / "long.html").write_text(f"<html><body>{body}</body></html>")
+    (tmp_path / "guided.html").write_text(f"<html><body>{toc}{body}</body></html>")
+    (tmp_path / "index.html").write_text("index")
+    long, guided = browser.check_book(tmp_path, {"long.html": None, "guided.html": None}, widths=(1280,))
+    assert long.screens > browser.MAX_SCREENS and long.long_without_toc and not long.ok
+    assert guided.in_page_toc == 4 and guided.ok
 
 
 def test_staging_a_cached_execution_makes_sphinx_reread_it(tmp_path):
@@ -649,6 +670,10 @@ def test_glued_text_is_plain_and_three_significant_digits():
 
 # Each chapter's parameters at a low and a high extreme; with the ci profile's values in between, every
 # parameter takes at least three values. Chosen to stay cheap on two cores (chapter 3 trains a tiny model).
+# Each end runs as a profile extending ci (chapter 2's high end extends cpu, whose committed attention sweep
+# it reads, and chapter 5's, whose run store has every configuration), so the profile checks decide what is
+# allowed.
+PROSE_GRID_BASE = {"02_attention": ("ci", "cpu"), "05_cost_optimal": ("ci", "cpu")}
 PROSE_GRID = {
     "00_what_reproduced": ({"readings_resamples": 10}, {"readings_resamples": 100}),
     "01_cost_model": ({"bar_context": 1024, "contexts": [1024], "share_models": ["paper-85m"], "dtype": "fp32",
@@ -656,16 +681,16 @@ PROSE_GRID = {
                       {"bar_context": 1048576, "contexts": [1024, 4194304], "dtype": "fp8",
                        "share_models": ["paper-85m", "paper-470m", "paper-1.2b", "paper-1.8b"],
                        "baseline": "paper-1.8b", "baseline_heads": [16, 4], "ours": "paper-470m", "ours_heads": [4, 2]}),
-    "02_attention": ({"live_sweep": True, "headline_context": 1024}, {"live_sweep": False, "headline_context": 131072}),
-    "03_training": ({"vocab_size": 300, "max_bytes": 300000, "layers": 2, "d_model": 16, "n_heads": 2, "n_kv_heads": 2,
+    "02_attention": ({"live_sweep": True, "headline_context": 1024}, {"live_sweep": False, "headline_context": 65536}),
+    "03_training": ({"vocab_size": 300, "max_bytes": 2000000, "layers": 2, "d_model": 16, "n_heads": 2, "n_kv_heads": 2,
                      "head_dim": 8, "context": 16, "batch_size": 2, "tokens_per_param": 2, "lr": 1.0e-4, "eval_interval": 10,
                      "eval_tokens": 1024, "limits_resamples": 10},
-                    {"vocab_size": 1024, "max_bytes": 2000000, "layers": 3, "d_model": 48, "n_heads": 6, "n_kv_heads": 3, "head_dim": 32,
+                    {"vocab_size": 1024, "max_bytes": 2500000, "layers": 3, "d_model": 48, "n_heads": 6, "n_kv_heads": 3, "head_dim": 32,
                      "context": 128, "batch_size": 16, "tokens_per_param": 4, "lr": 0.01, "eval_interval": 1000, "eval_tokens": 16384,
                      "limits_resamples": 200}),
     "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
                         {"context": 1048576, "dtype": "fp8", "resamples": 300}),
-    "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [1, 1], "headline_context": 1024,
+    "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [4, 1], "headline_context": 1024,
                          "dtype": "fp32", "resamples": 10},
                         {"contexts": [524288, 1048576], "baseline": [8, 8], "headline_context": 1048576,
                          "dtype": "fp8", "resamples": 200}),
@@ -680,6 +705,9 @@ def test_the_prose_grid_covers_every_parameter_three_times():
         cell = profiles.notebook_parameters_cell(stem)
         low, high = PROSE_GRID[stem]
         middle = {k: ci.notebook_parameters(stem).get(k, cell[k][0]) for k in cell}
+        for i, end in enumerate((low, high)):  # each end a profile may hold
+            base = profiles.load(PROSE_GRID_BASE.get(stem, ("ci", "ci"))[i])
+            assert not profiles.check_file(base.path, {"extends": base.name, "notebooks": {stem: end}}), (stem, i)
         for key in cell:
             if key in ("profile", "retrain", "corpus", "targets"):
                 continue  # set by the build, a download, or None meaning "the fits' own range"
@@ -697,13 +725,20 @@ def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path):
     from gqa.notebook import text_problems
     from gqa.render import GLUE_ROLE
 
-    runs = [(stem, i, params) for stem, ends in PROSE_GRID.items() for i, params in enumerate(ends)]
+    import yaml
+
+    runs = []
+    for stem, ends in PROSE_GRID.items():
+        for i, params in enumerate(ends):
+            path = tmp_path / f"{stem}-{i}.yaml"
+            base = PROSE_GRID_BASE.get(stem, ("ci", "ci"))[i]
+            path.write_text(yaml.safe_dump({"extends": base, "notebooks": {stem: params}}))
+            runs.append((stem, i, profiles.load(path).notebook_parameters(stem)))  # checked as a profile is
 
     def execute(run):
         stem, i, params = run
         out = tmp_path / f"{stem}-{i}.ipynb"
-        book.execute_notebook(book.NOTEBOOK_DIR / f"{stem}.ipynb", out,
-                              {**profiles.load("ci").notebook_parameters(stem), **params})
+        book.execute_notebook(book.NOTEBOOK_DIR / f"{stem}.ipynb", out, params)
         return run, out
 
     problems = []

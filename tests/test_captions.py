@@ -108,3 +108,43 @@ def test_kv_against_weights_marks_the_balance_context():
     assert dot.get_offsets()[0][0] == pytest.approx(20_000) and dot.get_offsets()[0][1] == pytest.approx(2.0)
     assert plots.panels(fig)[0]["ylabel"] == "memory (GB)"
     plt.close(fig)
+
+
+def test_side_by_side_panels_are_cut_out_one_by_one_in_reading_order():
+    import io
+
+    from PIL import Image
+
+    fig, axes, spare = plots.panel_grid(3)
+    for i, ax in enumerate(axes):
+        ax.plot([0, 1], [0, i], label=f"line {i}")
+        ax.set_title(f"panel {i}")
+    spare.legend(*axes[0].get_legend_handles_labels(), loc="center")  # the spare slot's legend is cut out too
+    assert plots.side_by_side(fig)
+    crops = plots.panel_images(fig)
+    sizes = [Image.open(io.BytesIO(c)).size for c in crops]
+    full = fig.get_size_inches() * fig.dpi
+    assert len(crops) == 4 and all(w < 0.6 * full[0] for w, _ in sizes)  # one panel each, not the row
+    plt.close(fig)
+    tall, (top, bottom) = plt.subplots(2, 1)
+    assert not plots.side_by_side(tall)  # already a column: a phone shows it as it is
+    plt.close(tall)
+
+
+def test_responsive_figures_stack_side_by_side_panels_and_scroll_wide_ones():
+    from gqa.book import WIDE_FIGURE_PX, responsive_figures
+
+    def cell(metadata, size, panels=None):
+        extra = {"gqa_size": size, **({"gqa_panels": panels} if panels else {})}
+        return {"cell_type": "code", "metadata": {"mystnb": metadata}, "source": "",
+                "outputs": [{"output_type": "display_data", "data": {"image/png": "WIDE", "text/plain": "<Figure>"},
+                             "metadata": extra}]}
+
+    figure = {"figure": {"name": "fig-a", "caption": "A caption"}, "image": {"alt": 'Two "bar" charts side by side'}}
+    nb = {"cells": [cell(figure, [990, 380], ["P1", "P2"]), cell(figure, [WIDE_FIGURE_PX + 200, 500]),
+                    cell(figure, [500, 300]), cell({}, [990, 380], ["P1", "P2"])]}
+    assert responsive_figures(nb) == 2
+    stacked, wide, small, uncaptioned = (c["outputs"][0]["data"] for c in nb["cells"])
+    assert 'class="gqa-wide" src="data:image/png;base64,WIDE"' in stacked["text/html"]
+    assert stacked["text/html"].count('alt="Two &quot;bar&quot; charts side by side (panel') == 2
+    assert 'class="gqa-scroll"' in wide["text/html"] and "text/html" not in small and "text/html" not in uncaptioned

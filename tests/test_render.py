@@ -1,58 +1,79 @@
-"""`gqa render`: an executed notebook becomes a standalone page with its glued values in the prose."""
+"""`gqa render`: executed notebooks become pages rendered by myst-nb with the book's configuration: glued
+values in the prose, roles, numbered equations and dropdowns as in the book, and no raw MyST."""
 
 import base64
+import html
 import json
+import re
 
 import nbformat
 import pytest
 
 from gqa.cli import main
 from gqa.notebook import count_phrase, signed
-from gqa.render import render_html, substitute
+from gqa.render import render_site
 
 PNG = base64.b64encode(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
                                      "0000000d4944415478da6360000002000100e221bc330000000049454e44ae426082")).decode()
+RAW_MYST = ("{glue", "{doc}", "{ref}", "{numref}", "(eq-", ")=", ":class:", "```", "{admonition}", "$$", "\\tag")
 
 
 def glue_output(name: str, text: str) -> dict:
-    return nbformat.v4.new_output("display_data", data={"text/plain": text},
-                                  metadata={"scrapbook": {"name": name, "mime_prefix": ""}})
+    return nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": text},
+                                  metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
 
 
-def executed(tmp_path, markdown: str, glued: dict[str, str]):
+def executed(tmp_path, markdown: str, glued: dict[str, str], name: str = "run"):
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("context = 524288", metadata={"tags": ["parameters"]})
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("context = 131072", metadata={"tags": ["parameters"]})
     code = nbformat.v4.new_code_cell("glue(...)", metadata={"tags": ["hide-input"]})
     code.outputs = [glue_output(k, v) for k, v in glued.items()]
     code.outputs.append(nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}))
     hidden = nbformat.v4.new_code_cell("secret()", metadata={"tags": ["remove-cell"]})
     hidden.outputs = [nbformat.v4.new_output("stream", name="stdout", text="SHOULD NOT SHOW")]
     nb.cells = [nbformat.v4.new_markdown_cell("# A chapter\n\n" + markdown), params, code, hidden]
-    path = tmp_path / "run.ipynb"
+    path = tmp_path / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path
 
 
-def test_render_fills_the_prose_embeds_figures_and_drops_removed_cells(tmp_path):
-    path = executed(tmp_path, "At $T$ = {glue:text}`T_label` the saving is {glue:text}`saving` "
-                              "({glue:}`count` cells, {glue:text}`share:.1%`).\n\n| a | b |\n|---|---|\n| 1 | 2 |",
-                    {"T_label": "'512K'", "saving": "'21.4%'", "count": "9", "share": "0.25"})
-    result = render_html(path)
-    page = result.path.read_text()
-    assert result.path == tmp_path / "run.html" and result.substituted == 4 and result.missing == []
-    assert "At <span class=\"math\">T</span> = 512K the saving is 21.4% (9 cells, 25.0%)." in page
-    assert "{glue" not in page and "'512K'" not in page
-    assert result.figures == 1 and f"data:image/png;base64,{PNG}" in page
-    assert "<table>" in page and "<title>A chapter</title>" in page
-    assert "context = 524288" in page and "SHOULD NOT SHOW" not in page
+def visible_text(page: str) -> str:
+    """The article's text as a reader sees it; math (typeset by MathJax in the browser) left out."""
+    article = re.search(r'<article class="bd-article"[^>]*>(.*)</article>', page, re.S).group(1)
+    article = re.sub(r'<(span|div) class="math[^>]*>.*?</\1>', " ", article, flags=re.S)
+    article = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", article, flags=re.S)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", article)).split())
+    return re.sub(r"\(\s+", "(", re.sub(r"\s+([,.;:)])", r"\1", text))
+
+
+def test_render_builds_the_prose_roles_equations_and_dropdowns_as_the_book_does(tmp_path):
+    path = executed(tmp_path, "(eq-9)=\n$$E = mc^2 \\tag{9}$$\n\nAt $T$ = {glue:text}`T_label` the saving is "
+                              "{glue:text}`saving` ({glue:}`count` cells), by {ref}`Eq. 9 <eq-9>`; symbols in "
+                              "{doc}`../notation`, more in {doc}`01_cost_model`.\n\n```{admonition} Solution\n"
+                              ":class: dropdown\n\n{glue:text}`count`.\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+                    {"T_label": "'512K'", "saving": "'21.4%'", "count": "9"})
+    result = render_site([path])
+    assert result.path == tmp_path / "run_html" / "index.html" and result.path.exists()
+    page = result.pages[0].read_text()
+    text = visible_text(page)
+    assert "At = 512K the saving is 21.4% (9 cells), by Eq. 9; symbols in Notation, more in 01_cost_model." in text
+    assert "512K" in text and "'512K'" not in text and result.substituted == 4 and result.missing == []
+    assert not [raw for raw in RAW_MYST if raw in text], [raw for raw in RAW_MYST if raw in text]
+    assert 'class="dropdown admonition"' in page and "<table" in page and 'id="eq-9"' in page
+    assert 'href="../notation.html"' in page and result.outside_references == 1  # 01_cost_model: plain text
+    assert result.figures == 1 and len(re.findall(r'<img [^>]*src="[^"]*\.png"', page)) == 1
+    assert "SHOULD NOT SHOW" not in page and "context = 131072" in text
+    assert "_static/mathjax/tex-chtml.js" in page and "cdn" not in page.lower().split("mathjax")[0][-200:]
 
 
 def test_render_marks_values_the_run_never_computed(tmp_path, capsys):
     path = executed(tmp_path, "Value {glue:text}`there`, value {glue:text}`absent`.", {"there": "1"})
-    result = render_html(path, tmp_path / "out.html")
-    assert result.missing == ["absent"] and "[absent: not computed]" in result.path.read_text()
-    assert main(["render", str(path)]) == 0 and "absent" in capsys.readouterr().err
-    assert main(["render", str(path), "--strict"]) == 2
+    result = render_site([path], tmp_path / "out")
+    assert result.missing == ["absent"] and result.path == tmp_path / "out" / "index.html"
+    assert main(["render", str(path), "--out", str(tmp_path / "again")]) == 0
+    assert "absent" in capsys.readouterr().err
+    assert main(["render", str(path), "--out", str(tmp_path / "strict"), "--strict"]) == 2
 
 
 @pytest.mark.parametrize("content", ["not json", json.dumps([1, 2]), json.dumps({"cells": []})])
@@ -61,17 +82,23 @@ def test_render_refuses_what_is_not_an_executed_notebook(tmp_path, capsys, conte
     path.write_text(content)
     assert main(["render", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "x.ipynb" in err and not (tmp_path / "x.html").exists()
+    assert len(err.splitlines()) == 1 and "x.ipynb" in err and not (tmp_path / "x_html").exists()
 
 
-def test_substitute_leaves_other_roles_alone():
-    text, n, missing = substitute("{glue:text}`a` and {ref}`b`", {"a": "x"})
-    assert (text, n, missing) == ("x and {ref}`b`", 1, [])
+def test_render_refuses_two_runs_of_one_name_and_a_folder_it_did_not_write(tmp_path, capsys):
+    a = executed(tmp_path, "x", {})
+    (tmp_path / "b").mkdir()
+    b = executed(tmp_path / "b", "y", {})
+    assert main(["render", str(a), str(b)]) == 2 and "share a name" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main(["render", str(a), "--out", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
 def test_sentence_helpers_choose_by_the_number():
-    assert signed(0.5, lower="lowers by {}", higher="raises by {}", same="same") == "lowers by 0.500"
-    assert signed(-0.25, lower="lowers by {}", higher="raises by {}", same="same") == "raises by 0.250"
+    assert signed(0.5, lower="lowers by {}", higher="raises by {}", same="same") == "lowers by 0.5"
+    assert signed(-0.2514, lower="lowers by {}", higher="raises by {}", same="same") == "raises by 0.251"
     assert signed(0.0, lower="lowers by {}", higher="raises by {}", same="same") == "same"
     assert [count_phrase(k, n, "size") for k, n in ((5, 5), (0, 5), (3, 5), (2, 2), (1, 1))] == [
         "all 5 sizes", "none of the 5 sizes", "3 of the 5 sizes", "both sizes", "the only size"]
@@ -85,6 +112,30 @@ def test_render_shows_the_values_the_run_used_and_escapes_glued_text(tmp_path):
     injected = nbformat.v4.new_code_cell("context = 524288", metadata={"tags": ["injected-parameters"]})
     nb.cells.insert(2, injected)
     nbformat.write(nb, path)
-    page = render_html(path).path.read_text()
-    assert "context = 524288" in page and "context = 131072" not in page.split("parameters of this run")[1][:200]
-    assert "<td>x | y</td>" in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    page = render_site([path]).pages[0].read_text()
+    assert "context = 131072" not in page and "524288" in page
+    assert "x | y" in visible_text(page) and "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
+
+
+@pytest.mark.slow
+def test_a_rerun_of_every_chapter_renders_without_raw_myst(tmp_path):
+    """The ci book's executions (papermill runs of every chapter) rendered together: every page shows its
+    prose with no MyST left raw, its figures captioned with real alt text, its values glued."""
+    import shutil
+
+    from gqa import book
+
+    assert main(["book", "--profile", "ci", "--no-html"]) == 0
+    runs = []
+    for execution in book.execute_all("ci", log=lambda *a, **k: None):
+        runs.append(tmp_path / f"{execution.stem}.ipynb")
+        shutil.copy(execution.output, runs[-1])
+    result = render_site(runs, tmp_path / "site")
+    assert result.missing == [] and len(result.pages) == len(runs) == 7
+    for page_path in result.pages:
+        page = page_path.read_text()
+        text = visible_text(page)
+        raw = [r for r in RAW_MYST if r in text]
+        assert not raw, (page_path.name, raw, [text[max(0, text.index(r) - 60):text.index(r) + 40] for r in raw])
+        alts = re.findall(r'<img [^>]*alt="([^"]*)"', page)
+        assert all(len(a) >= 15 and a != "figure" for a in alts), (page_path.name, alts)

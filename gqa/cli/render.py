@@ -1,4 +1,4 @@
-"""`gqa render`: an executed notebook as a standalone HTML page."""
+"""`gqa render`: executed notebooks (papermill runs) as a small site rendered as the book renders."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ from gqa.cli._common import CliError
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from gqa.render import render_html
+    from gqa.render import render_site
 
-    result = render_html(args.notebook, args.html)
-    print(f"wrote {result.path}: {result.substituted} values in the prose, {result.figures} figures")
+    try:
+        result = render_site(args.notebooks, args.out)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    print(f"wrote {result.path} ({len(result.pages)} page{'s' * (len(result.pages) > 1)}, "
+          f"{result.substituted} values in the prose, {result.figures} figures)")
+    if result.outside_references:
+        print(f"gqa render: {result.outside_references} references to chapters not rendered here are shown as "
+              "plain text", file=sys.stderr)
     if result.missing:
         print(f"gqa render: warning: the prose cites values this run never computed: {', '.join(result.missing)}",
               file=sys.stderr)
@@ -23,12 +30,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def add_render(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "render", help="turn an executed notebook (a papermill run) into a standalone HTML page",
-        description="Fill the prose's {glue:text} placeholders with the values the run glued, render "
-                    "the Markdown, embed the figures and collapse the code: one HTML file that any "
-                    "browser opens, e.g. after `papermill notebooks/06_paper_check.ipynb out.ipynb "
-                    "-p context 524288`.")
-    p.add_argument("notebook", help="an executed .ipynb")
-    p.add_argument("--html", metavar="FILE", help="output page (default: the notebook's name with .html)")
+        "render", help="turn executed notebooks (papermill runs) into pages rendered as the book renders them",
+        description="Build one or more executed notebooks with the book's own Jupyter Book configuration "
+                    "(myst-nb: glued values in the prose, equations numbered, roles, figures with captions, "
+                    "solutions in dropdowns; MathJax offline), execution off, into a folder whose index.html "
+                    "opens the first, e.g. after `papermill notebooks/06_paper_check.ipynb out.ipynb -p "
+                    "context 524288`. References to chapters not rendered show as plain text.")
+    p.add_argument("notebooks", nargs="+", metavar="notebook", help="executed .ipynb files (papermill runs)")
+    p.add_argument("--out", metavar="DIR", help="the folder to write (default: the first notebook's name + _html)")
     p.add_argument("--strict", action="store_true", help="exit 2 when the prose cites a value the run lacks")
     p.set_defaults(func=cmd_render)
