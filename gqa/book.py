@@ -235,12 +235,13 @@ def without_solutions(notebook_text: str) -> tuple[str, int]:
     return json.dumps(nb, indent=1, ensure_ascii=False), removed
 
 
-def _sync_text(text: str, dst: Path) -> None:
-    """Write `text` to `dst` only if it differs (see `_sync`)."""
+def _sync_text(text: str, dst: Path) -> bool:
+    """Write `text` to `dst` only if it differs (see `_sync`); True when it wrote."""
     if dst.exists() and dst.read_text(encoding="utf-8") == text:
-        return
+        return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(text, encoding="utf-8")
+    return True
 
 
 # A favicon, so browsers do not request a missing /favicon.ico.
@@ -281,6 +282,7 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
         (src / "_config.yml").write_text(text)
     wanted.add(src / "_config.yml")
     solutions = profiles.load(profile_name).solutions
+    changed = False
     for ex in executed:
         staged = src / "notebooks" / f"{ex.stem}.ipynb"
         nb = json.loads(ex.output.read_text(encoding="utf-8"))
@@ -288,8 +290,12 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
         text = json.dumps(nb, indent=1, ensure_ascii=False)
         if not solutions:  # a student build
             text = without_solutions(text)[0]
-        _sync_text(text, staged)
+        changed |= _sync_text(text, staged)
         wanted.add(staged)
+    if changed:  # figure numbers may have moved: Sphinx re-reads a page only when its own file is newer,
+        for page in src.glob("*.md"):  # so pages that cite figures by number ({numref}) are touched
+            if "{numref}" in page.read_text(encoding="utf-8"):
+                page.touch()
     for stale in [p for p in src.rglob("*") if p.is_file() and OFFLINE_STATIC not in p.parts]:
         if stale not in wanted:
             stale.unlink()

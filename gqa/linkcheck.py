@@ -1,10 +1,13 @@
 """Check the internal links of a built HTML book offline: every relative href/src resolves to a file,
-and every #fragment to an element id on the target page. External addresses are listed, not fetched;
-those a page would load (scripts, styles, images) are kept apart from plain hyperlinks."""
+and every #fragment to an element id on the target page; a reference by number ("Book fig. 13") carries
+the number of the caption it points to (an incremental build can leave a page with stale numbers).
+External addresses are listed, not fetched; those a page would load (scripts, styles, images) are kept
+apart from plain hyperlinks."""
 
 from __future__ import annotations
 
 import html.parser
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -70,4 +73,27 @@ def check_links(html_dir: Path | str) -> LinkReport:
                 ids = parsed.get(target).ids if target in parsed else set()
                 if fragment not in ids:
                     report.broken.append(f"{shown}: {link} (no element with id {fragment!r})")
+    report.broken += numbered_reference_problems(html_dir, pages)
     return report
+
+
+_NUMREF = re.compile(r'<a class="reference internal" href="([^"#]*)#([^"]+)"><span class="std std-numref">'
+                     r'([^<]*?)(\d+)</span></a>')
+
+
+def numbered_reference_problems(html_dir: Path, pages: list[Path]) -> list[str]:
+    """Each "Book fig. N" link whose target's caption is not numbered N: "page: text -> target (caption M)"."""
+    problems, captions = [], {}
+    for page in pages:
+        text = page.read_text(errors="replace")
+        for href, anchor, prefix, number in _NUMREF.findall(text):
+            target = (page.parent / unquote(href)).resolve() if href else page.resolve()
+            if target not in captions:
+                body = target.read_text(errors="replace") if target.is_file() else ""
+                captions[target] = dict(re.findall(r'<figure[^>]*id="([^"]+)"[^>]*>.*?<span class="caption-number">'
+                                                   r'[^<]*?(\d+)\s*</span>', body, re.S))
+            shown = captions[target].get(anchor)
+            if shown is not None and shown != number:
+                problems.append(f"{page.relative_to(html_dir.resolve()) if page.is_absolute() else page}: "
+                                f"{prefix}{number} -> {href}#{anchor} (its caption says {prefix}{shown})")
+    return problems

@@ -212,8 +212,8 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
     order = sorted(kept, key=lambda i: (values[i], i))
     x = np.arange(len(order))
     rows = [(p, k) for p, keys in points.items() for k in keys]
-    heights = [2.2] + ([0.22 * len(cells[0])] if cells is not None else []) + [0.2 * len(rows)]
-    fig, axes = plt.subplots(len(heights), 1, figsize=(11, sum(heights) + 0.9), sharex=True,
+    heights = [2.2] + ([0.22 * len(cells[0])] if cells is not None else []) + [0.24 * len(rows)]
+    fig, axes = plt.subplots(len(heights), 1, figsize=(9, sum(heights) + 0.9), sharex=True,
                              gridspec_kw={"height_ratios": heights, "hspace": 0.08})
     top, matrix = axes[0], axes[-1]
     ys = np.array([values[i] for i in order], float)
@@ -246,7 +246,7 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
         matrix.scatter(used, [r] * len(used), marker="|", s=30, lw=0.8, color="#333333")
     from gqa.readings import POINT_LABELS
 
-    matrix.set_yticks(range(len(rows)), [f"{POINT_LABELS.get(p, p)}: {points[p][k]}" for p, k in rows], fontsize=7)
+    matrix.set_yticks(range(len(rows)), [f"{POINT_LABELS.get(p, p)}: {points[p][k]}" for p, k in rows], fontsize=9)
     matrix.set_ylim(len(rows) - 0.5, -0.5)
     matrix.set_xlim(-0.5, len(order) - 0.5)
     matrix.set_xlabel("readings, sorted by the value above")
@@ -361,11 +361,21 @@ def side_by_side(fig: plt.Figure) -> bool:
 
 def panel_images(fig: plt.Figure, dpi: float | None = None) -> list[bytes]:
     """Each panel of a figure (with its labels, title, legend and twin axes) as its own PNG, in reading
-    order, cut from the figure as drawn: the phone's stacked version of a side-by-side figure."""
+    order, cut from the figure: the phone's stacked version of a side-by-side figure. A panel that shared
+    its y axis with its left neighbour gets its tick labels and axis label back, since it now stands alone
+    (the figure is changed: save the side-by-side version first)."""
     import io
 
     from matplotlib.transforms import Bbox
 
+    for group in _panel_groups(fig):
+        ax = group[0]
+        if not ax.axison:
+            continue
+        ax.tick_params(axis="y", which="both", labelleft=True)
+        if not ax.get_ylabel():
+            label = next((o.get_ylabel() for o in ax.get_shared_y_axes().get_siblings(ax) if o.get_ylabel()), "")
+            ax.set_ylabel(label)
     renderer = fig.canvas.get_renderer()
     inches = fig.dpi_scale_trans.inverted()
     out = []

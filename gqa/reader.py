@@ -60,8 +60,7 @@ def handout_title_lines() -> list[str]:
     return ["Cost-optimal grouped-query attention for long-context modeling",
             "A reproducible companion to Chen et al., EMNLP 2025: the book as a handout",
             f"Built under the {profile} profile; printed {time.strftime('%Y-%m-%d')} from commit {git_commit()[:12]}",
-            "Code, figures folded in the online book and the exercises' solutions are left out; "
-            "check an answer with `gqa exercise check ID ANSWER`."]
+            "Code and the exercises' solutions are left out; check an answer with gqa exercise check ID ANSWER."]
 
 
 def print_built_book(out: Path = PDF_PATH) -> dict:

@@ -52,9 +52,13 @@ SIGNIFICANT = 3
 
 
 def format_number(x: float | int | None, digits: int = SIGNIFICANT) -> str:
-    """A number as prose shows it: `digits` significant digits, thousands separators from 10,000 on, no
-    exponent between 1e-4 and 1e15; an int keeps every digit (it is a count); None is 'n/a'.
-    0.65904 -> '0.659', 39.481 -> '39.5', 122528.3 -> '123,000', 2.41e-5 -> '2.41e-05'."""
+    """A number as prose shows it: `digits` significant digits, trailing zeros kept (0.230 is not 0.23),
+    thousands separators from 10,000 on, no exponent between 1e-4 and 1e15; an int keeps every digit (it
+    is a count); None is 'n/a'. A value is never rounded up to a power of ten it does not reach (0.9996 is
+    '0.9996', not '1.00'; 99.96 is '99.96', not '100'). 0.65904 -> '0.659', 39.481 -> '39.5',
+    122528.3 -> '123,000', 2.41e-5 -> '2.41e-05'."""
+    import math
+
     if x is None:
         return "n/a"
     if hasattr(x, "item") and callable(x.item) and not isinstance(x, (int, float)):
@@ -63,14 +67,28 @@ def format_number(x: float | int | None, digits: int = SIGNIFICANT) -> str:
         return str(x)
     if isinstance(x, int):
         return f"{x:,}"
-    if x != x or x in (float("inf"), float("-inf")):
+    if math.isnan(x) or math.isinf(x):
         return str(x)
     if x == 0:
         return "0"
     rounded = float(f"{x:.{digits}g}")
+    while digits < 8 and abs(rounded) != abs(x) and math.log10(abs(rounded)).is_integer() and abs(x) < abs(rounded):
+        digits += 1  # 0.9996 rounds to 1: show the digit that says it is below
+        rounded = float(f"{x:.{digits}g}")
     if 1e4 <= abs(rounded) < 1e15:
         return f"{rounded:,.0f}"
-    return f"{rounded:.{digits}g}"
+    if 1e-4 <= abs(rounded) < 1e4:
+        return _plain(x, digits)
+    return f"{rounded:.{digits - 1}e}"
+
+
+def format_duration(seconds: float) -> str:
+    """A wall time in the unit that reads best: '31 s', '4.50 min', '2.25 h' (three significant digits)."""
+    if seconds < 120:
+        return f"{format_number(float(seconds))} s"
+    if seconds < 2 * 3600:
+        return f"{format_number(seconds / 60)} min"
+    return f"{format_number(seconds / 3600)} h"
 
 
 def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:

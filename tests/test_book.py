@@ -128,6 +128,22 @@ def test_paper_check_follows_its_context_and_the_claims_tolerances(tmp_path):
     assert default["tol_loss"] == repr(f"{claims['fig1_loss_gain_equal_z'].tolerance:g}")
 
 
+def test_link_check_finds_a_reference_whose_number_is_not_its_captions(tmp_path):
+    from gqa import linkcheck
+
+    (tmp_path / "ch").mkdir()
+    (tmp_path / "ch" / "a.html").write_text(
+        '<figure class="align-default" id="fig-x"><img src="x.png"><figcaption><p><span class="caption-number">'
+        'Book fig. 14 </span>X</p></figcaption></figure><figure id="fig-y"><figcaption><span class="caption-number">'
+        'Book fig. 15 </span></figcaption></figure>')
+    (tmp_path / "ch" / "x.png").write_bytes(b"")
+    (tmp_path / "plan.html").write_text(
+        '<a class="reference internal" href="ch/a.html#fig-x"><span class="std std-numref">Book fig. 13</span></a>'
+        '<a class="reference internal" href="ch/a.html#fig-y"><span class="std std-numref">Book fig. 15</span></a>')
+    report = linkcheck.check_links(tmp_path)
+    assert report.broken == ["plan.html: Book fig. 13 -> ch/a.html#fig-x (its caption says Book fig. 14)"]
+
+
 def test_link_check_finds_missing_files_and_anchors(tmp_path):
     from gqa.linkcheck import check_links
 
@@ -356,7 +372,7 @@ def test_readme_papermill_recipe_runs_verbatim_and_renders():
     page = Path("/tmp/paper_check_512k_html/notebooks/paper_check_512k.html").read_text()
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r'<(span|div) class="math[^>]*>.*?</\1>', " T ",
                                                                     page, flags=re.S))).split())
-    assert "{glue" not in text and len(re.findall(r'<img [^>]*src="[^"]*\.png"', page)) >= 3
+    assert "{glue" not in text and len(re.findall(r'<img [^>]*src="(?:data:image/png|[^"]*\.png)', page)) >= 3
     assert "At T = 512K" in text
     for name in ("ctx_mem_saving", "ctx_flops_saving", "ctx_best", "n_reproduced"):  # the headline at 512K
         assert values[name].strip("'\"") in text, name
@@ -435,7 +451,9 @@ def test_ci_book_sentences_follow_the_glued_numbers():
         assert f"In {floors} of them the fit finds a floor" in text
     # chapter 5: lowers or raises the loss, by the sign of the gain
     gain = float(values["05_cost_optimal"]["h_gain"].strip("'"))
-    words = f"lowers the loss by {gain:.3f}" if gain > 0 else f"raises the loss by {-gain:.3f}"
+    from gqa.units import format_number
+
+    words = f"lowers the loss by {format_number(gain)}" if gain > 0 else f"raises the loss by {format_number(-gain)}"
     assert words in _page_text("05_cost_optimal")
     # chapter 5: why its grid differs from the paper's, recomputed from the same records
     from gqa import search
@@ -557,12 +575,13 @@ def test_referee_corrections_hold_in_the_ci_book():
     from chapters 4 and 5, the tally of the paper's text claims apart from Figure 1's bars."""
     from gqa import readings
     from gqa.sweep import study_records
+    from gqa.units import format_number
 
     assert main(["book", "--profile", "ci"]) == 0
     two = _page_text("02_attention")
     t5 = paper.table("table5").set_index("metric").loc["inference throughput"]
     written = readings.named_models("equations_as_written")
-    assert f"{t5['ours_8_1'] / t5['baseline_32_8']:.2f} times faster" in two
+    assert f"{format_number(t5['ours_8_1'] / t5['baseline_32_8'])} times faster" in two
     assert f"memory ratio by Eq. 4 is {written['memory_ratio']:.2f}" in two
     five = glued_values(book.BUILD_DIR / "src" / "notebooks" / "05_cost_optimal.ipynb")
     takeaways = _page_text("05_cost_optimal").split("Takeaways#")[1]  # the heading (with its permalink)

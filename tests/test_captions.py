@@ -119,12 +119,18 @@ def test_side_by_side_panels_are_cut_out_one_by_one_in_reading_order():
     for i, ax in enumerate(axes):
         ax.plot([0, 1], [0, i], label=f"line {i}")
         ax.set_title(f"panel {i}")
+    axes[0].set_ylabel("time (ms)")
+    fig.canvas.draw()
+    assert not any(t.get_visible() and t.get_text() for t in axes[1].get_yticklabels())  # shared y: hidden
     spare.legend(*axes[0].get_legend_handles_labels(), loc="center")  # the spare slot's legend is cut out too
     assert plots.side_by_side(fig)
     crops = plots.panel_images(fig)
     sizes = [Image.open(io.BytesIO(c)).size for c in crops]
     full = fig.get_size_inches() * fig.dpi
     assert len(crops) == 4 and all(w < 0.6 * full[0] for w, _ in sizes)  # one panel each, not the row
+    fig.canvas.draw()  # each panel, standing alone, has its own y numbers and label
+    assert any(t.get_visible() and t.get_text() for t in axes[1].get_yticklabels())
+    assert axes[1].get_ylabel() == "time (ms)"
     plt.close(fig)
     tall, (top, bottom) = plt.subplots(2, 1)
     assert not plots.side_by_side(tall)  # already a column: a phone shows it as it is

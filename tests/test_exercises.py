@@ -80,8 +80,8 @@ def test_conceptual_questions_by_hand():
     assert exercises.get("1.3").answer() == "b"
     # WSD: warm-up over the first 10%, constant, cosine decay over the last 20%: the rate falls at 80%
     assert exercises.get("3.3").answer() == "c"
-    # (a/N)^b + E tends to E as N grows; at N = a it is E + 1
-    assert exercises.get("4.3").answer() == "b"
+    # (a/N)^b + E tends to E as N grows (option a); at N = a it is E + 1
+    assert exercises.get("4.3").answer() == "a"
     # the paper's fits at loss 2.8: (8, 4) at 1K, (4, 1) with more parameters at 512K (Table 4's drift)
     assert exercises.get("5.3").answer() == "c"
 

@@ -97,7 +97,7 @@ def test_render_refuses_two_runs_of_one_name_and_a_folder_it_did_not_write(tmp_p
 
 
 def test_sentence_helpers_choose_by_the_number():
-    assert signed(0.5, lower="lowers by {}", higher="raises by {}", same="same") == "lowers by 0.5"
+    assert signed(0.5, lower="lowers by {}", higher="raises by {}", same="same") == "lowers by 0.500"
     assert signed(-0.2514, lower="lowers by {}", higher="raises by {}", same="same") == "raises by 0.251"
     assert signed(0.0, lower="lowers by {}", higher="raises by {}", same="same") == "same"
     assert [count_phrase(k, n, "size") for k, n in ((5, 5), (0, 5), (3, 5), (2, 2), (1, 1))] == [
