@@ -16,6 +16,8 @@ from gqa.notebook import glued_values
 from gqa.cli import main
 from gqa.notebook_inputs import notebook_inputs
 
+pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
+
 NOTEBOOKS = sorted(book.NOTEBOOK_DIR.glob("*.ipynb"))
 
 
@@ -736,6 +738,7 @@ def test_the_prose_grid_covers_every_parameter_three_times():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("grid")  # executes into tmp_path only: it runs beside the book's tests
 def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path):
     """Every chapter executed with its parameters at both ends of PROSE_GRID (the ci book is the middle):
     no glued sentence or value shows nonsense (`text_problems`), and every value the prose cites is glued."""

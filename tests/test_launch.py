@@ -7,6 +7,8 @@ import pytest
 from gqa import book, launch, profiles
 from gqa.cli import main
 
+pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
+
 URL = "https://github.com/example/gqa-companion"
 
 

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Which extra installs a missing module (named in the error instead of a traceback).
 EXTRAS = {"torch": "models", "transformers": "models", "tokenizers": "models", "safetensors": "models",
           "papermill": "book", "matplotlib": "book", "seaborn": "book", "myst_nb": "book", "jupyter_book": "book",
-          "markdown_it": "book", "mdit_py_plugins": "book", "pypdf": "book", "websocket": "book", "nbformat": "book",
+          "pypdf": "book", "websocket": "book", "nbformat": "book",
           "flash_attn": "cuda", "submitit": "cluster"}
 
 
