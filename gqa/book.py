@@ -203,8 +203,8 @@ def responsive_figures(nb: dict) -> int:
                                   for i, p in enumerate(panels, 1))
                 body = (f'<div class="gqa-figure"><img class="gqa-wide" src="data:image/png;base64,{wide}" '
                         f'alt="{alt}" width="{width}" height="{height}"><div class="gqa-stacked">{stacked}</div></div>')
-            elif width > WIDE_FIGURE_PX:  # on a phone: at least 640 px and at least 60% of its size, scrolled
-                phone = max(640, round(0.6 * width))
+            elif width > WIDE_FIGURE_PX:  # on a phone: at least 640 px and 80% of its size, scrolled
+                phone = max(640, round(0.8 * width))
                 body = (f'<div class="gqa-scroll" style="--gqa-phone-width: {phone}px"><img '
                         f'src="data:image/png;base64,{wide}" alt="{alt}" width="{width}" height="{height}"></div>')
             else:
