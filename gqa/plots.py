@@ -246,7 +246,7 @@ def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]
         matrix.scatter(used, [r] * len(used), marker="|", s=30, lw=0.8, color="#333333")
     from gqa.readings import POINT_LABELS
 
-    matrix.set_yticks(range(len(rows)), [f"{POINT_LABELS.get(p, p)}: {points[p][k]}" for p, k in rows], fontsize=9)
+    matrix.set_yticks(range(len(rows)), [f"{POINT_LABELS.get(p, p)}: {points[p][k]}" for p, k in rows], fontsize=10)
     matrix.set_ylim(len(rows) - 0.5, -0.5)
     matrix.set_xlim(-0.5, len(order) - 0.5)
     matrix.set_xlabel("readings, sorted by the value above")
@@ -361,34 +361,46 @@ def side_by_side(fig: plt.Figure) -> bool:
 
 def panel_images(fig: plt.Figure, dpi: float | None = None) -> list[bytes]:
     """Each panel of a figure (with its labels, title, legend and twin axes) as its own PNG, in reading
-    order, cut from the figure: the phone's stacked version of a side-by-side figure. A panel that shared
-    its y axis with its left neighbour gets its tick labels and axis label back, since it now stands alone
-    (the figure is changed: save the side-by-side version first)."""
+    order: the phone's stacked version of a side-by-side figure. Each is drawn with every other panel
+    hidden, so no neighbour's lines or labels show in its margin; a panel that shared its axes with a
+    neighbour gets its tick labels and axis labels back, since it now stands alone (the figure is changed:
+    save the side-by-side version first)."""
     import io
 
     from matplotlib.transforms import Bbox
 
-    for group in _panel_groups(fig):
+    groups = _panel_groups(fig)
+    for group in groups:
         ax = group[0]
         if not ax.axison:
             continue
         ax.tick_params(axis="y", which="both", labelleft=True)
+        ax.tick_params(axis="x", which="both", labelbottom=True)
         if not ax.get_ylabel():
-            label = next((o.get_ylabel() for o in ax.get_shared_y_axes().get_siblings(ax) if o.get_ylabel()), "")
-            ax.set_ylabel(label)
+            ax.set_ylabel(next((o.get_ylabel() for o in ax.get_shared_y_axes().get_siblings(ax) if o.get_ylabel()), ""))
+        if not ax.get_xlabel():
+            ax.set_xlabel(next((o.get_xlabel() for o in ax.get_shared_x_axes().get_siblings(ax) if o.get_xlabel()), ""))
     renderer = fig.canvas.get_renderer()
     inches = fig.dpi_scale_trans.inverted()
+    shown = {ax: ax.get_visible() for ax in fig.axes}
     out = []
-    for group in _panel_groups(fig):
-        boxes = [ax.get_tightbbox(renderer) for ax in group]
-        for ax in fig.axes:  # a colorbar belongs to the panel it stands beside
-            if hasattr(ax, "_colorbar") and any(ax.get_position().overlaps(g.get_position().expanded(1.3, 1.0))
-                                                for g in group):
-                boxes.append(ax.get_tightbbox(renderer))
-        box = Bbox.union([b for b in boxes if b is not None]).transformed(inches).padded(0.06)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi or fig.dpi, bbox_inches=box)
-        out.append(buf.getvalue())
+    try:
+        for group in groups:
+            mine = set(group)
+            for ax in fig.axes:  # a colorbar belongs to the panel it stands beside
+                if hasattr(ax, "_colorbar") and any(ax.get_position().overlaps(g.get_position().expanded(1.3, 1.0))
+                                                    for g in group):
+                    mine.add(ax)
+            for ax in fig.axes:
+                ax.set_visible(shown[ax] and ax in mine)
+            boxes = [ax.get_tightbbox(renderer) for ax in mine]
+            box = Bbox.union([b for b in boxes if b is not None]).transformed(inches).padded(0.06)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=dpi or fig.dpi, bbox_inches=box)
+            out.append(buf.getvalue())
+    finally:
+        for ax, visible in shown.items():
+            ax.set_visible(visible)
     return out
 
 

@@ -696,7 +696,7 @@ def test_glued_text_is_plain_and_three_significant_digits():
 # allowed.
 PROSE_GRID_BASE = {"02_attention": ("ci", "cpu"), "05_cost_optimal": ("ci", "cpu")}
 PROSE_GRID = {
-    "00_what_reproduced": ({"readings_resamples": 10}, {"readings_resamples": 100}),
+    "00_what_reproduced": ({"readings_resamples": 5}, {"readings_resamples": 20}),
     "01_cost_model": ({"bar_context": 1024, "contexts": [1024], "share_models": ["paper-85m"], "dtype": "fp32",
                        "baseline": "paper-85m", "baseline_heads": [12, 12], "ours": "paper-85m", "ours_heads": [1, 1]},
                       {"bar_context": 1048576, "contexts": [1024, 4194304], "dtype": "fp8",
@@ -710,13 +710,13 @@ PROSE_GRID = {
                      "context": 128, "batch_size": 16, "tokens_per_param": 4, "lr": 0.01, "eval_interval": 1000, "eval_tokens": 16384,
                      "limits_resamples": 200}),
     "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
-                        {"context": 1048576, "dtype": "fp8", "resamples": 300}),
+                        {"context": 1048576, "dtype": "fp8", "resamples": 200}),
     "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [4, 1], "headline_context": 1024,
                          "dtype": "fp32", "resamples": 10},
                         {"contexts": [524288, 1048576], "baseline": [8, 8], "headline_context": 1048576,
                          "dtype": "fp8", "resamples": 200}),
-    "06_paper_check": ({"context": 1024, "resamples": 10, "shared_e": True, "readings_resamples": 10},
-                       {"context": 1048576, "resamples": 300, "readings_resamples": 100}),
+    "06_paper_check": ({"context": 1024, "resamples": 10, "shared_e": True, "readings_resamples": 5},
+                       {"context": 1048576, "resamples": 200, "readings_resamples": 20}),
 }
 
 

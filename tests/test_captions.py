@@ -119,7 +119,7 @@ def test_side_by_side_panels_are_cut_out_one_by_one_in_reading_order():
 
     fig, axes, spare = plots.panel_grid(3)
     for i, ax in enumerate(axes):
-        ax.plot([0, 1], [0, i], label=f"line {i}")
+        ax.plot([0, 1], [0, i], label=f"line {i}", color=["#ff0000", "#0000ff", "#00ff00"][i], lw=3)
         ax.set_title(f"panel {i}")
     axes[0].set_ylabel("time (ms)")
     fig.canvas.draw()
@@ -130,6 +130,9 @@ def test_side_by_side_panels_are_cut_out_one_by_one_in_reading_order():
     sizes = [Image.open(io.BytesIO(c)).size for c in crops]
     full = fig.get_size_inches() * fig.dpi
     assert len(crops) == 4 and all(w < 0.6 * full[0] for w, _ in sizes)  # one panel each, not the row
+    second = Image.open(io.BytesIO(crops[1])).convert("RGB")
+    colours = {second.getpixel((x, y)) for x in range(second.width) for y in range(second.height)}
+    assert (0, 0, 255) in colours and (255, 0, 0) not in colours  # its own line, none of its neighbour's
     fig.canvas.draw()  # each panel, standing alone, has its own y numbers and label
     assert any(t.get_visible() and t.get_text() for t in axes[1].get_yticklabels())
     assert axes[1].get_ylabel() == "time (ms)"
