@@ -288,9 +288,6 @@ def print_page(browser: _DevTools, url: str, timeout: float = 60.0, **options) -
                 raise TimeoutError(f"{url}: images still loading after {timeout:.0f}s")
             time.sleep(0.2)
         time.sleep(0.5)  # MathJax typesets after load
-        # a closed <details> renders nothing whatever the stylesheet says: open them all (the print stylesheet
-        # hides the code ones); folded tables then print
-        browser.call("Runtime.evaluate", session, expression="document.querySelectorAll('details').forEach(d => d.open = true)")
         settings = dict(printBackground=True, paperWidth=8.27, paperHeight=11.69,
                         marginTop=0.5, marginBottom=0.5, marginLeft=0.5, marginRight=0.5)
         data = browser.call("Page.printToPDF", session, **{**settings, **options})["data"]
@@ -336,7 +333,6 @@ def print_problems(browser: _DevTools, url: str, width: int = 698, timeout: floa
         browser.call("Page.navigate", session, url=url)
         browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
         time.sleep(1.0)  # MathJax
-        browser.call("Runtime.evaluate", session, expression="document.querySelectorAll('details').forEach(d => d.open = true)")
         return json.loads(browser.call("Runtime.evaluate", session, expression=_PRINT_FACTS,
                                        returnByValue=True)["result"]["value"])
     finally:

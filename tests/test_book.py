@@ -16,8 +16,6 @@ from gqa.notebook import glued_values
 from gqa.cli import main
 from gqa.notebook_inputs import notebook_inputs
 
-pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
-
 NOTEBOOKS = sorted(book.NOTEBOOK_DIR.glob("*.ipynb"))
 
 
@@ -737,44 +735,69 @@ def test_the_prose_grid_covers_every_parameter_three_times():
             assert len(values) >= (2 if boolean else 3), (stem, key, values)
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("grid")  # executes into tmp_path only: it runs beside the book's tests
-def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path):
-    """Every chapter executed with its parameters at both ends of PROSE_GRID (the ci book is the middle):
-    no glued sentence or value shows nonsense (`text_problems`), and every value the prose cites is glued."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gqa.notebook import text_problems
-    from gqa.render import GLUE_ROLE
-
+def _prose_grid_runs(folder: Path) -> list[tuple[str, int, dict]]:
+    """Each end of PROSE_GRID as (chapter, 0 or 1, its parameters), each checked as a profile is."""
     import yaml
 
     runs = []
     for stem, ends in PROSE_GRID.items():
         for i, params in enumerate(ends):
-            path = tmp_path / f"{stem}-{i}.yaml"
+            path = folder / f"{stem}-{i}.yaml"
             base = PROSE_GRID_BASE.get(stem, ("ci", "ci"))[i]
             path.write_text(yaml.safe_dump({"extends": base, "notebooks": {stem: params}}))
-            runs.append((stem, i, profiles.load(path).notebook_parameters(stem)))  # checked as a profile is
+            runs.append((stem, i, profiles.load(path).notebook_parameters(stem)))
+    return runs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prose_grid_in_the_background(request, tmp_path_factory):
+    """The prose grid's fourteen executions write only into their own folder, so they run in the
+    background while this module's other tests build the book (one kernel at a time: two cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not any(item.name == "test_generated_prose_holds_over_a_grid_of_parameters" for item in request.session.items):
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("prose_grid")
+    runs = _prose_grid_runs(folder)
 
     def execute(run):
         stem, i, params = run
-        out = tmp_path / f"{stem}-{i}.ipynb"
-        book.execute_notebook(book.NOTEBOOK_DIR / f"{stem}.ipynb", out, params)
+        out = folder / f"{stem}-{i}.ipynb"
+        try:
+            book.execute_notebook(book.NOTEBOOK_DIR / f"{stem}.ipynb", out, params)
+        except RuntimeError as e:
+            return run, e
         return run, out
 
+    pool = ThreadPoolExecutor(max_workers=1)
+    futures = [pool.submit(execute, run) for run in runs]
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.slow
+def test_generated_prose_holds_over_a_grid_of_parameters(prose_grid_in_the_background):
+    """Every chapter executed with its parameters at both ends of PROSE_GRID (the ci book is the middle):
+    no glued sentence or value shows nonsense (`text_problems`), and every value the prose cites is glued."""
+    from gqa.notebook import text_problems
+    from gqa.render import GLUE_ROLE
+
     problems = []
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two cores: two kernels at a time
-        for (stem, i, params), out in pool.map(execute, runs):
-            glued = glued_values(out)
-            nb = json.loads(out.read_text())
-            cited = {m.group(1) for c in nb["cells"] if c["cell_type"] == "markdown"
-                     for m in GLUE_ROLE.finditer("".join(c["source"]))}
-            problems += [f"{stem} ({'low' if i == 0 else 'high'}): {name} is cited but not glued"
-                         for name in sorted(cited - set(glued))]
-            for name, text in glued.items():
-                if name.startswith("panels:"):
-                    continue
-                for p in text_problems(text.strip("'\""), max_digits=4 if name in PRECISE_GLUES else 3):
-                    problems.append(f"{stem} ({'low' if i == 0 else 'high'}): {name}: {p}")
+    for future in prose_grid_in_the_background:
+        (stem, i, params), out = future.result()
+        if isinstance(out, Exception):
+            problems.append(f"{stem} ({'low' if i == 0 else 'high'}): {out}")
+            continue
+        glued = glued_values(out)
+        nb = json.loads(out.read_text())
+        cited = {m.group(1) for c in nb["cells"] if c["cell_type"] == "markdown"
+                 for m in GLUE_ROLE.finditer("".join(c["source"]))}
+        problems += [f"{stem} ({'low' if i == 0 else 'high'}): {name} is cited but not glued"
+                     for name in sorted(cited - set(glued))]
+        for name, text in glued.items():
+            if name.startswith("panels:"):
+                continue
+            for p in text_problems(text.strip("'\""), max_digits=4 if name in PRECISE_GLUES else 3):
+                problems.append(f"{stem} ({'low' if i == 0 else 'high'}): {name}: {p}")
     assert not problems, "\n".join(problems)

@@ -11,8 +11,6 @@ import pytest  # noqa: E402
 
 from gqa import plots  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
-
 
 def two_panels(left: str, right: str, *, twin: str | None = None, split: bool = False):
     fig, (a, b) = plt.subplots(1, 2)

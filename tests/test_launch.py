@@ -7,8 +7,6 @@ import pytest
 from gqa import book, launch, profiles
 from gqa.cli import main
 
-pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
-
 URL = "https://github.com/example/gqa-companion"
 
 

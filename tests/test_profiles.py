@@ -8,8 +8,6 @@ import yaml
 from gqa import book, notebook_inputs, profiles, runs
 from gqa.cli import main
 
-pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
-
 STEMS = profiles.notebook_stems()
 
 

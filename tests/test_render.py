@@ -13,8 +13,6 @@ from gqa.cli import main
 from gqa.notebook import count_phrase, signed
 from gqa.render import render_site
 
-pytestmark = pytest.mark.xdist_group("book")  # book/_build is shared: one worker, in order
-
 PNG = base64.b64encode(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
                                      "0000000d4944415478da6360000002000100e221bc330000000049454e44ae426082")).decode()
 RAW_MYST = ("{glue", "{doc}", "{ref}", "{numref}", "(eq-", ")=", ":class:", "```", "{admonition}", "$$", "\\tag")
