@@ -214,11 +214,10 @@ def responsive_figures(nb: dict) -> int:
     return changed
 
 
-def without_solutions(notebook_text: str) -> tuple[str, int]:
-    """A student's copy of an executed chapter: each solution replaced by a line saying how to check an
-    answer, and the glued answers dropped from the outputs (so the page, the notebook offered for download
-    and the PDF hold none). Returns (the notebook as JSON, how many solutions were removed)."""
-    nb = json.loads(notebook_text)
+def without_solutions(nb: dict) -> int:
+    """Make an executed chapter (in place) a student's copy: each solution replaced by a line saying how to
+    check an answer, and the glued answers dropped from the outputs (so the page, the notebook offered for
+    download and the PDF hold none). Returns how many solutions were removed."""
     removed = 0
     for cell in nb["cells"]:
         if cell.get("cell_type") == "markdown":
@@ -232,7 +231,7 @@ def without_solutions(notebook_text: str) -> tuple[str, int]:
         elif cell.get("cell_type") == "code":
             cell["outputs"] = [out for out in cell.get("outputs", [])
                                if not ANSWER_GLUE.fullmatch(out.get("metadata", {}).get("scrapbook", {}).get("name", ""))]
-    return json.dumps(nb, indent=1, ensure_ascii=False), removed
+    return removed
 
 
 def _sync_text(text: str, dst: Path) -> bool:
@@ -287,10 +286,9 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
         staged = src / "notebooks" / f"{ex.stem}.ipynb"
         nb = json.loads(ex.output.read_text(encoding="utf-8"))
         responsive_figures(nb)
-        text = json.dumps(nb, indent=1, ensure_ascii=False)
         if not solutions:  # a student build
-            text = without_solutions(text)[0]
-        changed |= _sync_text(text, staged)
+            without_solutions(nb)
+        changed |= _sync_text(json.dumps(nb, indent=1, ensure_ascii=False), staged)
         wanted.add(staged)
     if changed:  # figure numbers may have moved: Sphinx re-reads a page only when its own file is newer,
         for page in src.glob("*.md"):  # so pages that cite figures by number ({numref}) are touched

@@ -47,9 +47,11 @@ def check_links(html_dir: Path | str) -> LinkReport:
     if not pages:
         raise FileNotFoundError(f"no HTML pages under {html_dir}: build the book first")
     parsed: dict[Path, _Collector] = {}
+    texts: dict[Path, str] = {}
     for page in pages:
         collector = _Collector()
-        collector.feed(page.read_text(errors="replace"))
+        texts[page.resolve()] = page.read_text(errors="replace")
+        collector.feed(texts[page.resolve()])
         parsed[page.resolve()] = collector
     report = LinkReport(pages=len(pages))
     for page, collector in parsed.items():
@@ -73,7 +75,7 @@ def check_links(html_dir: Path | str) -> LinkReport:
                 ids = parsed.get(target).ids if target in parsed else set()
                 if fragment not in ids:
                     report.broken.append(f"{shown}: {link} (no element with id {fragment!r})")
-    report.broken += numbered_reference_problems(html_dir, pages)
+    report.broken += numbered_reference_problems(html_dir.resolve(), texts)
     return report
 
 
@@ -81,19 +83,18 @@ _NUMREF = re.compile(r'<a class="reference internal" href="([^"#]*)#([^"]+)"><sp
                      r'([^<]*?)(\d+)</span></a>')
 
 
-def numbered_reference_problems(html_dir: Path, pages: list[Path]) -> list[str]:
-    """Each "Book fig. N" link whose target's caption is not numbered N: "page: text -> target (caption M)"."""
+def numbered_reference_problems(html_dir: Path, texts: dict[Path, str]) -> list[str]:
+    """Each "Book fig. N" link whose target's caption is not numbered N: "page: text -> target (caption M)".
+    `texts` are the built pages' HTML by resolved path (read once, by `check_links`)."""
     problems, captions = [], {}
-    for page in pages:
-        text = page.read_text(errors="replace")
+    for page, text in texts.items():
         for href, anchor, prefix, number in _NUMREF.findall(text):
-            target = (page.parent / unquote(href)).resolve() if href else page.resolve()
+            target = (page.parent / unquote(href)).resolve() if href else page
             if target not in captions:
-                body = target.read_text(errors="replace") if target.is_file() else ""
                 captions[target] = dict(re.findall(r'<figure[^>]*id="([^"]+)"[^>]*>.*?<span class="caption-number">'
-                                                   r'[^<]*?(\d+)\s*</span>', body, re.S))
+                                                   r'[^<]*?(\d+)\s*</span>', texts.get(target, ""), re.S))
             shown = captions[target].get(anchor)
             if shown is not None and shown != number:
-                problems.append(f"{page.relative_to(html_dir.resolve()) if page.is_absolute() else page}: "
-                                f"{prefix}{number} -> {href}#{anchor} (its caption says {prefix}{shown})")
+                problems.append(f"{page.relative_to(html_dir)}: {prefix}{number} -> {href}#{anchor} "
+                                f"(its caption says {prefix}{shown})")
     return problems

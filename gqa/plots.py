@@ -307,20 +307,14 @@ def panels(fig: plt.Figure) -> list[dict]:
     """Each data panel of a figure in reading order (rows top to bottom, then left to right): its title,
     axis labels, the label of a twin axis drawn over it, and its legend entries. Axes switched off (a
     legend's slot) and colorbars are not panels; a twin axis belongs to the panel it overlays."""
-    groups: dict[tuple, list] = {}
-    for ax in fig.axes:
-        if not ax.axison or hasattr(ax, "_colorbar"):
-            continue
-        box = ax.get_position()
-        groups.setdefault((round(box.x0, 3), round(box.y0, 3), round(box.x1, 3), round(box.y1, 3)), []).append(ax)
     out = []
-    for (x0, y0, _, _), group in sorted(groups.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
-        main, *twins = group
+    for main, *twins in _panel_groups(fig, legend_slots=False):
         legend = main.get_legend()
+        box = main.get_position()
         out.append({"title": main.get_title(), "xlabel": main.get_xlabel(), "ylabel": main.get_ylabel(),
                     "twin_ylabels": [t.get_ylabel() for t in twins],
                     "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
-                    "position": [x0, y0]})
+                    "position": [round(box.x0, 3), round(box.y0, 3)]})
     return out
 
 
@@ -339,18 +333,17 @@ def record_panels(name: str, fig: plt.Figure | None = None) -> None:
     show_responsive(fig)
 
 
-def _panel_groups(fig: plt.Figure) -> list[list[plt.Axes]]:
-    """Axes drawn over one another (a twin, an inset colorbar) as one group; switched-off axes only when
-    they hold a legend (panel_grid's spare slot). In reading order: rows top to bottom, then left to right."""
+def _panel_groups(fig: plt.Figure, legend_slots: bool = True) -> list[list[plt.Axes]]:
+    """The figure's panels in reading order (rows top to bottom, then left to right), each as the axes drawn
+    over one another in its box (a twin axis joins the panel it overlays). Colorbars are not panels;
+    switched-off axes are only when they hold a legend (panel_grid's spare slot) and `legend_slots`."""
     groups: dict[tuple, list] = {}
     for ax in fig.axes:
-        if not ax.axison and ax.get_legend() is None:
-            continue
-        if hasattr(ax, "_colorbar"):
+        if hasattr(ax, "_colorbar") or (not ax.axison and not (legend_slots and ax.get_legend() is not None)):
             continue
         box = ax.get_position()
-        groups.setdefault((round(box.y1, 2), round(box.x0, 2)), []).append(ax)
-    return [groups[k] for k in sorted(groups, key=lambda k: (-k[0], k[1]))]
+        groups.setdefault((round(box.x0, 3), round(box.y0, 3), round(box.x1, 3), round(box.y1, 3)), []).append(ax)
+    return [groups[k] for k in sorted(groups, key=lambda k: (-k[1], k[0]))]
 
 
 def side_by_side(fig: plt.Figure) -> bool:

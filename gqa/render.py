@@ -104,8 +104,9 @@ def render_site(notebooks: list[Path], out: Path | None = None) -> Rendered:
     shutil.rmtree(work, ignore_errors=True)
     outside = len(re.findall(r"/notebooks/[^/:]+\.ipynb:\d+: WARNING: (?:unknown document|undefined label)",
                              proc.stderr))  # in the runs; the Notation page's own are not theirs
-    missing = sorted({name for nb in runs for name in _cited(nb) if name not in glued_outputs(nb)})
-    substituted = sum(1 for nb in runs for name in _cited(nb) if name in glued_outputs(nb))
+    cited = [(name, glued) for nb in runs for glued in (glued_outputs(nb),) for name in _cited(nb)]
+    missing = sorted({name for name, glued in cited if name not in glued})
+    substituted = sum(1 for name, glued in cited if name in glued)
     figures = sum(1 for nb in runs for c in nb["cells"] for o in c.get("outputs", [])
                   if "image/png" in o.get("data", {}))
     return Rendered(out / "index.html", [out / "notebooks" / f"{s}.html" for s in stems], substituted, missing,
