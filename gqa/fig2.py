@@ -175,29 +175,32 @@ def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.Data
     A cell whose paper optimum is not among the fitted configurations is 'not checkable': the
     optimum over a subset says nothing about a configuration outside it. When the paper's optimum is
     in the subset, it must also be the subset's optimum, so ours must equal it. With a bootstrap,
-    `paper_share` is the share of resamples whose optimum is the paper's (checkable cells only).
+    `ours_share` is the share of resamples whose optimum is ours and `paper_share` the share whose optimum
+    is the paper's (checkable cells only). `extrapolated`: our optimum's N* lies outside the sizes its fit saw.
     """
     from gqa.paper import table as paper_table
 
     table = paper_table("table4") if table is None else table
+    cells = [(float(r.target_loss), int(r.context)) for r in table.itertuples()]
+    shares = search.grid_shares(boot, cells, setting, heads=list(fits)) if boot is not None else {}
     rows = []
-    for r in table.itertuples():
+    for r, cell in zip(table.itertuples(), cells):
         paper = (int(r.n_h), int(r.n_kv))
         try:
-            ours = search.search(fits, r.target_loss, int(r.context), setting)[0].heads
+            best = search.search(fits, *cell, setting)[0]
+            ours, extrapolated = best.heads, bool(best.extrapolation > 1)
         except ValueError:
-            ours = None
+            ours, extrapolated = None, False
         if paper not in fits:
             status, reason = "not checkable", f"{paper} is not in Figure 2"
         elif ours == paper:
             status, reason = "reproduced", ""
         else:
             status, reason = "differs", f"ours {ours}" if ours else "unreachable with these fits"
-        share = np.nan
-        if boot is not None and status != "not checkable":
-            share = search.confidence_of(boot, r.target_loss, int(r.context), setting, paper)
+        share = shares[cell].get(paper, 0.0) if shares and status != "not checkable" else np.nan
         rows.append({"target_loss": r.target_loss, "context": int(r.context), "paper": paper, "ours": ours,
-                     "status": status, "reason": reason, "paper_share": share})
+                     "status": status, "reason": reason, "paper_share": share,
+                     "ours_share": shares[cell].get(ours, 0.0) if shares else np.nan, "extrapolated": extrapolated})
     return pd.DataFrame(rows)
 
 
@@ -208,7 +211,7 @@ def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: H
     base = shape_cost(BASELINE, context)
     n_star = fits[heads].params_for_loss(target)
     ours = search.cost_at(heads, n_star, context, setting)
-    n_equal_z = search.params_for_z(heads, base["z"], context, setting)
+    n_equal_z = search.params_for_score(heads, base["z"], context, setting)
     loss_equal_z = float(fits[heads].predict(n_equal_z))
     paper_models = shape_cost(PAPER_OPTIMUM, context)
     return {

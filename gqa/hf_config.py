@@ -78,6 +78,8 @@ def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
     attention_bias = kind in ("llama", "qwen3") and bool(getattr(config, "attention_bias", False))
     name = getattr(config, "_name_or_path", "") or ""
     name = Path(name).name if name else ""
+    if name.endswith(".json"):  # a file given directly: the model is its folder
+        name = Path(path).resolve().parent.name
     shape = Shape(
         layers=int(config.num_hidden_layers), d_model=int(config.hidden_size), n_heads=n_heads,
         n_kv_heads=int(n_kv), head_dim=int(head_dim), d_ff=int(config.intermediate_size),

@@ -423,7 +423,7 @@ def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
             long = search.cost_of_shape(shape, LONG_CONTEXT, setting)
             bases[key] = (search.cost_parts(base, CONTEXT, setting), search.cost_parts(long, LONG_CONTEXT, setting))
             try:
-                equal_z[key] = search.params_for_z(OPTIMUM, base.z, CONTEXT, setting)
+                equal_z[key] = search.params_for_score(OPTIMUM, base.z, CONTEXT, setting)
             except ValueError:
                 equal_z[key] = None
         kv_share = search.kv_share(search.cost_of_shape(MHA_1B, CONTEXT, setting), CONTEXT, setting)

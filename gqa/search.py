@@ -15,15 +15,17 @@ import bisect
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from gqa import cost
+from gqa.hardware import Hardware, decode_step_time
 from gqa.scaling import Bootstrap, PowerLaw
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB, Anchors, Shape, solve_layers
 
 Heads = tuple[int, int]
+OBJECTIVES = ("z", "memory", "flops", "time")  # what Step 3 minimises: Eq. 5's Z, bytes, FLOPs, decode time
 
 
 def candidate_heads(max_heads: int = 32) -> list[Heads]:
@@ -36,11 +38,12 @@ def candidate_heads(max_heads: int = 32) -> list[Heads]:
 
 @dataclass(frozen=True)
 class CostSetting:
-    """How a fitted family turns into costs (the paper's per-token reading by default)."""
+    """How a fitted family turns into costs (the paper's per-token reading by default), and the regime it
+    is served in (batch 1, one dtype, Eq. 5's constants, Z minimised by default)."""
 
     head_dim: int = PAPER_HEAD_DIM
     vocab: int = PAPER_VOCAB
-    dtype: str = "bf16"
+    dtype: str = "bf16"  # the weights' dtype, and the KV cache's unless kv_dtype says otherwise
     params: cost.ParamsConvention = "total"  # N in Eq. 3-4: with the (tied) embedding, or without
     flops_per: cost.FlopsPer = "token"  # or "context": Eq. 3 x T
     z_memory: str = "values"  # Eq. 5 on memory in values or bytes
@@ -49,22 +52,59 @@ class CostSetting:
     # (L, d) presets to snap a size to: when set, a size N is costed as the preset shape (with the
     # candidate's heads) whose non-embedding count is nearest N in log, instead of a continuous shape
     snap: tuple[tuple[int, int], ...] | None = None
+    # The serving regime (beyond the paper, whose defaults these are):
+    batch: int = 1  # B sequences decoded together: B KV caches, B tokens' FLOPs per step, one copy of weights
+    kv_dtype: str | None = None  # the KV cache's dtype (None: dtype); in values a KV value counts its bytes'
+    # share of a weight value's, so an fp8 cache beside bf16 weights weighs half per value
+    objective: str = "z"  # what Step 3 minimises: z, memory (bytes), flops, or time (needs hardware)
+    hardware: Hardware | None = None  # for the roofline decode time of a step
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {self.batch!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "time" and self.hardware is None:
+            raise ValueError("the time objective needs a hardware (its bandwidth and peak FLOP rate)")
+        for dtype in (self.dtype, self.kv_dtype or self.dtype):
+            cost.bytes_per_value(dtype)
+        if self.params not in ("total", "non_embedding"):
+            raise ValueError(f"params must be 'total' or 'non_embedding', got {self.params!r}")
+        if self.flops_per not in ("token", "context"):
+            raise ValueError(f"flops_per must be 'token' or 'context', got {self.flops_per!r}")
+        if self.z_memory not in ("values", "bytes"):
+            raise ValueError(f"z_memory must be 'values' or 'bytes', got {self.z_memory!r}")
+
+    def describe(self) -> str:
+        """The regime in words, for reports: batch, dtypes, objective, Eq. 5's constants when not the paper's."""
+        kv = self.kv_dtype or self.dtype
+        parts = [f"batch {self.batch}", f"weights {self.dtype}, KV cache {kv}"]
+        if self.hw != cost.HardwareWeights():
+            parts.append(f"λ = {self.hw.lam:g}, α = {self.hw.alpha:g}, β = {self.hw.beta:g}")
+        goal = {"z": "minimising Z (Eq. 5)", "memory": "minimising memory bytes", "flops": "minimising FLOPs",
+                "time": "minimising ideal decode time per step"}[self.objective]
+        if self.hardware is not None:
+            goal += f" on {self.hardware.name}"
+        return ", ".join(parts) + "; " + goal
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One head configuration sized to reach the target loss, and its cost at the context."""
+    """One head configuration sized to reach the target loss, and its cost at the context (all B sequences)."""
 
     heads: Heads
     params: float  # N*, non-embedding
     layers: float  # continuous L of the Appendix B.1 conversion
     d_model: float
-    flops: float
-    memory: float  # values
+    flops: float  # Eq. 3 as the setting counts it, times the batch
+    memory: float  # values: N + B·2·T·L·d_h·n_kv
     memory_bytes: float
     z: float
     # how far N* lies outside the sizes its fit saw, as a factor (1: inside; nan: unknown or no fit)
     extrapolation: float = float("nan")
+    kv_bytes: float = float("nan")  # bytes of the B KV caches
+    time_s: float = float("nan")  # ideal decode step on the setting's hardware (nan: none given)
+    score: float = float("nan")  # the value of the setting's objective; Step 3 minimises it
 
     def to_dict(self) -> dict:
         return _json_safe({**asdict(self), "heads": list(self.heads)})
@@ -82,16 +122,40 @@ def _json_safe(value):
 
 
 def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_model: float, head_dim: int,
-            context: int, setting: CostSetting) -> Candidate:
-    """Eq. 3-5 for one model, counted as `setting` says (which N, per token or per sequence, Z on what)."""
+            context: int, setting: CostSetting, extrapolation: float = float("nan")) -> Candidate:
+    """Eq. 3-5 for one model, counted as `setting` says (which N, per token or per sequence, Z on what),
+    for its batch and dtypes, with the roofline decode time when the setting names hardware.
+
+    The time counts what a decode step physically does whatever the accounting: it reads all weights
+    (N with the tied embedding) and the B caches, and computes B tokens at Eq. 3's per-token FLOPs."""
     n_cost = n_total if setting.params == "total" else n_params
-    flops = cost.eq3_flops(n_cost, layers, heads[0], head_dim, context)
-    if setting.flops_per == "context":
-        flops *= context
-    memory = cost.eq4_memory(n_cost, layers, heads[1], head_dim, context)
-    memory_bytes = memory * cost.bytes_per_value(setting.dtype)
-    z = cost.eq5_z(memory if setting.z_memory == "values" else memory_bytes, flops, setting.hw)
-    return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z)
+    batch = setting.batch
+    per_token = cost.eq3_flops(n_cost, layers, heads[0], head_dim, context)
+    flops = batch * per_token * (context if setting.flops_per == "context" else 1)
+    kv_values = batch * cost.eq4_memory(0, layers, heads[1], head_dim, context)
+    memory = n_cost + kv_values
+    weight_bytes = cost.bytes_per_value(setting.dtype)
+    kv_value_bytes = cost.bytes_per_value(setting.kv_dtype or setting.dtype)
+    kv_bytes = kv_values * kv_value_bytes
+    memory_bytes = n_cost * weight_bytes + kv_bytes
+    z = cost.eq5_z(_z_memory(memory, memory_bytes, setting), flops, setting.hw)
+    time_s = float("nan")
+    if setting.hardware is not None:
+        step_flops = batch * cost.eq3_flops(n_total, layers, heads[0], head_dim, context)
+        time_s = decode_step_time(n_total * weight_bytes + kv_bytes, step_flops, setting.hardware)
+    score = {"z": z, "memory": memory_bytes, "flops": flops, "time": time_s}[setting.objective]
+    return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z, extrapolation,
+                     kv_bytes=kv_bytes, time_s=time_s, score=score)
+
+
+def _z_memory(memory: float, memory_bytes: float, setting: CostSetting) -> float:
+    """The memory Eq. 5 sees: bytes, or values (a KV value in another dtype counted by its bytes' share of
+    a weight value's; with one dtype, plain values)."""
+    if setting.z_memory == "bytes":
+        return memory_bytes
+    if setting.kv_dtype is None or cost.bytes_per_value(setting.kv_dtype) == cost.bytes_per_value(setting.dtype):
+        return memory
+    return memory_bytes / cost.bytes_per_value(setting.dtype)
 
 
 @functools.lru_cache(maxsize=256)
@@ -109,22 +173,24 @@ def snapped_shape(heads: Heads, n_params: float, setting: CostSetting) -> Shape:
     return shapes[min(near, key=lambda j: abs(logs[j] - math.log(n_params)))]
 
 
-def cost_at(heads: Heads, n_params: float, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+def cost_at(heads: Heads, n_params: float, context: int, setting: CostSetting = CostSetting(),
+            extrapolation: float = float("nan")) -> Candidate:
     """Cost at context T of a model with n_params non-embedding parameters and heads H, its shape
     from the Appendix B.1 conversion (continuous L and d), or the nearest preset when the setting snaps
     (then `params` is the preset's count)."""
     if setting.snap:
-        return cost_of_shape(snapped_shape(heads, n_params, setting), context, setting)
+        return cost_of_shape(snapped_shape(heads, n_params, setting), context, setting, extrapolation)
     layers, d_model = solve_layers(n_params, *heads, setting.head_dim, setting.anchors)
     total = n_params + setting.vocab * d_model  # tied embedding, counted once
-    return _costed(heads, n_params, total, layers, d_model, setting.head_dim, context, setting)
+    return _costed(heads, n_params, total, layers, d_model, setting.head_dim, context, setting, extrapolation)
 
 
-def cost_of_shape(shape: Shape, context: int, setting: CostSetting = CostSetting()) -> Candidate:
+def cost_of_shape(shape: Shape, context: int, setting: CostSetting = CostSetting(),
+                  extrapolation: float = float("nan")) -> Candidate:
     """Cost at context T of an exact shape (no size-to-shape conversion), counted as `setting` says."""
     counts = shape.params()
     return _costed(shape.heads, counts.non_embedding, counts.total, shape.layers, shape.d_model, shape.head_dim,
-                   context, setting)
+                   context, setting, extrapolation)
 
 
 def size_for_loss(law: PowerLaw, target: float) -> float | None:
@@ -152,7 +218,8 @@ def check_target(fits: Mapping[Heads, PowerLaw], target: float) -> None:
 
 def search(fits: Mapping[Heads, PowerLaw], target: float, context: int,
            setting: CostSetting = CostSetting(), *, max_extrapolation: float | None = None) -> list[Candidate]:
-    """Step 3: every reachable candidate, cheapest Z first, each with how far N* extrapolates its fit.
+    """Step 3: every reachable candidate, cheapest first on the setting's objective (Z by default), each
+    with how far N* extrapolates its fit.
 
     Candidates are exactly the fitted configurations. With `max_extrapolation`, candidates whose N* lies
     more than that factor outside the sizes their fit saw are dropped. ValueError if none is left."""
@@ -163,7 +230,7 @@ def search(fits: Mapping[Heads, PowerLaw], target: float, context: int,
         n_star = size_for_loss(law, target)
         if n_star is None:
             continue
-        candidate = replace(cost_at(heads, n_star, context, setting), extrapolation=law.extrapolation(n_star))
+        candidate = cost_at(heads, n_star, context, setting, law.extrapolation(n_star))
         if max_extrapolation is not None and math.isnan(candidate.extrapolation):
             raise ValueError(f"the fit of {heads} does not say which sizes it saw (no n_range), so "
                              "--max-extrapolation cannot be applied")
@@ -179,7 +246,7 @@ def search(fits: Mapping[Heads, PowerLaw], target: float, context: int,
         lowest = min(law.e for law in fits.values())
         raise ValueError(f"target loss {target} is unreachable: every fit's irreducible loss E is above it "
                          f"(lowest E = {lowest:.4f})")
-    return sorted(found, key=lambda c: c.z)
+    return sorted(found, key=lambda c: c.score)
 
 
 def grid(fits: Mapping[Heads, PowerLaw], targets: Iterable[float], contexts: Iterable[int],
@@ -211,14 +278,16 @@ def grid_pattern(cells: Mapping[tuple[float, int], Heads | None], targets: Seque
     return rows, cols
 
 
-def params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetting,
-                 lo: float = 1e2, hi: float = 1e14) -> float:
-    """The non-embedding size whose Z at the context equals z_target (Z grows with N: bisection)."""
-    if cost_at(heads, lo, context, setting).z > z_target:
-        raise ValueError(f"even a {lo:.0e}-parameter model with H = {heads} costs more than Z = {z_target:.4g}")
+def params_for_score(heads: Heads, score: float, context: int, setting: CostSetting,
+                     lo: float = 1e2, hi: float = 1e14) -> float:
+    """The non-embedding size whose cost on the setting's objective (Z by default) at the context equals
+    `score` (every objective grows with N: bisection)."""
+    if cost_at(heads, lo, context, setting).score > score:
+        raise ValueError(f"even a {lo:.0e}-parameter model with H = {heads} costs more than {score:.4g} "
+                         f"({setting.objective})")
     for _ in range(100):
         mid = math.sqrt(lo * hi)
-        if cost_at(heads, mid, context, setting).z < z_target:
+        if cost_at(heads, mid, context, setting).score < score:
             lo = mid
         else:
             hi = mid
@@ -227,29 +296,46 @@ def params_for_z(heads: Heads, z_target: float, context: int, setting: CostSetti
 
 @dataclass(frozen=True)
 class Comparison:
-    """The optimum against a baseline at the baseline's loss and context."""
+    """The optimum against a baseline at the baseline's loss and context, on the setting's objective."""
 
     optimum: Candidate  # the cheapest configuration sized to reach the baseline's loss
     baseline: Candidate
     baseline_loss: float  # the loss both are compared at
     baseline_loss_assumed: bool  # True when nothing measured or fitted says the baseline reaches it
-    memory_saving: float  # 1 − M_opt / M_base, same loss
+    objective: str  # what "cost" means below: z, memory, flops or time
+    saving: float  # 1 − cost_opt / cost_base on the objective, same loss (negative: the baseline is cheaper)
+    memory_saving: float  # 1 − M_opt / M_base (bytes), same loss
     flops_saving: float  # 1 − C_opt / C_base, same loss
     z_saving: float
-    loss_at_equal_z: float  # loss the optimal H reaches at the baseline's Z
-    loss_gain: float  # baseline_loss − loss_at_equal_z: positive means lower loss than the baseline
-    params_at_equal_z: float  # the optimum's non-embedding size at the baseline's Z
-    equal_z_extrapolation: float  # how far that size lies outside the optimum's fit (factor)
+    loss_at_equal_cost: float  # loss the optimal H reaches at the baseline's cost
+    loss_gain: float  # baseline_loss − loss_at_equal_cost: positive means lower loss than the baseline
+    params_at_equal_cost: float  # the optimum's non-embedding size at the baseline's cost
+    equal_cost_extrapolation: float  # how far that size lies outside the optimum's fit (factor)
 
     def to_dict(self) -> dict:
         return _json_safe({**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
                            "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()})
 
 
+def _baseline_cost(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
+                   setting: CostSetting) -> Candidate:
+    """The baseline costed: an exact shape as it is, or a fitted H sized by its own fit to reach `target`."""
+    if isinstance(baseline, Shape):
+        return cost_of_shape(baseline, context, setting)
+    if baseline not in fits:
+        raise ValueError(f"no fit for the baseline H = {baseline}; fitted: {sorted(fits)}; "
+                         "give the baseline as an exact shape instead")
+    n_base = size_for_loss(fits[baseline], target)
+    if n_base is None:
+        raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} (E = {fits[baseline].e:.4f})")
+    return cost_at(baseline, n_base, context, setting, fits[baseline].extrapolation(n_base))
+
+
 def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baseline: Heads | Shape,
             setting: CostSetting = CostSetting(), *, baseline_loss: float | None = None,
             max_extrapolation: float | None = None, candidates: Mapping[Heads, PowerLaw] | None = None) -> Comparison:
-    """Savings of the cost-optimal H over a baseline at the same loss, and its loss at equal Z.
+    """Savings of the cost-optimal H over a baseline at the same loss, and its loss at equal cost (Z, or
+    the setting's objective).
 
     The baseline is a head configuration, sized by its own fit to reach the target (its loss is the
     target), or an exact shape with `baseline_loss`, its known loss (a measured model, or a fit's
@@ -258,46 +344,78 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
     `candidates` (default: every fit; the baseline may be sized by a fit outside them).
     """
     candidates = fits if candidates is None else candidates
-    if isinstance(baseline, Shape):
-        base = cost_of_shape(baseline, context, setting)
-        assumed = baseline_loss is None
-        loss = target if assumed else baseline_loss
-    else:
-        if baseline not in fits:
-            raise ValueError(f"no fit for the baseline H = {baseline}; fitted: {sorted(fits)}; "
-                             "give the baseline as an exact shape instead")
-        n_base = size_for_loss(fits[baseline], target)
-        if n_base is None:
-            raise ValueError(f"the baseline H = {baseline} cannot reach loss {target} "
-                             f"(E = {fits[baseline].e:.4f})")
-        base = replace(cost_at(baseline, n_base, context, setting),
-                       extrapolation=fits[baseline].extrapolation(n_base))
-        loss, assumed = target, False
+    assumed = isinstance(baseline, Shape) and baseline_loss is None
+    loss = baseline_loss if isinstance(baseline, Shape) and not assumed else target
+    base = _baseline_cost(fits, target, context, baseline, setting)
     optimum = search(candidates, loss, context, setting, max_extrapolation=max_extrapolation)[0]
-    n_equal_z = params_for_z(optimum.heads, base.z, context, setting)
-    loss_equal_z = float(fits[optimum.heads].predict(n_equal_z))
-    return Comparison(optimum, base, loss, assumed, 1 - optimum.memory / base.memory, 1 - optimum.flops / base.flops,
-                      1 - optimum.z / base.z, loss_equal_z, loss - loss_equal_z, n_equal_z,
-                      fits[optimum.heads].extrapolation(n_equal_z))
+    n_equal = params_for_score(optimum.heads, base.score, context, setting)
+    loss_equal = float(fits[optimum.heads].predict(n_equal))
+    return Comparison(optimum, base, loss, assumed, setting.objective, 1 - optimum.score / base.score,
+                      1 - optimum.memory_bytes / base.memory_bytes, 1 - optimum.flops / base.flops,
+                      1 - optimum.z / base.z, loss_equal, loss - loss_equal, n_equal,
+                      fits[optimum.heads].extrapolation(n_equal))
 
 
-def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting(), *,
-               heads: Iterable[Heads] | None = None, max_extrapolation: float | None = None) -> dict:
-    """Share of bootstrap resamples in which each H comes out optimal (unreachable resamples counted), among
-    `heads` (default: every fitted one) and under the same `max_extrapolation` as the search."""
-    counts: dict[str, int] = {}
+def saving_interval(boot: Bootstrap, target: float, context: int, baseline: Heads | Shape,
+                    setting: CostSetting = CostSetting(), *, heads: Iterable[Heads] | None = None,
+                    max_extrapolation: float | None = None, level: float = 0.95,
+                    optima: Sequence[Candidate | None] | None = None) -> dict:
+    """How sure the optimum's saving over a baseline is: over bootstrap resamples, the optimum (among
+    `heads`) sized by the resampled laws to reach `target`, against the baseline (a fitted H sized by its
+    resampled law, or an exact shape as it is). Returns the saving's central `level` interval, its median,
+    the share of resamples in which the baseline is at least as cheap, and the count used (resamples in
+    which either side cannot reach the target are left out). `optima`: `resampled_optima` at `target`."""
+    if optima is None:
+        optima = resampled_optima(boot, target, context, setting, heads=heads, max_extrapolation=max_extrapolation)
+    fixed = cost_of_shape(baseline, context, setting) if isinstance(baseline, Shape) else None
+    savings = []
+    for i, best in enumerate(optima):
+        if best is None:
+            continue
+        try:
+            base = fixed or _baseline_cost(boot.laws(i), target, context, baseline, setting)
+        except ValueError:
+            continue
+        savings.append(1 - best.score / base.score)
+    if not savings:
+        return {"low": None, "median": None, "high": None, "baseline_at_least_as_cheap": None, "resamples": 0}
+    tail = (1 - level) / 2
+    low, median, high = np.quantile(savings, [tail, 0.5, 1 - tail])
+    return {"low": float(low), "median": float(median), "high": float(high),
+            "baseline_at_least_as_cheap": float(np.mean(np.array(savings) <= 0)), "resamples": len(savings)}
+
+
+def resampled_optima(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting(), *,
+                     heads: Iterable[Heads] | None = None,
+                     max_extrapolation: float | None = None) -> list[Candidate | None]:
+    """The optimum of each bootstrap resample (None where nothing reaches the target), among `heads`
+    (default: every fitted one) and under the same `max_extrapolation` as the search."""
     keep = None if heads is None else set(heads)
+    optima: list[Candidate | None] = []
     for i in range(boot.resamples):
         laws = boot.laws(i)
         if keep is not None:
             laws = {h: law for h, law in laws.items() if h in keep}
         try:
-            heads_i = search(laws, target, context, setting, max_extrapolation=max_extrapolation)[0].heads
-            key = f"{heads_i[0]},{heads_i[1]}"
+            optima.append(search(laws, target, context, setting, max_extrapolation=max_extrapolation)[0])
         except ValueError:
-            key = "unreachable"
+            optima.append(None)
+    return optima
+
+
+def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting(), *,
+               heads: Iterable[Heads] | None = None, max_extrapolation: float | None = None,
+               optima: Sequence[Candidate | None] | None = None) -> dict:
+    """Share of bootstrap resamples in which each H comes out optimal (unreachable resamples counted), among
+    `heads` (default: every fitted one) and under the same `max_extrapolation` as the search. `optima`:
+    `resampled_optima`'s answer for the same question, when already computed."""
+    if optima is None:
+        optima = resampled_optima(boot, target, context, setting, heads=heads, max_extrapolation=max_extrapolation)
+    counts: dict[str, int] = {}
+    for best in optima:
+        key = "unreachable" if best is None else f"{best.heads[0]},{best.heads[1]}"
         counts[key] = counts.get(key, 0) + 1
-    return {k: v / boot.resamples for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+    return {k: v / len(optima) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
 def brute_force(fits: Mapping[Heads, PowerLaw], target: float, context: int,
@@ -309,7 +427,7 @@ def brute_force(fits: Mapping[Heads, PowerLaw], target: float, context: int,
         for i in range(points):
             n = 10 ** (2 + 12 * i / (points - 1))
             if law.predict(n) <= target:
-                z = cost_at(heads, n, context, setting).z
+                z = cost_at(heads, n, context, setting).score
                 if z < best_z:
                     best, best_z = heads, z
                 break  # Z grows with N: the smallest size that reaches the target is the cheapest
@@ -325,7 +443,7 @@ def cost_parts(c: Candidate, context: int, setting: CostSetting = CostSetting())
     """A costed model split as Figure 1 splits it: memory bytes into weights (time-invariant) and KV cache
     (time-variant), FLOPs into the weights' (time-invariant) and the attention operator's 4·T·L·d_h·n_h
     (time-variant, times T when the setting counts FLOPs per sequence)."""
-    per = context if setting.flops_per == "context" else 1
+    per = setting.batch * (context if setting.flops_per == "context" else 1)
     attention = 4 * context * c.layers * setting.head_dim * c.heads[0] * per
     weights = c.memory_bytes * (1 - kv_share(c, context, setting))
     return {"memory_bytes": c.memory_bytes, "weights_bytes": weights, "kv_bytes": c.memory_bytes - weights,
@@ -336,15 +454,16 @@ def z_shares(candidate: Candidate, setting: CostSetting = CostSetting()) -> dict
     """The shares of Z (Eq. 5) carried by its memory term λ·M^α and its FLOPs term (1 − λ)·C^β, in the
     units the setting counts in (memory in values or bytes, FLOPs per token or per sequence). As Eq. 3-5
     are written the FLOPs term is a small part of Z; counted as Figure 2 counts, a larger one."""
-    memory = candidate.memory if setting.z_memory == "values" else candidate.memory_bytes
+    memory = _z_memory(candidate.memory, candidate.memory_bytes, setting)
     hw = setting.hw
     terms = {"memory": hw.lam * memory**hw.alpha, "flops": (1 - hw.lam) * candidate.flops**hw.beta}
     return {k: v / candidate.z for k, v in terms.items()}
 
 
 def kv_share(candidate: Candidate, context: int, setting: CostSetting = CostSetting()) -> float:
-    """Share of a costed model's memory (Eq. 4) that is KV cache, 2·T·L·d_h·n_kv over M."""
-    return 2 * context * candidate.layers * setting.head_dim * candidate.heads[1] / candidate.memory
+    """Share of a costed model's memory bytes that is KV cache (with one dtype and batch 1, Eq. 4's
+    2·T·L·d_h·n_kv over M)."""
+    return candidate.kv_bytes / candidate.memory_bytes
 
 
 def balance_size(heads: Heads, context: int, setting: CostSetting = CostSetting(),
@@ -365,22 +484,22 @@ def balance_size(heads: Heads, context: int, setting: CostSetting = CostSetting(
     return math.sqrt(lo * hi)
 
 
-def _balance(c: Candidate, head_dim: int) -> float:
-    """The T at which a model costed at T = 1 has as much KV cache as weights (Eq. 4: the weights are
-    N_mem = M(1) − 2·L·d_h·n_kv, the cache 2·T·L·d_h·n_kv; the shape does not depend on T)."""
-    per_token = 2 * c.layers * head_dim * c.heads[1]
-    return (c.memory - per_token) / per_token
+def _balance(c: Candidate) -> float:
+    """The T at which a model costed at T = 1 has as many bytes of KV cache (all B sequences) as of
+    weights (Eq. 4: the weights are M(1) less one token's cache, the cache grows by that per token; the
+    shape does not depend on T)."""
+    return (c.memory_bytes - c.kv_bytes) / c.kv_bytes
 
 
 def balance_context_of_shape(shape: Shape, setting: CostSetting = CostSetting()) -> float:
     """`balance_context` of an exact shape: the T at which its KV cache weighs as much as its weights."""
-    return _balance(cost_of_shape(shape, 1, setting), shape.head_dim)
+    return _balance(cost_of_shape(shape, 1, setting))
 
 
 def balance_context(heads: Heads, n_params: float, setting: CostSetting = CostSetting()) -> float:
     """The context T at which a model of n_params non-embedding parameters has as much KV cache as weights
     (Eq. 4: N_mem = 2·T·L·d_h·n_kv, so T = N_mem / (2·L·d_h·n_kv); the shape does not depend on T)."""
-    return _balance(cost_at(heads, n_params, 1, setting), setting.head_dim)
+    return _balance(cost_at(heads, n_params, 1, setting))
 
 
 
@@ -442,17 +561,34 @@ def fitted_curves(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, context: int,
     return curves, inside
 
 
+def grid_shares(boot: Bootstrap, cells: Iterable[tuple[float, int]], setting: CostSetting = CostSetting(), *,
+                heads: Iterable[Heads] | None = None) -> dict[tuple[float, int], dict[Heads | None, float]]:
+    """For each (target loss, context) cell, the share of bootstrap resamples in which each H is optimal
+    (None: unreachable in that resample), each resample's laws drawn once for the whole grid."""
+    cells = list(dict.fromkeys(cells))  # a cell asked twice is counted once
+    keep = None if heads is None else set(heads)
+    counts: dict = {cell: {} for cell in cells}
+    for i in range(boot.resamples):
+        laws = boot.laws(i)
+        if keep is not None:
+            laws = {h: law for h, law in laws.items() if h in keep}
+        for cell in cells:
+            try:
+                best = search(laws, cell[0], cell[1], setting)[0].heads
+            except ValueError:
+                best = None
+            counts[cell][best] = counts[cell].get(best, 0) + 1
+    return {cell: {h: n / boot.resamples for h, n in tally.items()} for cell, tally in counts.items()}
+
+
 def grid_confidence(boot: Bootstrap, cells: Mapping[tuple[float, int], Heads | None], setting: CostSetting,
                     fits: Mapping[Heads, PowerLaw]) -> tuple[dict, set]:
     """For a Table-4 grid: the share of bootstrap resamples whose optimum is the cell's, and the cells whose
     optimum extrapolates its fit (N* outside the sizes it saw)."""
-    confidence, extrapolated = {}, set()
-    for (target, context), heads in cells.items():
-        if heads is None:
-            continue
-        confidence[(target, context)] = confidence_of(boot, target, context, setting, heads)
-        if search(fits, target, context, setting)[0].extrapolation > 1:
-            extrapolated.add((target, context))
+    reachable = [cell for cell, heads in cells.items() if heads is not None]
+    shares = grid_shares(boot, reachable, setting, heads=list(fits))
+    confidence = {cell: shares[cell].get(cells[cell], 0.0) for cell in reachable}
+    extrapolated = {cell for cell in reachable if search(fits, cell[0], cell[1], setting)[0].extrapolation > 1}
     return confidence, extrapolated
 
 

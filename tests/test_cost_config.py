@@ -205,7 +205,7 @@ def test_the_wheel_carries_the_paper_tables_and_plans_without_a_checkout(tmp_pat
             "sys.exit(main(['plan', '--context', '128k', '--target-loss', '2.615', '--json', '--resamples', '0']))")
     proc = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout)["recommended"] == {"n_heads": 8, "n_kv_heads": 1}
+    assert json.loads(proc.stdout)["recommended"] == {"n_heads": 8, "n_kv_heads": 1, "head_dim": 64}
     kernel = ("import sys; sys.path.insert(0, sys.argv[1]); from gqa import cpu_decode\n"
               "assert cpu_decode.SOURCE.is_file() and cpu_decode.SOURCE.is_relative_to(sys.argv[1])\n"
               "print(cpu_decode.available(), cpu_decode.reason())")

@@ -90,7 +90,7 @@ def test_plan_defaults_to_the_paper_and_knows_its_baseline(capsys, tmp_path):
     assert main(args + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["source"].startswith("default: the paper's Figure 2")
-    assert out["recommended"] == {"n_heads": 8, "n_kv_heads": 1}
+    assert out["recommended"] == {"n_heads": 8, "n_kv_heads": 1, "head_dim": 64}
     assert out["cost_setting"]["flops"] == "per sequence of T tokens"
     assert "Figure 1 baseline" in out["baseline"]["how"]
     assert out["baseline"]["baseline"]["layers"] == 36 and 0 < out["baseline"]["memory_saving"] < 1

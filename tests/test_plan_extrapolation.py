@@ -36,7 +36,7 @@ def test_paper_baseline_is_compared_at_its_own_loss_not_the_target(capsys):
     report = plan_json(capsys, "--context", "8k", "--target-loss", "2.4", "--baseline", "32,8")
     b = report["baseline"]
     assert b["baseline_loss"] == 2.615 and b["baseline_loss_assumed"] is False and b["assumption"] is None
-    assert b["loss_gain"] == pytest.approx(2.615 - b["loss_at_equal_z"])  # against the baseline, not 2.4
+    assert b["loss_gain"] == pytest.approx(2.615 - b["loss_at_equal_cost"])  # against the baseline, not 2.4
     assert any("compared at its own loss 2.615, not at the target 2.4" in w for w in report["warnings"])
 
 

@@ -120,7 +120,7 @@ def test_cost_at_follows_the_equations():
 def test_compare_and_grid():
     cmp = search.compare(PAPERLIKE, 2.615, 131072, (32, 8))
     assert cmp.optimum.z <= cmp.baseline.z
-    assert cmp.loss_gain >= 0 and cmp.loss_at_equal_z == pytest.approx(2.615 - cmp.loss_gain)
+    assert cmp.loss_gain >= 0 and cmp.loss_at_equal_cost == pytest.approx(2.615 - cmp.loss_gain)
     assert cmp.memory_saving == pytest.approx(1 - cmp.optimum.memory / cmp.baseline.memory)
     g = search.grid(PAPERLIKE, [2.6, 1.0], [8192, 131072])
     assert g[(2.6, 8192)] == search.search(PAPERLIKE, 2.6, 8192)[0].heads and g[(1.0, 8192)] is None

@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from gqa.cli._common import CliError, _finite_float, _heads_pair, _positive_tokens, _shape_pair
-from gqa.units import format_bytes, format_count, format_tokens
+from gqa.cli._common import CliError, _finite_float, _heads_pair, _positive_int, _positive_tokens, _shape_pair
+from gqa.search import CostSetting
+from gqa.units import format_bytes, format_count, format_duration, format_tokens
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _fit_source(args: argparse.Namespace):
@@ -122,6 +133,91 @@ def _extrapolation_note(label: str, factor: float, n: float, law) -> str | None:
     return f"{label}: N = {format_count(n)} is {side}: an extrapolation"
 
 
+OBJECTIVE_WORDS = {"z": "Z", "memory": "memory", "flops": "FLOPs", "time": "decode time"}
+
+
+def _regime(args: argparse.Namespace, source) -> CostSetting:
+    """The source's cost setting with the regime of the flags: accounting, batch, dtypes, Eq. 5's
+    constants, objective and hardware. Every flag left out keeps the source's value (the paper's)."""
+    from gqa import cost, hardware
+
+    setting = source.setting
+    changes = {"batch": args.batch, "objective": args.objective}
+    if args.accounting:
+        from gqa.readings import load_grid
+
+        options = load_grid().points["cost_accounting"]
+        counted = options[args.accounting].settings
+        changes.update(params=counted["params"], flops_per=counted["flops_per"], z_memory=counted["z_memory"])
+    if args.weights_dtype:
+        changes["dtype"] = args.weights_dtype
+    if args.kv_dtype:
+        changes["kv_dtype"] = args.kv_dtype
+    if args.hardware:
+        try:
+            changes["hardware"] = hardware.preset(args.hardware)
+        except ValueError as e:
+            raise CliError(f"--hardware: {e}") from None
+    elif args.objective == "time":
+        raise CliError("--objective time needs --hardware NAME (" + ", ".join(hardware.PRESETS) + ")")
+    if {args.lam, args.alpha, args.beta} != {None}:
+        hw = setting.hw
+        try:
+            changes["hw"] = cost.HardwareWeights(hw.lam if args.lam is None else args.lam,
+                                                 hw.alpha if args.alpha is None else args.alpha,
+                                                 hw.beta if args.beta is None else args.beta)
+        except ValueError as e:
+            raise CliError(f"--lambda/--alpha/--beta: {e}") from None
+    for flag, dtype in (("--weights-dtype", args.weights_dtype), ("--kv-dtype", args.kv_dtype)):
+        if dtype:
+            try:
+                cost.bytes_per_value(dtype)
+            except ValueError as e:
+                raise CliError(f"{flag}: {e}") from None
+    return replace(setting, **changes)
+
+
+def _baseline_name(model) -> str:
+    return f"{model}" if isinstance(model, tuple) else (model.name or model.describe())
+
+
+def _verdict(best, setting: CostSetting, n_fitted: int, context: int, confidence: dict | None, cmp=None,
+             interval: dict | None = None, baseline_name: str = "") -> str:
+    """Plan's first line: what to do, what it saves, how sure, whether it extrapolates."""
+    what = OBJECTIVE_WORDS[setting.objective]
+    sure = ""
+    if confidence:
+        sure = f"; optimal in {100 * confidence.get(f'{best.heads[0]},{best.heads[1]}', 0.0):.0f}% of bootstrap resamples"
+    far = (f"; an extrapolation ({best.extrapolation:.1f}x outside the sizes its fit saw)"
+           if math.isfinite(best.extrapolation) and best.extrapolation > 1 + 1e-9 else "")
+    where = f"at {format_tokens(context)}, batch {setting.batch}"
+    if cmp is None:
+        return (f"verdict: use {best.heads} with N* = {format_count(best.params)} non-embedding parameters "
+                f"(d_h = {setting.head_dim}): the cheapest {what} of {n_fitted} fitted configurations {where}"
+                f"{sure}{far}")
+    opt, saving = cmp.optimum, cmp.saving
+    sure = ""
+    far = (f"; an extrapolation ({opt.extrapolation:.1f}x outside the sizes its fit saw)"
+           if math.isfinite(opt.extrapolation) and opt.extrapolation > 1 + 1e-9 else "")
+    at_loss = f"at its loss {cmp.baseline_loss:g}"
+    spread = ""
+    if interval and interval.get("resamples"):
+        cheaper = interval["baseline_at_least_as_cheap"]
+        spread = (f" (the saving's 95% bootstrap interval {100 * interval['low']:+.0f}% to "
+                  f"{100 * interval['high']:+.0f}%"
+                  + (f"; the baseline at least as cheap in {100 * cheaper:.0f}% of resamples)" if cheaper else ")"))
+    if confidence:
+        sure = f"; optimal in {100 * confidence.get(f'{opt.heads[0]},{opt.heads[1]}', 0.0):.0f}% of resamples"
+    if saving <= 0:
+        return (f"verdict: keep your baseline {baseline_name}: {at_loss} it is already the cheapest {where}; "
+                f"the best fitted configuration, {opt.heads}, costs {100 * -saving:.1f}% more {what}{spread}{far}")
+    if interval and interval.get("resamples") and interval["low"] <= 0:
+        return (f"verdict: your baseline {baseline_name} is as cheap as the best fitted configuration within the "
+                f"bootstrap's noise: {opt.heads} would save {100 * saving:.1f}% of {what} {at_loss}{spread}{far}")
+    return (f"verdict: use {opt.heads} at N* = {format_count(opt.params)} (d_h = {setting.head_dim}): "
+            f"{100 * saving:.1f}% less {what} than your baseline {baseline_name} {at_loss} {where}{spread}{sure}{far}")
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from gqa import search
     from gqa.shapes import shape_for_params
@@ -133,21 +229,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.max_extrapolation is not None and args.max_extrapolation < 1:
         raise CliError(f"--max-extrapolation is a factor >= 1 (1: no extrapolation), got {args.max_extrapolation:g}")
     source = _fit_source(args)
+    setting = _regime(args, source)
     fits, why = _restrict(source, args.candidates)
     search.check_target(fits, args.target_loss)
-    setting = source.setting
     ranked = search.search(fits, args.target_loss, args.context, setting, max_extrapolation=args.max_extrapolation)
     best = ranked[0]
     law = fits[best.heads]
     buildable = shape_for_params(best.params, *best.heads, head_dim=setting.head_dim, vocab=setting.vocab,
                                  anchors=setting.anchors)
     flops_unit = "per token" if setting.flops_per == "token" else "per sequence of T tokens"
+    if setting.batch > 1:
+        flops_unit += f", times {setting.batch} sequences"
     warnings = [w for w in [_extrapolation_note(f"recommended {best.heads}", best.extrapolation, best.params, law)]
                 if w]
+    if setting.hardware is not None and best.memory_bytes > setting.hardware.memory:
+        warnings.append(f"recommended {best.heads} needs {format_bytes(best.memory_bytes)} (weights and KV cache "
+                        f"as counted), more than the {format_bytes(setting.hardware.memory)} of one {setting.hardware.name}")
     report = {"source": source.description, "context": args.context, "target_loss": args.target_loss,
+              "regime": {"batch": setting.batch, "weights_dtype": setting.dtype,
+                         "kv_dtype": setting.kv_dtype or setting.dtype, "objective": setting.objective,
+                         "hardware": asdict(setting.hardware) if setting.hardware else None,
+                         "lambda": setting.hw.lam, "alpha": setting.hw.alpha, "beta": setting.hw.beta,
+                         "description": setting.describe()},
               "candidates": {"considered": [f"{h[0]},{h[1]}" for h in fits], "why": why,
                              "max_extrapolation": args.max_extrapolation},
-              "recommended": {"n_heads": best.heads[0], "n_kv_heads": best.heads[1]},
+              "recommended": {"n_heads": best.heads[0], "n_kv_heads": best.heads[1], "head_dim": setting.head_dim},
               "params_non_embedding": best.params,
               "extrapolation": {"factor": best.extrapolation if math.isfinite(best.extrapolation) else None,
                                 "fit_params_range": law.n_range, "fit_loss_range": law.loss_range},
@@ -155,15 +261,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
                         "vocab": setting.vocab, "nearest_buildable": buildable.to_dict()},
               "cost_setting": {"params_in_cost": setting.params, "flops": flops_unit,
                                "z_on": f"memory in {setting.z_memory}", "dtype": setting.dtype},
-              "memory_values": best.memory, "memory_bytes": best.memory_bytes, "flops": best.flops,
-              "z": best.z, "z_shares": search.z_shares(best, setting), "ranking": [c.to_dict() for c in ranked]}
+              "memory_values": best.memory, "memory_bytes": best.memory_bytes, "kv_bytes": best.kv_bytes,
+              "flops": best.flops, "z": best.z, "decode_step_s": best.time_s if math.isfinite(best.time_s) else None,
+              "z_shares": search.z_shares(best, setting), "ranking": [c.to_dict() for c in ranked]}
+    cmp = interval = baseline_name = None
+    optima = (search.resampled_optima(source.boot, args.target_loss, args.context, setting, heads=list(fits),
+                                      max_extrapolation=args.max_extrapolation) if source.boot is not None else None)
     if args.baseline or args.baseline_config:
         baseline = _plan_baseline(args, source)
+        baseline_name = _baseline_name(baseline.model)
         cmp = search.compare(source.fits, args.target_loss, args.context, baseline.model, setting,
                              baseline_loss=baseline.loss, max_extrapolation=args.max_extrapolation, candidates=fits)
+        if source.boot is not None:
+            interval = search.saving_interval(
+                source.boot, cmp.baseline_loss, args.context, baseline.model, setting, heads=list(fits),
+                max_extrapolation=args.max_extrapolation,
+                optima=optima if cmp.baseline_loss == args.target_loss else None)
         assumption = (f"ASSUMED: nothing measured or fitted says the baseline reaches loss {cmp.baseline_loss:g}; "
                       "give its measured loss with --baseline-loss" if cmp.baseline_loss_assumed else None)
-        report["baseline"] = {"how": baseline.how, "assumption": assumption, **cmp.to_dict()}
+        report["baseline"] = {"how": baseline.how, "assumption": assumption, **cmp.to_dict(),
+                              "saving_interval": interval}
         if cmp.baseline_loss != args.target_loss:
             warnings.append(f"the baseline is compared at its own loss {cmp.baseline_loss:g}, not at the target "
                             f"{args.target_loss:g}: there the optimum is {cmp.optimum.heads}")
@@ -184,40 +301,122 @@ def cmd_plan(args: argparse.Namespace) -> int:
             warnings.append(f"the baseline's loss {cmp.baseline_loss:g} lies outside every loss the fits saw "
                             f"({min(r[0] for r in seen):.3f} to {max(r[1] for r in seen):.3f}): the comparison "
                             "extrapolates the fits")
-        note = _extrapolation_note(f"at the baseline's Z, {cmp.optimum.heads}", cmp.equal_z_extrapolation,
-                                   cmp.params_at_equal_z, fits[cmp.optimum.heads])
+        note = _extrapolation_note(f"at the baseline's {OBJECTIVE_WORDS[setting.objective]}, {cmp.optimum.heads}",
+                                   cmp.equal_cost_extrapolation, cmp.params_at_equal_cost, fits[cmp.optimum.heads])
         if note:
             warnings.append(note)
     report["warnings"] = warnings
-    report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting, heads=list(fits),
-                                              max_extrapolation=args.max_extrapolation)
-                            if source.boot is not None else None)
+    report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting, optima=optima)
+                            if optima is not None else None)
+    same_loss = cmp is None or cmp.baseline_loss == args.target_loss  # the confidence is at the target
+    report["verdict"] = _verdict(best, setting, len(fits), args.context, report["confidence"] if same_loss else None,
+                                 cmp, interval, baseline_name)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
         return 0
+    print(report["verdict"])
     print(f"fits: {report['source']}")
+    print(f"regime: {setting.describe()}")
     print(f"candidates: {why}")
     print(f"target loss {args.target_loss:g} at context {format_tokens(args.context)}: "
           f"use (n_h, n_kv) = {best.heads} with N* = {best.params:,.0f} non-embedding parameters")
-    print(f"  shape: L = {best.layers:.2f}, d = {best.d_model:.1f} (nearest buildable: {buildable.describe()})")
-    print(f"  memory {format_bytes(best.memory_bytes)} ({setting.dtype}), {format_count(best.flops)} FLOPs "
-          f"{flops_unit}, Z = {best.z:,.1f}")
-    if "baseline" in report:
+    print(f"  shape: L = {best.layers:.2f}, d = {best.d_model:.1f}, d_h = {setting.head_dim} as in the fits "
+          f"(nearest buildable: {buildable.describe()})")
+    line = (f"  memory {format_bytes(best.memory_bytes)} (weights {setting.dtype}, KV cache "
+            f"{format_bytes(best.kv_bytes)} in {setting.kv_dtype or setting.dtype}), {format_count(best.flops)} FLOPs "
+            f"{flops_unit}, Z = {best.z:,.1f}")
+    if math.isfinite(best.time_s):
+        line += f", ideal decode step {format_duration(best.time_s)} on {setting.hardware.name}"
+    print(line)
+    if cmp is not None:
         b = report["baseline"]
         gain = b["loss_gain"]
+        what = OBJECTIVE_WORDS[setting.objective]
         direction = f"{abs(gain):.3f} {'below' if gain > 0 else 'above'} the baseline's {b['baseline_loss']:g}"
         print(f"  vs baseline: {b['how']}")
-        print(f"    at the baseline's loss {b['baseline_loss']:g}: {cmp.optimum.heads} changes memory by "
-              f"{-100 * b['memory_saving']:+.1f}% and FLOPs by {-100 * b['flops_saving']:+.1f}%")
-        print(f"    at the baseline's Z, {cmp.optimum.heads} reaches loss {b['loss_at_equal_z']:.3f}, {direction}")
+        print(f"    at the baseline's loss {b['baseline_loss']:g}: {cmp.optimum.heads} changes {what} by "
+              f"{-100 * cmp.saving:+.1f}%, memory by {-100 * b['memory_saving']:+.1f}% and FLOPs by "
+              f"{-100 * b['flops_saving']:+.1f}%")
+        print(f"    at the baseline's {what}, {cmp.optimum.heads} reaches loss {b['loss_at_equal_cost']:.3f}, {direction}")
     if report["confidence"]:
         shares = ", ".join(f"({k}) {100 * v:.0f}%" for k, v in list(report["confidence"].items())[:4])
         print(f"  optimal in bootstrap resamples: {shares}")
-    print("  all candidates by Z: " + ", ".join(
-        f"{c.heads} {c.z:,.0f}" + (f" [{c.extrapolation:.1f}x outside its fit]" if c.extrapolation > 1 + 1e-9 else "")
+    print(f"  all candidates by {OBJECTIVE_WORDS[setting.objective]}: " + ", ".join(
+        f"{c.heads} {_score_text(c.score, setting.objective)}"
+        + (f" [{c.extrapolation:.1f}x outside its fit]" if c.extrapolation > 1 + 1e-9 else "")
         for c in ranked[:8]))
     for warning in warnings:
         print(f"  warning: {warning}")
+    return 0
+
+
+def _score_text(score: float, objective: str) -> str:
+    return {"z": f"{score:,.0f}", "memory": format_bytes(score), "flops": format_count(score),
+            "time": format_duration(score)}[objective]
+
+
+def _add_regime_args(p: argparse.ArgumentParser) -> None:
+    from gqa.hardware import PRESETS
+
+    g = p.add_argument_group("serving regime (defaults: the paper's, or the fits file's)")
+    g.add_argument("--batch", type=_positive_int, default=1,
+                   help="sequences decoded together: the KV cache and the FLOPs per step scale with it (1)")
+    g.add_argument("--weights-dtype", metavar="DTYPE", help="dtype of the weights (bf16)")
+    g.add_argument("--kv-dtype", metavar="DTYPE", help="dtype of the KV cache, e.g. fp8 (default: the weights')")
+    g.add_argument("--accounting", choices=["figure2", "equations_as_written"],
+                   help="how N, FLOPs and memory are counted: as Figure 2 plots them (N without embedding, FLOPs "
+                        "per sequence, Z on bytes) or as Eq. 3-5 are written (N with it, per token, Z on values); "
+                        "default: the source's")
+    g.add_argument("--objective", choices=list(OBJECTIVE_WORDS), default="z",
+                   help="what to minimise: z (Eq. 5), memory (bytes), flops, or time (ideal roofline decode step "
+                        "on --hardware)")
+    g.add_argument("--hardware", metavar="NAME", help="an accelerator for the decode time: " + ", ".join(PRESETS))
+    g.add_argument("--lambda", dest="lam", type=_finite_float, help="Eq. 5 lambda, in [0, 1] (0.9)")
+    g.add_argument("--alpha", type=_finite_float, help="Eq. 5 alpha, > 0 (0.5)")
+    g.add_argument("--beta", type=_finite_float, help="Eq. 5 beta, > 0 (1/3)")
+
+
+def cmd_table4(args: argparse.Namespace) -> int:
+    """The paper's Table 4 grid recomputed from a fit source under a regime, the paper's cell beside ours."""
+    from gqa import fig2
+
+    source = _fit_source(args)
+    setting = _regime(args, source)
+    frame = fig2.table4_check(source.fits, setting, boot=source.boot)
+    checkable = frame[frame.status != "not checkable"]
+    agree = int((checkable.status == "reproduced").sum())
+    cells = [{"target_loss": float(r.target_loss), "context": int(r.context), "paper": list(r.paper),
+              "ours": list(r.ours) if r.ours else None, "status": r.status,
+              "ours_share": None if math.isnan(r.ours_share) else float(r.ours_share),
+              "paper_share": None if math.isnan(r.paper_share) else float(r.paper_share),
+              "extrapolated": bool(r.extrapolated)} for r in frame.itertuples()]
+    report = {"source": source.description, "regime": setting.describe(), "resamples": args.resamples,
+              "cells": cells, "checkable": len(checkable), "agree": agree,
+              "not_checkable": int((frame.status == "not checkable").sum()),
+              "fitted": [f"{h[0]},{h[1]}" for h in source.fits]}
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+        return 0
+    targets = list(dict.fromkeys(frame.target_loss))
+    contexts = list(dict.fromkeys(frame.context))
+    print(f"Table 4 recomputed: {agree} of {len(checkable)} checkable cells agree with the paper "
+          f"({report['not_checkable']} not checkable: the paper's optimum has no fit here)")
+    print(f"fits: {source.description}")
+    print(f"regime: {setting.describe()}")
+    print("cell: ours, its share of bootstrap resamples, then the paper's: = agrees, x differs, "
+          "? not checkable; † ours extrapolates its fit")
+    width = 17
+    print(f"{'L*':>6} " + "".join(f"{format_tokens(c):>{width}}" for c in contexts))
+    by_cell = {(c["target_loss"], c["context"]): c for c in cells}
+    for t in targets:
+        row = []
+        for c in contexts:
+            cell = by_cell[(float(t), int(c))]
+            ours = "—" if cell["ours"] is None else "{},{}".format(*cell["ours"]) + ("†" if cell["extrapolated"] else "")
+            share = f" {100 * cell['ours_share']:.0f}%" if cell["ours_share"] is not None and cell["ours"] else ""
+            mark = {"reproduced": "=", "differs": "x", "not checkable": "?"}[cell["status"]]
+            row.append(f"{ours}{share} {mark} {cell['paper'][0]},{cell['paper'][1]}")
+        print(f"{t:>6g} " + "".join(f"{text:>{width}}" for text in row))
     return 0
 
 
@@ -225,7 +424,8 @@ def _add_fit_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", metavar="JSONL", help="run records to fit, e.g. data/runs/cpu.jsonl (default: the "
                                                   "paper's digitised Figure 2 points)")
     p.add_argument("--fits", metavar="JSON", help="fitted laws written by `gqa fit` instead of runs")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0: none)")
+    p.add_argument("--resamples", type=_non_negative_int, default=1000,
+                   help="bootstrap resamples (0: none; default 1000, 200 for table4)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
 
 
@@ -260,6 +460,22 @@ def add_fit_plan(sub: argparse._SubParsersAction) -> None:
                    help="consider only these fitted configurations (default: every fitted one)")
     p.add_argument("--max-extrapolation", type=_finite_float, metavar="X",
                    help="drop candidates whose N* lies more than X times outside the sizes their fit saw")
+    _add_regime_args(p)
     _add_fit_source_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_plan)
+    t = sub.add_parser(
+        "table4", help="the paper's Table 4 grid recomputed for a serving regime, the paper's cells beside ours",
+        description="Step 3 over the paper's Table 4 grid (its target losses x its contexts): the cost-optimal\n"
+                    "(n_h, n_kv) of each cell from the fits (default: the paper's Figure 2), under a regime\n"
+                    "(batch, KV dtype, Eq. 5's constants, objective), beside the paper's cell; each cell with the\n"
+                    "share of bootstrap resamples that agree with it.",
+        epilog="examples: gqa table4\n"
+               "          gqa table4 --batch 16 --kv-dtype fp8\n"
+               "          gqa table4 --objective time --hardware h100 --batch 128",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_regime_args(t)
+    _add_fit_source_args(t)
+    t.set_defaults(resamples=200)
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.set_defaults(func=cmd_table4)
