@@ -178,7 +178,9 @@ def _regime(args: argparse.Namespace, source) -> CostSetting:
 
 
 def _baseline_name(model) -> str:
-    return f"{model}" if isinstance(model, tuple) else (model.name or model.describe())
+    if isinstance(model, tuple):
+        return f"{model}"
+    return model.name or f"{model.heads} at L = {model.layers}, d = {model.d_model}"
 
 
 def _verdict(best, setting: CostSetting, n_fitted: int, context: int, confidence: dict | None, cmp=None,
