@@ -146,13 +146,15 @@ def _grid_axes(ax: plt.Axes, rgb, targets: Sequence[float], contexts: Sequence[i
 
 
 def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Sequence[int],
-               confidence: dict | None = None, title: str = "", extrapolated: set | None = None) -> None:
+               confidence: dict | None = None, title: str = "", extrapolated: set | None = None,
+               palette: dict | None = None) -> None:
     """Table-4 style grid: the optimal (n_h, n_kv) per target loss (rows) and context (columns); cells in
-    `extrapolated` (whose N* lies outside the sizes the fit saw) are marked with a dagger."""
+    `extrapolated` (whose N* lies outside the sizes the fit saw) are marked with a dagger. `palette`: one
+    colour per configuration shared by several grids (default: this grid's own)."""
     import numpy as np
 
     winners = sorted({h for h in cells.values() if h is not None}, key=lambda h: (-h[0], -h[1]))
-    palette = heads_palette(winners)
+    palette = palette or heads_palette(winners)
     rgb = np.ones((len(targets), len(contexts), 3))
     for i, target in enumerate(targets):
         for j, context in enumerate(contexts):
@@ -165,6 +167,30 @@ def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Se
                 text += f"\n{100 * confidence[(target, context)]:.0f}%"
             ax.text(j, i, text, ha="center", va="center", fontsize=9)
     _grid_axes(ax, rgb, targets, contexts, title)
+
+
+def regime_grids(grids: dict, labels: Sequence[str], batches: Sequence[int], targets: Sequence[float],
+                 contexts: Sequence[int]) -> plt.Figure:
+    """Small multiples of Table-4 grids (`regimes.Grid`): one row per way of costing (`labels`), one column
+    per batch, `grids[(label, batch)]` in each, a dagger on extrapolated optima; one colour per configuration
+    across all panels."""
+    palette = heads_palette([h for g in grids.values() for h in g.cells.values() if h is not None])
+    fig, axes = plt.subplots(len(labels), len(batches), figsize=(3.4 * len(batches) + 0.6, 2.6 * len(labels) + 0.4),
+                             squeeze=False)
+    for i, label in enumerate(labels):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            g = grids[(label, batch)]
+            heads_grid(ax, g.cells, targets, contexts, title=f"{label}, batch {batch}", palette=palette,
+                       extrapolated=set(g.extrapolated))
+            ax.title.set_fontsize(9)
+            for text in ax.texts:
+                text.set_fontsize(7.5)
+            ax.tick_params(labelsize=7.5)
+            ax.xaxis.label.set_fontsize(8)
+            ax.yaxis.label.set_fontsize(8)
+    fig.tight_layout()
+    return fig
 
 
 STATUS_COLORS = {"reproduced": "#b8e0b8", "differs": "#f4b6b6", "not checkable": "#e6e6e6"}

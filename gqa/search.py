@@ -104,6 +104,7 @@ class Candidate:
     extrapolation: float = float("nan")
     kv_bytes: float = float("nan")  # bytes of the B KV caches
     time_s: float = float("nan")  # ideal decode step on the setting's hardware (nan: none given)
+    memory_bound: bool | None = None  # whether that step is bound by reading memory (None: no hardware)
     score: float = float("nan")  # the value of the setting's objective; Step 3 minimises it
 
     def to_dict(self) -> dict:
@@ -139,13 +140,15 @@ def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_mode
     kv_bytes = kv_values * kv_value_bytes
     memory_bytes = n_cost * weight_bytes + kv_bytes
     z = cost.eq5_z(_z_memory(memory, memory_bytes, setting), flops, setting.hw)
-    time_s = float("nan")
+    time_s, memory_bound = float("nan"), None
     if setting.hardware is not None:
         step_flops = batch * cost.eq3_flops(n_total, layers, heads[0], head_dim, context)
-        time_s = decode_step_time(n_total * weight_bytes + kv_bytes, step_flops, setting.hardware)
+        read = n_total * weight_bytes + kv_bytes
+        time_s = decode_step_time(read, step_flops, setting.hardware)
+        memory_bound = read / setting.hardware.bandwidth >= step_flops / setting.hardware.peak_flops
     score = {"z": z, "memory": memory_bytes, "flops": flops, "time": time_s}[setting.objective]
     return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z, extrapolation,
-                     kv_bytes=kv_bytes, time_s=time_s, score=score)
+                     kv_bytes=kv_bytes, time_s=time_s, memory_bound=memory_bound, score=score)
 
 
 def _z_memory(memory: float, memory_bytes: float, setting: CostSetting) -> float:

@@ -201,3 +201,28 @@ def test_the_hardware_presets_are_datasheet_plausible():
         # this decade; memory between 16 and 256 GB
         assert 50 < h.ridge < 500 and 16e9 <= h.memory <= 256e9, h
     assert math.isclose(hardware.decode_step_time(3.35e12, 0, hardware.preset("h100")), 1.0)
+
+
+def test_a_regime_grid_summary_counts_by_hand():
+    from gqa import regimes
+
+    g = regimes.Grid({(3.0, 8192): (8, 1), (3.0, 16384): (4, 2), (2.9, 8192): None},
+                     frozenset({(3.0, 16384)}), frozenset())
+    paper = {(3.0, 8192): (8, 1), (3.0, 16384): (16, 2), (2.9, 8192): (8, 1)}
+    s = regimes.summary(g, paper, [(8, 1), (4, 2)])
+    # reached 2; one KV head in 1; mean n_kv (1 + 2) / 2; checkable: the two cells whose paper optimum is
+    # fitted, (3.0, 8K) agreeing and (2.9, 8K) unreachable; (16, 2) is not fitted
+    assert (s.reached, s.one_kv_head, s.mean_kv_heads, s.agree, s.checkable, s.extrapolated) == (2, 1, 1.5, 1, 2, 1)
+
+
+def test_regime_grids_are_step3_in_every_cell(figure2):
+    from gqa import regimes
+
+    rows = regimes.variants("a800")
+    assert [v.label for v in rows][-1] == "decode time on a800"
+    sets = regimes.settings(figure2.setting, [1, 64], rows)
+    assert len(sets) == 6 and sets[("Z, fp8 cache", 64)].kv_dtype == "fp8" and sets[("Z, fp8 cache", 64)].batch == 64
+    grids = regimes.grids(figure2.fits, [2.9, 2.6], [8192, 131072], sets)
+    for key, g in grids.items():
+        assert g.cells == search.grid(figure2.fits, [2.9, 2.6], [8192, 131072], sets[key])
+        assert (g.memory_bound != frozenset()) == (key[0].startswith("decode time"))
