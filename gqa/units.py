@@ -83,7 +83,12 @@ def format_number(x: float | int | None, digits: int = SIGNIFICANT) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """A wall time in the unit that reads best: '31 s', '4.50 min', '2.25 h' (three significant digits)."""
+    """A wall time in the unit that reads best: '25.3 ms', '31 s', '4.50 min', '2.25 h' (three significant
+    digits; below a millisecond, µs)."""
+    if seconds < 1e-3:
+        return f"{format_number(seconds * 1e6)} µs"
+    if seconds < 1:
+        return f"{format_number(seconds * 1e3)} ms"
     if seconds < 120:
         return f"{format_number(float(seconds))} s"
     if seconds < 2 * 3600:

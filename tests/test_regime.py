@@ -226,3 +226,23 @@ def test_regime_grids_are_step3_in_every_cell(figure2):
     for key, g in grids.items():
         assert g.cells == search.grid(figure2.fits, [2.9, 2.6], [8192, 131072], sets[key])
         assert (g.memory_bound != frozenset()) == (key[0].startswith("decode time"))
+
+
+def test_cost_reports_the_roofline_decode_step_and_the_sequences_that_fit(capsys):
+    """Llama-3.1-8B (L = 32, d = 4096, n_kv = 8, d_h = 128, untied V = 128,256) at 32K, batch 4, bf16, on an
+    H100 (3.35 TB/s, 989 TFLOP/s, 80 GB): by hand from its parameter count."""
+    from gqa.shapes import get_preset
+
+    assert main(["cost", "--preset", "llama-3.1-8b", "--context", "32k", "--batch", "4", "--hardware", "h100",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)["decode"]
+    counts = get_preset("llama-3.1-8b").params()
+    kv_per_sequence = 2 * 32768 * 32 * 8 * 128 * 2  # bytes: K and V, T, L, n_kv, d_h, bf16
+    read = 2 * (counts.total - counts.embedding) + 4 * kv_per_sequence  # the untied input embedding is looked up
+    flops = 4 * (2 * (counts.total - counts.embedding) + 4 * 32768 * 32 * 128 * 32)
+    assert d["bytes_read"] == read and d["flops"] == flops
+    assert d["step_s"] == pytest.approx(read / 3.35e12) and d["bound"] == "memory"
+    assert d["tokens_per_s"] == pytest.approx(4 / d["step_s"])
+    assert d["max_batch"] == (80e9 - 2 * counts.total) // kv_per_sequence and d["fits"]
+    assert main(["cost", "--preset", "llama-3.1-8b", "--context", "32k", "--hardware", "tpu9"]) == 2
+    assert "tpu9" in capsys.readouterr().err

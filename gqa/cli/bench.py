@@ -35,7 +35,8 @@ def cmd_bench_fit(args: argparse.Namespace) -> int:
     from gqa.benchmarks import fitting_speed
 
     r = fitting_speed(resamples=args.resamples)
-    print("fitting and search speed (synthetic runs, 21 head configurations x 8 sizes):")
+    print("fitting and search speed (synthetic runs, 21 head configurations x 8 sizes; *_figure2_*: whole "
+          "processes on the paper's Figure 2 fits):")
     for key, value in r.items():
         print(f"  {key:28}{value:>10.2f} s")
     return 0

@@ -9,7 +9,7 @@ from dataclasses import replace
 from gqa import cost as costs
 from gqa.cli._common import CliError, _finite_float, _int, _positive_int, _positive_tokens
 from gqa.shapes import PUBLIC_MODELS, Shape, get_preset, preset_names
-from gqa.units import format_bytes, format_count, format_tokens
+from gqa.units import format_bytes, format_count, format_duration, format_tokens
 
 
 COST_EPILOG = """\
@@ -76,13 +76,36 @@ def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else x
 
 
+def decode_report(shape: Shape, context: int, *, dtype: str, kv_dtype: str | None, batch: int,
+                  device) -> dict:
+    """The ideal (roofline) decode step of `batch` sequences at `context` on `device`: what it reads (every
+    weight, with the embedding, and every cache) and computes, its time, tokens/s, and how many sequences
+    fit in the device's memory beside the weights."""
+    from gqa.hardware import decode_step_time
+
+    c = costs.inference_cost(shape, context, params="total", dtype=dtype, kv_dtype=kv_dtype, batch=batch)
+    # an untied input embedding is held but only looked up (B rows a step), so it is not read
+    lookup_only = 0 if shape.tied else shape.params().embedding * c.weight_bytes
+    read = c.bytes_total - lookup_only
+    step = decode_step_time(read, c.flops, device)
+    per_sequence = c.bytes_kv_cache / batch
+    room = device.memory - c.bytes_weights
+    return {"hardware": device.name, "bandwidth_bytes_per_s": device.bandwidth, "peak_flops_per_s": device.peak_flops,
+            "memory_bytes": device.memory, "bytes_read": _num(read), "flops": _num(c.flops),
+            "step_s": step, "bound": "memory" if read / device.bandwidth >= c.flops / device.peak_flops
+            else "compute", "tokens_per_s": batch / step, "fits": c.bytes_total <= device.memory,
+            "max_batch": int(room // per_sequence) if per_sequence > 0 and room > 0 else 0}
+
+
 def cost_report(shape: Shape, context: int, *, dtype: str, kv_dtype: str | None, batch: int,
-                params: str, hw: costs.HardwareWeights, assumed: dict | None = None) -> dict:
-    """Everything `gqa cost` prints, as one JSON-ready dictionary."""
+                params: str, hw: costs.HardwareWeights, assumed: dict | None = None, device=None) -> dict:
+    """Everything `gqa cost` prints, as one JSON-ready dictionary (with `device`, the ideal decode step)."""
     c = costs.inference_cost(shape, context, params=params, dtype=dtype, kv_dtype=kv_dtype,
                              batch=batch, hw=hw)
     counts = shape.params()
-    return {
+    decode = (decode_report(shape, context, dtype=dtype, kv_dtype=kv_dtype, batch=batch, device=device)
+              if device is not None else None)
+    return {"decode": decode,
         "shape": shape.to_dict(),
         "assumed": assumed or {},
         "context": context,
@@ -138,6 +161,14 @@ def format_cost_report(r: dict) -> str:
     if r["batch"] > 1:
         lines.append(f"FLOPs per decode step     {format_count(r['flops_per_decode_step'])} "
                      f"({r['batch']} sequences)")
+    d = r.get("decode")
+    if d:
+        lines.append(f"ideal decode step on {d['hardware']}  {format_duration(d['step_s'])} "
+                     f"({d['bound']}-bound: reads {format_bytes(d['bytes_read'])}, computes "
+                     f"{format_count(d['flops'])} FLOPs), {d['tokens_per_s']:,.0f} tokens/s; "
+                     + (f"fits in its {format_bytes(d['memory_bytes'])}" if d["fits"] else
+                        f"does NOT fit in its {format_bytes(d['memory_bytes'])}")
+                     + f"; at most {d['max_batch']:,} sequences of this context fit beside the weights")
     hw = r["hardware"]
     lines += [
         f"Z (Eq. 5)                 {r['z']:,.1f}   (lambda={hw['lambda']:g}, alpha={hw['alpha']:g}, "
@@ -166,8 +197,16 @@ def cmd_cost(args: argparse.Namespace) -> int:
         raise CliError("--context is required (tokens; 128k = 131072)")
     shape, assumed = _shape_from_args(args)
     hw = costs.HardwareWeights(lam=args.lam, alpha=args.alpha, beta=args.beta)
+    device = None
+    if args.hardware:
+        from gqa.hardware import preset
+
+        try:
+            device = preset(args.hardware)
+        except ValueError as e:
+            raise CliError(f"--hardware: {e}") from None
     report = cost_report(shape, args.context, dtype=args.dtype, kv_dtype=args.kv_dtype,
-                         batch=args.batch, params=args.params, hw=hw, assumed=assumed)
+                         batch=args.batch, params=args.params, hw=hw, assumed=assumed, device=device)
     print(json.dumps(report, indent=2, allow_nan=False) if args.json else format_cost_report(report))
     return 0
 
@@ -204,5 +243,10 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--lambda", dest="lam", type=_finite_float, default=0.9, help="Eq. 5 lambda, in [0, 1] (0.9)")
     o.add_argument("--alpha", type=_finite_float, default=0.5, help="Eq. 5 alpha, > 0 (0.5)")
     o.add_argument("--beta", type=_finite_float, default=1 / 3, help="Eq. 5 beta, > 0 (1/3)")
+    from gqa.hardware import PRESETS
+
+    o.add_argument("--hardware", metavar="NAME", help="also the ideal decode step on this accelerator (roofline: "
+                                                      "bytes / bandwidth vs FLOPs / dense BF16 peak) and how many "
+                                                      "sequences fit: " + ", ".join(PRESETS))
     o.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_cost)
