@@ -520,9 +520,41 @@ def verdicts(readings: list[dict], claims: dict) -> list[dict]:
         ok = [r["claims"][cid]["status"] == "reproduced" for r in readings]
         closest = min(readings, key=lambda r: (_distance(claim, r["claims"][cid]["ours"]), len(r["changes"])))
         values = [r["claims"][cid]["ours"] for r in readings]
-        out.append(_verdict(cid, claim.label, claim.value, claim.tolerance_text(), ok, readings, closest,
-                            closest["claims"][cid]["ours"], values, closest["claims"][cid]["fragility"]))
+        v = _verdict(cid, claim.label, claim.value, claim.tolerance_text(), ok, readings, closest,
+                     closest["claims"][cid]["ours"], values, closest["claims"][cid]["fragility"])
+        v["range_by_accounting"] = _range_by_accounting(readings, values)
+        out.append(v)
     return out
+
+
+def _range_by_accounting(readings: list[dict], values: list) -> dict[str, list[float]]:
+    """The range of a claim's values under each cost accounting: the accountings count in different units
+    (FLOPs per token or per sequence), so one range over both can span orders of magnitude."""
+    groups: dict[str, list[float]] = {}
+    for r, v in zip(readings, values):
+        if v is not None:
+            groups.setdefault(r["options"]["cost_accounting"], []).append(v)
+    return {k: [min(g), max(g)] for k, g in groups.items()}
+
+
+UNIT_SPREAD = 100  # a range wider than this factor is said per accounting, not as one span
+
+
+def range_text(v: dict, number=None) -> str:
+    """A verdict's range over readings in words: one span (written by `number`), or one per cost accounting
+    when the values span more than UNIT_SPREAD times (they are then in different units, such as FLOPs per
+    token and per sequence; written to three significant digits)."""
+    number = number or _number
+    if not v["range"]:
+        return "n/a"
+    low, high = v["range"]
+    groups = v.get("range_by_accounting") or {}
+    if len(groups) > 1 and low > 0 and high / low > UNIT_SPREAD:
+        return "; ".join(f"{ACCOUNTING_WORDS.get(k, k)}: {_number(a)} – {_number(b)}" for k, (a, b) in groups.items())
+    return f"{number(low)} – {number(high)}"
+
+
+ACCOUNTING_WORDS = {"figure2": "counted as Figure 2", "equations_as_written": "as Eq. 3–5 are written"}
 
 
 def joint_verdicts(readings: list[dict]) -> list[dict]:
@@ -661,7 +693,7 @@ def verdict_row(v: dict) -> dict:
     changes = "; ".join(f"{POINT_LABELS[p]}: {label}" for p, label in v["closest_changes"].items())
     if v["verdict"] == "every reading":
         changes = "nothing: every reading reproduces it"
-    span = f"{_number(v['range'][0])} – {_number(v['range'][1])}" if v["range"] else "n/a"
+    span = range_text(v)
     return {"claim_id": v["claim"], "claim": v["label"], "paper": _number(v["paper"]), "tolerance": v["tolerance"],
             "worked example": _number(v["default_value"]), "range over readings": span, "verdict": v["verdict"],
             "reproduced in": f"{v['reproduced_in']} of {v['readings']}",

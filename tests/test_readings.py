@@ -289,3 +289,14 @@ def test_findings_say_what_the_reproducing_readings_share(report):
                 assert f"only with {name} " + " or ".join(labels[k] for k in labels if k in taken) in f["why"]
             else:
                 assert f"never with {name} " + " or ".join(labels[k] for k in labels if k not in taken) in f["why"]
+
+
+def test_a_range_in_two_units_is_said_per_accounting():
+    """FLOPs per token and per sequence differ by a factor T: one span over both would run from 1e-5 to 5."""
+    from gqa.readings import range_text
+
+    split = {"range": [1.88e-5, 5.32], "range_by_accounting": {"figure2": [2.44, 5.32],
+                                                                "equations_as_written": [1.88e-5, 4.07e-5]}}
+    assert range_text(split) == "counted as Figure 2: 2.44 – 5.32; as Eq. 3–5 are written: 1.88e-05 – 4.07e-05"
+    one_unit = {"range": [0.4, 0.6], "range_by_accounting": {"figure2": [0.5, 0.6], "equations_as_written": [0.4, 0.5]}}
+    assert range_text(one_unit) == "0.400 – 0.600" and range_text({"range": None}) == "n/a"

@@ -43,7 +43,7 @@ def cmd_readings(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for v in report.verdicts:
-        span = f"{_value(v['range'][0])}–{_value(v['range'][1])}" if v["range"] else "n/a"
+        span = readings.range_text(v, _value)
         print(f"{v['label'][:38]:<38} {_value(v['paper']):>7} {v['tolerance'][:11]:>11} "
               f"{_value(v['default_value']):>8} {span:>20}  {v['reproduced_in']}/{v['readings']} ({v['verdict']})")
     print("\nclaims that hang together, judged under one reading at once:")
