@@ -330,6 +330,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if math.isfinite(best.time_s):
         line += f", ideal decode step {format_duration(best.time_s)} on {setting.hardware.name}"
     print(line)
+    shares = report["z_shares"]
+    print(f"  Z's memory term carries {100 * shares['memory']:.1f}% of it and its FLOPs term {100 * shares['flops']:.1f}%, "
+          f"in these units (memory in {setting.z_memory}, FLOPs {flops_unit}): the units decide how much FLOPs matter")
     if cmp is not None:
         b = report["baseline"]
         gain = b["loss_gain"]
