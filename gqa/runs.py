@@ -52,17 +52,53 @@ def machine() -> dict:
 
 def append(record: dict, path: Path) -> bool:
     """Append one record atomically (file lock; one write of one line; fsync), unless the store already
-    holds its run id: one run, one record. True when written."""
+    holds its run id: one run, one record. True when written.
+
+    Line-safe: a store whose last line was cut short (a crash or a full disk in the middle of an earlier
+    append) has that fragment moved to `<store>.fragments` beside it, named in a warning, before the new
+    line is written, so a record is never glued onto it; a write that fails part way (a full disk) is
+    truncated back, leaving the store as it was."""
     line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=120):
+        _set_aside_fragment(path)
         if record["run_id"] in {r["run_id"] for r in read(path)}:
             return False
-        with path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        with path.open("ab") as f:
+            start = f.tell()
+            try:
+                f.write(line.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                f.truncate(start)
+                raise
     return True
+
+
+def _set_aside_fragment(path: Path) -> None:
+    """A store that does not end with a newline ends with a cut-short line: move it to `<store>.fragments`
+    (appended there, one per line) and cut the store back to its last whole line."""
+    import warnings
+
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        data = f.seek(0) or f.read()
+        keep = data.rfind(b"\n") + 1
+        quarantine = path.with_name(path.name + ".fragments")
+        with quarantine.open("ab") as q:
+            q.write(data[keep:] + b"\n")
+            q.flush()
+            os.fsync(q.fileno())
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    warnings.warn(f"{display_path(path)}: its last line was cut short ({len(data) - keep} bytes, not a whole "
+                  f"record); set aside in {display_path(quarantine)}", stacklevel=3)
 
 
 CLAIMS_DIR = CACHE_DIR / "claims"

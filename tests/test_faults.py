@@ -282,3 +282,95 @@ def test_records_are_matched_by_their_settings_whatever_id_they_stored(tmp_path)
     (tmp_path / "old.jsonl").write_text(json.dumps(legacy) + "\n")
     found, missing = runs.records_for([cfg], tmp_path)
     assert [r["run_id"] for r in found] == ["0000legacy000000"] and missing == []
+
+
+def test_an_append_after_a_cut_short_line_sets_the_fragment_aside(tmp_path):
+    """What a crash or a full disk in the middle of an append leaves: a last line without its newline.
+    The next append moves it to <store>.fragments (with a warning) instead of gluing a record onto it."""
+    import json
+    import warnings
+
+    from gqa import runs
+
+    store = tmp_path / "s.jsonl"
+    store.write_text(json.dumps({"run_id": "a"}) + "\n" + '{"run_id": "b", "val_lo')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert runs.append({"run_id": "c", "val_loss": 3.0}, store)
+    assert [r["run_id"] for r in runs.read(store)] == ["a", "c"]
+    assert store.read_text().count("\n") == 2 and store.read_text().endswith("\n")
+    assert (tmp_path / "s.jsonl.fragments").read_text() == '{"run_id": "b", "val_lo\n'
+    assert len(caught) == 1 and "s.jsonl.fragments" in str(caught[0].message)
+    # a whole store is left alone, and nothing more is set aside
+    assert runs.append({"run_id": "d"}, store) and (tmp_path / "s.jsonl.fragments").read_text().count("\n") == 1
+
+
+def test_an_append_that_fails_part_way_leaves_the_store_as_it_was(tmp_path, monkeypatch):
+    """A write that raises (a full disk) is truncated back: the store stays whole, the error surfaces."""
+    import io
+    import json
+
+    from gqa import runs
+
+    store = tmp_path / "s.jsonl"
+    store.write_text(json.dumps({"run_id": "a"}) + "\n")
+    before = store.read_bytes()
+    real_open = type(store).open
+
+    class HalfWriter(io.BufferedWriter):
+        def write(self, data):  # writes half, then the disk is full
+            super().write(data[: len(data) // 2])
+            super().flush()
+            raise OSError(28, "No space left on device")
+
+    def opener(self, mode="r", *args, **kwargs):
+        if self == store and mode == "ab":
+            return HalfWriter(io.FileIO(str(self), "ab"))
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "open", opener)
+    with pytest.raises(OSError, match="No space"):
+        runs.append({"run_id": "b"}, store)
+    assert store.read_bytes() == before
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 64 KiB tmpfs (needs the right to mount, as root in a container has; skipped with the reason
+    where it is missing: the truncating write above is tested without it)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()[:120]}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_real_full_disk_leaves_the_store_whole_and_the_next_append_works(small_disk):
+    import json
+
+    store = small_disk / "s.jsonl"
+    store.write_text(json.dumps({"run_id": "a"}) + "\n")
+    filler = small_disk / "filler"
+    with filler.open("wb", buffering=0) as f:  # fill the disk to its last block
+        try:
+            while True:
+                f.write(b"x" * 512)
+        except OSError:
+            pass
+    before = store.read_bytes()
+    code = ("import sys; from pathlib import Path; from gqa import runs; "
+            "runs.append({'run_id': 'b', 'pad': 'y' * 20000}, Path(sys.argv[1]))")
+    proc = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "No space left" in proc.stderr
+    assert store.read_bytes() == before
+    filler.unlink()
+    proc = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from gqa import runs
+
+    assert [r["run_id"] for r in runs.read(store)] == ["a", "b"]

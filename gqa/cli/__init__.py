@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 
 from gqa.cli._common import CliError, _Parser
 from gqa.cli.bench import add_bench
@@ -76,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2, its one line already printed)
         return int(e.code or 0)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            def one_line(message, category, filename, lineno, file=None, line=None):  # no source line dump
+                print(f"gqa {args.command}: warning: {message}", file=sys.stderr)
+
+            warnings.showwarning = one_line
+            return args.func(args)
     except Exception as e:  # noqa: BLE001 -- the one error path of every command
         if os.environ.get("GQA_DEBUG"):
             raise
