@@ -115,8 +115,26 @@ def table(name: str) -> "pd.DataFrame":
             line = int(bad.index[0]) + 2  # the header is line 1
             raise ValueError(f"{path}:{line}: column {column!r} needs a finite number, got {bad.iloc[0]!r}")
         frame[column] = values
+        if column in COLUMN_RANGES:
+            low, integral = COLUMN_RANGES[column]
+            wrong = (values <= low) | ((values != values.round()) if integral else False)
+            if wrong.any():
+                line = int(frame.index[wrong][0]) + 2
+                want = ("a whole number" if integral else "a number") + f" > {low:g}"
+                raise ValueError(f"{path}:{line}: column {column!r} needs {want}, got {frame[column][wrong].iloc[0]!r}")
+    if {"n_h", "n_kv"} <= set(frame.columns):
+        wrong = (frame.n_h % frame.n_kv != 0)
+        if wrong.any():
+            r = frame[wrong].iloc[0]
+            raise ValueError(f"{path}:{int(frame.index[wrong][0]) + 2}: n_h = {r.n_h:g} is not a multiple of "
+                             f"n_kv = {r.n_kv:g} (each KV head serves n_h / n_kv query heads)")
     return frame
 
+
+# What a column's values mean, checked when a table is read: (exclusive lower bound, whole numbers only).
+COLUMN_RANGES = {"n_h": (0, True), "n_kv": (0, True), "context": (0, True), "train_context": (0, True),
+                 "layers": (0, True), "d_model": (0, True), "x": (0, False), "loss": (0, False),
+                 "target_loss": (0, False), "max_lr": (0, False)}
 
 # Columns each table must hold as finite numbers (checked when the table is read).
 NUMERIC_COLUMNS = {

@@ -21,8 +21,21 @@ from gqa.paths import ROOT as REPO
 from gqa.paths import CACHE_DIR, RUNS_DIR, display_path
 
 
+def runs_dir() -> Path:
+    """The folder of the run stores: data/runs/, or GQA_RUNS_DIR, which must name an existing folder (a file,
+    or a folder that is not there, would silently read as "no runs recorded"). ValueError otherwise."""
+    if os.environ.get("GQA_RUNS_DIR"):
+        given = Path(os.environ["GQA_RUNS_DIR"])
+        if given.is_file():
+            raise ValueError(f"GQA_RUNS_DIR={given} names a file; it must name the folder of the run stores")
+        if not given.is_dir():
+            raise ValueError(f"GQA_RUNS_DIR={given} does not exist; create the folder or unset GQA_RUNS_DIR "
+                             "(default: data/runs/)")
+    return RUNS_DIR
+
+
 def store_path(name: str) -> Path:
-    return RUNS_DIR / f"{name}.jsonl"
+    return runs_dir() / f"{name}.jsonl"
 
 
 def git_commit() -> str:
@@ -168,7 +181,7 @@ def index(directory: Path | None = None) -> dict[str, tuple[dict, str]]:
     """{settings id: (record, store name)} over every store in data/runs/, read once, in name order; the
     first record of a run wins."""
     out: dict[str, tuple[dict, str]] = {}
-    for path in sorted((directory or RUNS_DIR).glob("*.jsonl")):
+    for path in sorted((directory or runs_dir()).glob("*.jsonl")):
         for record in read(path):
             out.setdefault(settings_id(record), (record, path.stem))
     return out

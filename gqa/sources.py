@@ -88,6 +88,63 @@ def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0
     return FitSource(f"{len(records)} runs in {where}", fits, setting, boot)
 
 
+def _whole(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and float(value).is_integer()
+
+
+def _number(entry: dict, key: str, where: str, *, low: float | None = None, high: float | None = None,
+            optional: bool = False) -> float | None:
+    value = entry.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (low is not None and value <= low) or (high is not None and value > high):
+        span = (f" in ({low:g}, {high:g}]" if low is not None and high is not None else
+                f" > {low:g}" if low is not None else "")
+        raise ValueError(f"{where}: {key} must be a finite number{span}, got {value!r}")
+    return float(value)
+
+
+def _fit_entry(entry, where: str) -> tuple[Heads, PowerLaw]:
+    """One law of a fits file, checked for meaning: whole head counts with n_kv dividing n_h, a > 0,
+    0 < b <= 5 (loss exponents of language models lie near 0.05-0.5), E >= 0, ranges low <= high."""
+    from gqa.shapes import check_heads
+
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    for key in ("n_heads", "n_kv_heads"):
+        if not (_whole(entry.get(key)) and entry[key] > 0):
+            raise ValueError(f"{where}: {key} must be a positive whole number, got {entry.get(key)!r}")
+    heads = (int(entry["n_heads"]), int(entry["n_kv_heads"]))
+    try:
+        check_heads(*heads)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    a = _number(entry, "a", where, low=0)
+    b = _number(entry, "b", where, low=0, high=5)
+    e = _number(entry, "e", where)
+    if e < 0:
+        raise ValueError(f"{where}: e must be >= 0 (an irreducible loss in nats/token), got {e!r}")
+    r2 = _number(entry, "r2", where, optional=True)
+    n_points = entry.get("n_points", 0)
+    if not (_whole(n_points) and n_points >= 0):
+        raise ValueError(f"{where}: n_points must be a whole number >= 0, got {n_points!r}")
+    ranges = []
+    for key in ("n_range", "loss_range"):
+        value = entry.get(key)
+        if value is None:
+            ranges.append(None)
+            continue
+        if not (isinstance(value, list) and len(value) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)):
+            raise ValueError(f"{where}: {key} must be [low, high] of two positive numbers, got {value!r}")
+        if value[0] > value[1]:
+            raise ValueError(f"{where}: {key} is inverted: low {value[0]:g} > high {value[1]:g}")
+        ranges.append((float(value[0]), float(value[1])))
+    return heads, PowerLaw(a, b, e, float("nan") if r2 is None else r2, int(n_points), *ranges)
+
+
 def source_from_json(path) -> FitSource:
     """Fits written by `gqa fit` (or typed from elsewhere): a JSON object with a `fits` list."""
     import json
@@ -101,25 +158,34 @@ def source_from_json(path) -> FitSource:
         raise ValueError(f"{path}: not JSON ({e})") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: not a fits file (expected a JSON object with a `fits` list)")
-    try:
-        def pair(value):
-            return (float(value[0]), float(value[1])) if value else None
-
-        fits = {(int(f["n_heads"]), int(f["n_kv_heads"])): PowerLaw(float(f["a"]), float(f["b"]), float(f["e"]),
-                                                                    float(f.get("r2") or "nan"),
-                                                                    int(f.get("n_points", 0)),
-                                                                    pair(f.get("n_range")), pair(f.get("loss_range")))
-                for f in raw["fits"]}
-        for h, law in fits.items():
-            if not all(math.isfinite(v) for v in (law.a, law.b, law.e)) or law.a <= 0 or law.b <= 0:
-                raise ValueError(f"fit {h}: a and b must be positive and a, b, E finite")
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise ValueError(f"{path}: not a fits file ({e})") from None
-    anchors = tuple(tuple(a) for a in raw["anchors"]) if raw.get("anchors") else None
+    entries = raw.get("fits")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: not a fits file (`fits` must be a non-empty list)")
+    fits = {}
+    for i, entry in enumerate(entries):
+        heads, law = _fit_entry(entry, f"{path}: fits[{i}]")
+        if heads in fits:
+            raise ValueError(f"{path}: fits[{i}]: a second fit for ({heads[0]}, {heads[1]}); each head "
+                             "configuration has one law")
+        fits[heads] = law
+    for key in ("head_dim", "vocab"):
+        if key in raw and not (_whole(raw[key]) and raw[key] > 0):
+            raise ValueError(f"{path}: {key} must be a positive whole number, got {raw[key]!r}")
+    anchors = raw.get("anchors")
+    if anchors is not None and not (isinstance(anchors, list) and all(
+            isinstance(a, list) and len(a) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                        and math.isfinite(v) and v > 0 for v in a) for a in anchors)):
+        raise ValueError(f"{path}: anchors must be a list of [N, d/L] pairs of positive numbers, got {anchors!r}")
+    anchors = tuple(tuple(a) for a in anchors) if anchors else None
     counted = raw.get("cost_setting") or {}
-    setting = CostSetting(head_dim=int(raw.get("head_dim", PAPER_HEAD_DIM)),
-                          vocab=int(raw.get("vocab", PAPER_VOCAB)), anchors=anchors,
-                          **{k: counted[k] for k in ("params", "flops_per", "z_memory", "dtype") if k in counted})
+    if not isinstance(counted, dict):
+        raise ValueError(f"{path}: cost_setting must be an object, got {counted!r}")
+    try:
+        setting = CostSetting(head_dim=int(raw.get("head_dim", PAPER_HEAD_DIM)),
+                              vocab=int(raw.get("vocab", PAPER_VOCAB)), anchors=anchors,
+                              **{k: counted[k] for k in ("params", "flops_per", "z_memory", "dtype") if k in counted})
+    except ValueError as e:
+        raise ValueError(f"{path}: cost_setting: {e}") from None
     return FitSource(raw.get("source", str(path)), fits, setting)
 
 

@@ -52,6 +52,17 @@ def _files(tmp: Path) -> None:
     (tmp / "notjson.json").write_text("{fits: ")
     (tmp / "list.json").write_text("[1, 2]")
     (tmp / "negfit.json").write_text(json.dumps({"fits": [{"n_heads": 8, "n_kv_heads": 1, "a": -1, "b": 0.3, "e": 2}]}))
+    law = {"n_heads": 8, "n_kv_heads": 1, "a": 1e8, "b": 0.3, "e": 2.0, "n_range": [1e6, 1e8]}
+    for name, change in (("fit_fractional", {"n_heads": 8.5}), ("fit_negative_e", {"e": -0.5}),
+                         ("fit_inverted", {"n_range": [1e8, 1e6]}), ("fit_exponent", {"b": 40.0}),
+                         ("fit_kv_not_dividing", {"n_kv_heads": 3}), ("fit_bool_heads", {"n_heads": True}),
+                         ("fit_nan_a", {"a": "nan"}), ("fit_range_shape", {"loss_range": [2.0]})):
+        (tmp / f"{name}.json").write_text(json.dumps({"fits": [{**law, **change}]}))
+    (tmp / "fit_duplicate.json").write_text(json.dumps({"fits": [law, {**law, "a": 2e8}]}))
+    (tmp / "fit_head_dim.json").write_text(json.dumps({"fits": [law], "head_dim": 0}))
+    (tmp / "fit_setting.json").write_text(json.dumps({"fits": [law], "cost_setting": {"params": "some"}}))
+    (tmp / "fit_anchors.json").write_text(json.dumps({"fits": [law], "anchors": [[1e6, -2]]}))
+    (tmp / "fit_empty.json").write_text(json.dumps({"fits": []}))
     profiles = {
         "typo_nb": {"extends": "ci", "notebooks": {"06_paper_chek": {}}},
         "typo_param": {"extends": "ci", "notebooks": {"01_cost_model": {"bar_contxt": 1}}},
@@ -127,6 +138,21 @@ CASES = [
     (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/list.json"], "list.json"),
     (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/negfit.json"], "negfit.json"),
     (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/nowhere.json"], "nowhere.json"),
+    *[(["plan", "--context", "8k", "--target-loss", "2.6", "--fits", f"{{tmp}}/{name}.json"], named) for name, named in (
+        ("fit_fractional", "n_heads"), ("fit_negative_e", "e must be >= 0"), ("fit_inverted", "inverted"),
+        ("fit_exponent", "b must be"), ("fit_kv_not_dividing", "fits[0]"), ("fit_bool_heads", "n_heads"),
+        ("fit_nan_a", "a must be"), ("fit_range_shape", "loss_range"), ("fit_duplicate", "a second fit"),
+        ("fit_head_dim", "head_dim"), ("fit_setting", "params"), ("fit_anchors", "anchors"),
+        ("fit_empty", "non-empty"))],
+    # plan and table4: the serving regime
+    *[([command, "--context", "32k", "--target-loss", "2.7", *flags] if command == "plan" else [command, *flags], named)
+      for command in ("plan", "table4") for flags, named in (
+          (["--objective", "time"], "--hardware"), (["--hardware", "h1000"], "h1000"),
+          (["--kv-dtype", "fp7"], "fp7"), (["--weights-dtype", "int3"], "int3"), (["--lambda", "1.5"], "lambda"),
+          (["--alpha", "-1"], "alpha"), (["--beta", "0"], "beta"), (["--batch", "0"], "--batch"),
+          (["--batch", "two"], "two"), (["--resamples", "-5"], "--resamples"), (["--accounting", "mine"], "mine"),
+          (["--objective", "speed"], "speed"))],
+    (["cost", "--preset", "llama-3.1-8b", "--context", "8k", "--hardware", "tpu"], "tpu"),
     (["fit", "--runs", "{tmp}/corrupt.jsonl"], "corrupt.jsonl:2"),
     (["fit", "--runs", "{tmp}/empty.jsonl"], "empty.jsonl"),
     (["fit", "--runs", "{tmp}/record_val_loss_None.jsonl"], "val_loss"),
@@ -240,6 +266,10 @@ def test_bad_input_exits_2_with_one_line_and_leaves_data_alone(capsys, bad_files
     ("panel,n_h,n_kv,x,loss,pixel_x,pixel_y,score,found_by\n", "holds no rows"),
     ("panel,n_h,n_kv,x,loss\nmemory,8,8,abc,3.0\n", "fig2_points.csv:2: column 'x'"),
     ("panel,n_h,n_kv,loss\nmemory,8,8,3.0\n", "no column 'x'"),
+    ("panel,n_h,n_kv,x,loss\nmemory,8,8,1e9,-3.0\n", "fig2_points.csv:2: column 'loss' needs a number > 0"),
+    ("panel,n_h,n_kv,x,loss\nmemory,8.5,8,1e9,3.0\n", "column 'n_h' needs a whole number > 0"),
+    ("panel,n_h,n_kv,x,loss\nmemory,8,3,1e9,3.0\n", "n_h = 8 is not a multiple of n_kv = 3"),
+    ("panel,n_h,n_kv,x,loss\nmemory,8,8,0,3.0\n", "column 'x' needs a number > 0"),
 ])
 def test_damaged_paper_tables_are_named_with_their_line(tmp_path, capsys, monkeypatch, content, message):
     for path in paper.DATA_DIR.glob("*"):
@@ -249,3 +279,27 @@ def test_damaged_paper_tables_are_named_with_their_line(tmp_path, capsys, monkey
     assert main(["plan", "--context", "128k", "--target-loss", "2.6"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_a_table4_with_a_negative_context_is_refused(tmp_path, capsys, monkeypatch):
+    for path in paper.DATA_DIR.glob("*"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    text = (tmp_path / "table4.csv").read_text().splitlines()
+    header, first = text[0], text[1].split(",")
+    first[header.split(",").index("context")] = "-8192"
+    (tmp_path / "table4.csv").write_text("\n".join([header, ",".join(first), *text[2:]]) + "\n")
+    monkeypatch.setattr(paper, "DATA_DIR", tmp_path)
+    assert main(["table4", "--resamples", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "table4.csv:2: column 'context' needs a whole number > 0" in err
+
+
+@pytest.mark.parametrize("make, message", [(lambda p: p.write_text("x"), "names a file"),
+                                           (lambda p: None, "does not exist")])
+def test_a_runs_dir_that_is_not_a_folder_is_named(tmp_path, capsys, monkeypatch, make, message):
+    target = tmp_path / "runs"
+    make(target)
+    monkeypatch.setenv("GQA_RUNS_DIR", str(target))
+    assert main(["sweep", "--profile", "ci", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"GQA_RUNS_DIR={target}" in err and message in err
