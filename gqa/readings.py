@@ -23,6 +23,7 @@ and memory bars in GB (1e9 bytes, BF16) under the reading's accounting.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -375,8 +376,8 @@ class Report:
 def _digest(grid: Grid, resamples: int, seed: int) -> str:
     h = hashlib.sha256(f"{resamples}:{seed}".encode())
     tables = [paper.DATA_DIR / f"{name}.csv" for name in ("claims", "table4", "fig2_points")]
-    for path in [grid.path, *tables, *sorted((ROOT / "gqa").glob("*.py"))]:
-        h.update(path.name.encode())
+    for path in [grid.path, *tables, *sorted((ROOT / "gqa").rglob("*.py"))]:  # subpackages too
+        h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:24]
 
@@ -389,17 +390,44 @@ def evaluate(grid: Grid | None = None, *, resamples: int = 200, seed: int = 0, c
         raise ValueError(f"resamples must be a positive integer, got {resamples!r}")
     path = CACHE_DIR / "readings" / f"{_digest(grid, resamples, seed)}.json"
     if cache and path.exists():
-        try:
-            return Report(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass  # a damaged cache entry is recomputed and replaced
+        cached = _cached_report(path, grid, resamples, seed)
+        if cached is not None:
+            return cached
     report = Report(_evaluate(grid, resamples, seed, progress))
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes at once each write their own
-        tmp.write_text(json.dumps(report.data), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes at once each write their own
+            tmp.write_text(json.dumps(report.data), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as e:  # the cache is an optimisation: the report still comes out
+            import warnings
+
+            warnings.warn(f"the readings cache {display_path(path.parent)} cannot be written ({e.strerror}); "
+                          "the report is computed but not kept", stacklevel=2)
     return report
+
+
+def _cached_report(path: Path, grid: Grid, resamples: int, seed: int) -> Report | None:
+    """A cache entry that is the report it claims to be (its grid's readings, resamples and seed, every
+    part of the expected type), or None: a damaged or wrong-shaped entry is set aside (renamed .bad) and
+    the report recomputed, never a crash later."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        ok = (isinstance(data, dict) and data.get("resamples") == resamples and data.get("seed") == seed
+              and isinstance(data.get("readings"), list) and len(data["readings"]) == len(grid.readings())
+              and all(isinstance(r, dict) and isinstance(r.get("claims"), dict) and isinstance(r.get("options"), dict)
+                      for r in data["readings"])
+              and isinstance(data.get("verdicts"), list) and all(isinstance(v, dict) and "claim" in v
+                                                                  for v in data["verdicts"])
+              and isinstance(data.get("joint"), list))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        ok = False
+    if ok:
+        return Report(data)
+    with contextlib.suppress(OSError):
+        path.replace(path.with_suffix(".bad"))
+    return None
 
 
 def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:

@@ -300,3 +300,41 @@ def test_a_range_in_two_units_is_said_per_accounting():
     assert range_text(split) == "counted as Figure 2: 2.44 – 5.32; as Eq. 3–5 are written: 1.88e-05 – 4.07e-05"
     one_unit = {"range": [0.4, 0.6], "range_by_accounting": {"figure2": [0.5, 0.6], "equations_as_written": [0.4, 0.5]}}
     assert range_text(one_unit) == "0.400 – 0.600" and range_text({"range": None}) == "n/a"
+
+
+def _small_grid(tmp_path, grid):
+    raw = yaml.safe_load(grid.path.read_text())
+    for point in ("fit_objective", "size_to_shape", "baseline", "cost_accounting"):
+        keep = raw["default"][point]
+        raw["points"][point]["options"] = {keep: raw["points"][point]["options"][keep]}
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    return readings.load_grid(small)
+
+
+@pytest.mark.parametrize("entry", ['{"readings": 3}', "[]", '{"resamples": 4, "seed": 0, "readings": []}', "{bad"])
+def test_a_wrong_shaped_cache_entry_is_a_miss_and_is_set_aside(tmp_path, monkeypatch, grid, entry):
+    small = _small_grid(tmp_path, grid)
+    monkeypatch.setattr(readings, "CACHE_DIR", tmp_path / "cache")
+    path = tmp_path / "cache" / "readings" / f"{readings._digest(small, 4, 0)}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(entry)
+    report = readings.evaluate(small, resamples=4)
+    assert len(report.readings) == 3 and report.verdicts  # recomputed
+    assert path.with_suffix(".bad").read_text() == entry  # the bad entry set aside, not lost
+    assert json.loads(path.read_text())["resamples"] == 4  # and replaced by the good one
+    assert readings.evaluate(small, resamples=4).data == report.data  # which the next call reads
+
+
+def test_an_unwritable_cache_is_a_warning_not_a_lost_report(tmp_path, monkeypatch, grid):
+    import warnings
+
+    small = _small_grid(tmp_path, grid)
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setattr(readings, "CACHE_DIR", blocked)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = readings.evaluate(small, resamples=4)
+    assert len(report.readings) == 3
+    assert any("cannot be written" in str(w.message) for w in caught)
