@@ -122,6 +122,24 @@ def plan(profile_name: str, *, force: bool = False) -> Plan:
     return Plan(profile, items, gaps)
 
 
+def _origin(output: Path) -> dict:
+    """What the key file beside a cached execution says (the profile that made it); {} when it is missing
+    or damaged (it only annotates the log line, so damage costs nothing but that annotation)."""
+    try:
+        origin = json.loads(output.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return origin if isinstance(origin, dict) else {}
+
+
+def _readable_notebook(path: Path) -> bool:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(nb, dict) and isinstance(nb.get("cells"), list)
+
+
 def execute_all(profile_name: str, *, force: bool = False, only: list[str] | None = None,
                 log=print) -> list[Execution]:
     """Execute every notebook (or only some) under a profile, reusing unchanged results."""
@@ -138,9 +156,10 @@ def execute_all(profile_name: str, *, force: bool = False, only: list[str] | Non
     for i, (nb, params, output) in enumerate(build.items, 1):
         selected = not only or nb.stem in only
         start = time.perf_counter()
+        if output.exists() and not _readable_notebook(output):
+            output.replace(output.with_suffix(".bad"))  # a damaged cached execution is a miss, kept aside
         if output.exists() and not (force and selected):
-            origin = json.loads(output.with_suffix(".json").read_text()) if output.with_suffix(".json").exists() else {}
-            by = origin.get("profile")
+            by = _origin(output).get("profile")
             status = "cached (inputs unchanged" + (f"; executed under profile {by!r})" if by and by != build.profile.name
                                                    else ")")
             cached = True

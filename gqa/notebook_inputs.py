@@ -76,7 +76,9 @@ def _hash_files(h: "hashlib._Hash", files: list[Path]) -> None:
 
 
 def source_files() -> list[Path]:
-    return sorted((ROOT / "gqa").rglob("*.py"))
+    """The package's code, Python and the C++ of its CPU decode kernel (chapter 2 times it)."""
+    folder = ROOT / "gqa"
+    return sorted([*folder.rglob("*.py"), *(folder / "kernels").glob("*.cpp"), *(folder / "kernels").glob("*.h")])
 
 
 def environment_digest() -> str:

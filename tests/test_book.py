@@ -801,3 +801,19 @@ def test_generated_prose_holds_over_a_grid_of_parameters(prose_grid_in_the_backg
             for p in text_problems(text.strip("'\""), max_digits=4 if name in PRECISE_GLUES else 3):
                 problems.append(f"{stem} ({'low' if i == 0 else 'high'}): {name}: {p}")
     assert not problems, "\n".join(problems)
+
+
+def test_a_damaged_key_file_or_cached_execution_is_a_miss_not_a_crash(tmp_path):
+    """The key file beside a cached execution only annotates the log: damaged, it reads as {}; a cached
+    execution that is not a notebook any more is not reused."""
+    out = tmp_path / "k.ipynb"
+    out.write_text(json.dumps({"cells": [], "metadata": {}}))
+    out.with_suffix(".json").write_text('{"profile": "c')
+    assert book._origin(out) == {} and book._readable_notebook(out)
+    out.with_suffix(".json").write_text('["ci"]')
+    assert book._origin(out) == {}
+    out.with_suffix(".json").write_text('{"profile": "cpu"}')
+    assert book._origin(out) == {"profile": "cpu"}
+    for damaged in ('{"cells": ', "[]", '{"cells": 3}'):
+        out.write_text(damaged)
+        assert not book._readable_notebook(out)
