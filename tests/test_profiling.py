@@ -181,3 +181,20 @@ def test_bench_repeat_writes_both_allocators_for_every_grouped_case(tmp_path, ca
     assert ratio["repeated_tensor_mib"] == 16 * 4096 * 64 * 4 / 2**20  # n_h·T·d_h fp32 values
     assert "heap only" in capsys.readouterr().out
     assert profiling.find_allocator_study("cpu", tmp_path)["source"] == out.name
+
+
+def test_a_users_profile_named_like_a_built_in_one_never_overwrites_its_measurements(tmp_path):
+    from gqa.cli.profile import _output_name
+    from gqa.paths import PARAMS_DIR
+
+    mine = tmp_path / "cpu.yaml"
+    mine.write_text((PARAMS_DIR / "cpu.yaml").read_text())
+    assert _output_name("cpu") == "cpu" and _output_name(str(PARAMS_DIR / "cpu.yaml")) == "cpu"
+    name = _output_name(str(mine))
+    assert name.startswith("cpu-") and len(name) == len("cpu-") + 8
+    other = tmp_path / "b" / "cpu.yaml"  # same content elsewhere, or other content here: another name
+    other.parent.mkdir()
+    other.write_text(mine.read_text())
+    assert _output_name(str(other)) != name
+    mine.write_text(mine.read_text() + "\n# changed\n")
+    assert _output_name(str(mine)) != name

@@ -40,7 +40,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
           f"batch {cfg.batch}, n_h={cfg.n_heads}, n_kv in {cfg.kv_heads}, d_h={cfg.head_dim}")
     rows = profiling.run_sweep(cfg, progress=lambda total: tqdm(total=total, unit="case"),
                                log=lambda msg: print("  " + msg))
-    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, Path(args.profile).stem)
+    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, _output_name(args.profile))
     profiling.write_rows(rows, out)
     print(f"  measured read bandwidth {rows[0]['read_bandwidth_low_gb_s']:.1f}-{rows[0]['read_bandwidth_gb_s']:.1f} "
           f"GB/s over {rows[0]['read_samples']} samples (the floor uses the fastest), copy "
@@ -54,6 +54,21 @@ def cmd_profile(args: argparse.Namespace) -> int:
               f"{s['repeat_ms']:>11.3f}{s['repeat_over_sdpa_time']:>12.2f}"
               f"{s['sdpa_mem_over_kv']:>13.3f}{s['repeat_mem_over_kv']:>15.3f}")
     return 0
+
+
+def _output_name(profile: str) -> str:
+    """A built-in profile's name, or for a profile given as a file its stem and a digest of its path and
+    content: a user's own `cpu.yaml` never writes over the committed measurements of the built-in `cpu`."""
+    import hashlib
+
+    from gqa.paths import PARAMS_DIR
+    from gqa.profiles import resolve
+
+    path = resolve(profile).resolve()
+    if path.parent == PARAMS_DIR.resolve():
+        return path.stem
+    digest = hashlib.sha256(str(path).encode() + b"\0" + path.read_bytes()).hexdigest()[:8]
+    return f"{path.stem}-{digest}"
 
 
 def _check_shape(text: str):
@@ -83,7 +98,8 @@ def add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or cuda (default: the profile's)")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="default: the profile's")
     p.add_argument("--out", metavar="CSV",
-                   help="output file (default data/profiles/<device>_<profile>.csv)")
+                   help="output file (default data/profiles/<device>_<profile>.csv; a profile given as a file "
+                        "is named <stem>-<digest of its path and content>, never a built-in profile's name)")
     p.add_argument("--checks-only", action="store_true", help="run the measured checks, no sweep")
     p.add_argument("--check-shape", type=_check_shape, action="append", metavar="L,D,N_H,N_KV,D_H[,DTYPE]",
                    help="check this shape instead of the built-in ones (repeatable; DTYPE of the KV cache: fp32 "
