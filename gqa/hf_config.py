@@ -46,20 +46,27 @@ def read_config(path: str | Path):
     if raw["model_type"] not in SUPPORTED:
         raise ValueError(f"{config_file}: model_type {raw['model_type']!r} is not supported; supported: "
                          f"{', '.join(SUPPORTED)}")
+    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+                "intermediate_size", "vocab_size"):  # read as given, before transformers fills or rejects them
+        value = raw.get(key)
+        if key in raw and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{config_file}: {key} must be a positive whole number, got {value!r}")
     try:
         from transformers import AutoConfig
     except ImportError:
         raise RuntimeError("reading a Hugging Face config needs transformers: pip install 'gqa[models]'") from None
     try:
         return AutoConfig.from_pretrained(str(path), local_files_only=True), raw
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        raise ValueError(f"{config_file}: transformers cannot read it ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # noqa: BLE001 -- transformers' validation errors have their own classes
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{config_file}: transformers cannot read it ({first})") from None
 
 
 def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
     """(Shape, notes) of a local Hugging Face config; notes say which fields were derived, not read."""
     config, raw = read_config(path)
     kind = config.model_type
+    where = Path(path) / "config.json" if Path(path).is_dir() else Path(path)
     n_heads = int(config.num_attention_heads)
     n_kv = getattr(config, "num_key_value_heads", None) or n_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // n_heads
@@ -68,10 +75,13 @@ def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
     notes = {key: f"not in the config: {why}" for key, why in (
         ("num_key_value_heads", f"{n_kv} (transformers' default)"),
         ("head_dim", f"{head_dim} (hidden_size / heads)" if kind != "qwen3" else f"{head_dim} (Qwen3's default)"),
-        ("tie_word_embeddings", f"{'tied' if tied else 'untied'} (transformers' default)"))
+        ("tie_word_embeddings", f"{'tied' if tied else 'untied'} (transformers' default)"),
+        ("intermediate_size", f"{config.intermediate_size} (transformers' default for {kind})"))
         if key not in raw}
     if kind == "qwen2":  # Qwen2 has no head_dim setting: hidden_size / heads is the model, not a guess
         notes.pop("head_dim", None)
+    if n_heads % int(n_kv):
+        raise ValueError(f"{where}: num_attention_heads = {n_heads} is not a multiple of num_key_value_heads = {n_kv}")
     if getattr(config, "mlp_bias", False):
         raise ValueError(f"{path}: mlp_bias = true is not supported (FFN biases are not in the cost model)")
     # Llama and Qwen3 read attention_bias (Q, K, V and O); Qwen2 always has Q, K, V biases; Mistral none

@@ -63,6 +63,13 @@ def _files(tmp: Path) -> None:
     (tmp / "fit_setting.json").write_text(json.dumps({"fits": [law], "cost_setting": {"params": "some"}}))
     (tmp / "fit_anchors.json").write_text(json.dumps({"fits": [law], "anchors": [[1e6, -2]]}))
     (tmp / "fit_empty.json").write_text(json.dumps({"fits": []}))
+    llama = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1376, "num_attention_heads": 8,
+             "num_hidden_layers": 4, "num_key_value_heads": 2, "vocab_size": 1000, "tie_word_embeddings": True}
+    for name, change in (("head_dim_0", {"head_dim": 0}), ("head_dim_str", {"head_dim": "64"}),
+                         ("kv_5", {"num_key_value_heads": 5}), ("layers_neg", {"num_hidden_layers": -4}),
+                         ("vocab_float", {"vocab_size": 1000.5})):
+        (tmp / f"config_{name}").mkdir()
+        (tmp / f"config_{name}" / "config.json").write_text(json.dumps({**llama, **change}))
     profiles = {
         "typo_nb": {"extends": "ci", "notebooks": {"06_paper_chek": {}}},
         "typo_param": {"extends": "ci", "notebooks": {"01_cost_model": {"bar_contxt": 1}}},
@@ -153,6 +160,10 @@ CASES = [
           (["--batch", "two"], "two"), (["--resamples", "-5"], "--resamples"), (["--accounting", "mine"], "mine"),
           (["--objective", "speed"], "speed"))],
     (["cost", "--preset", "llama-3.1-8b", "--context", "8k", "--hardware", "tpu"], "tpu"),
+    *[(["cost", "--config", f"{{tmp}}/config_{name}", "--context", "8k"], named) for name, named in (
+        ("head_dim_0", "head_dim must be a positive whole number, got 0"), ("head_dim_str", "got '64'"),
+        ("kv_5", "not a multiple of num_key_value_heads = 5"), ("layers_neg", "num_hidden_layers"),
+        ("vocab_float", "vocab_size"))],
     (["fit", "--runs", "{tmp}/corrupt.jsonl"], "corrupt.jsonl:2"),
     (["fit", "--runs", "{tmp}/empty.jsonl"], "empty.jsonl"),
     (["fit", "--runs", "{tmp}/record_val_loss_None.jsonl"], "val_loss"),
