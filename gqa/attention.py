@@ -106,6 +106,8 @@ def _decode_mask(mask: torch.Tensor | None, n_kv: int, group: int) -> torch.Tens
 
 def _split_parts(batch: int, n_kv: int, keys: int) -> int:
     """How many parts to split the cached keys into so every CPU thread has work (1: no split)."""
+    if batch * n_kv == 0:
+        return 1  # an empty batch: nothing to split
     parts = torch.get_num_threads() // (batch * n_kv)
     while parts > 1 and (keys % parts or keys // parts < MIN_SPLIT_KEYS):
         parts -= 1

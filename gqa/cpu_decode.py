@@ -22,8 +22,10 @@ import hashlib
 import os
 import platform
 import shlex
+import shutil
 import stat
 import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -55,10 +57,20 @@ def _cpu_signature() -> str:
 
 
 def _private(directory: Path) -> bool:
-    """Whether a library loaded from here can only have been put there by this user."""
+    """Whether a library loaded from here can only have been put there by this user: the folder is this
+    user's and no one else may write to it, and no folder above it can be swapped by another user (each is
+    this user's or root's, and writable by others only with the sticky bit, as /tmp is)."""
     info = directory.stat()
-    return (info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            and os.access(directory, os.W_OK))
+    if not (info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            and os.access(directory, os.W_OK)):
+        return False
+    for parent in directory.resolve().parents:
+        above = parent.stat()
+        if above.st_uid not in (0, os.getuid()):
+            return False
+        if above.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not above.st_mode & stat.S_ISVTX:
+            return False
+    return True
 
 
 def _build_dir() -> Path:
@@ -111,8 +123,18 @@ def _load() -> ctypes.CDLL | None:
     try:
         try:
             lib = ctypes.CDLL(str(build()))
-        except OSError:  # a library left truncated or built for another CPU: build it again, once
-            lib = ctypes.CDLL(str(build(rebuild=True)))
+            if not hasattr(lib, "gqa_decode"):  # a loadable library that is not this kernel
+                raise OSError("the library at the kernel's path has no gqa_decode")
+        except OSError:  # a library left truncated, built for another CPU, or not ours: build it again, once
+            path = build(rebuild=True)
+            # the same path, loaded again, would give back the first library (the loader keys by path):
+            # load the rebuilt file through a fresh copy of its own
+            fresh = path.with_name(f"{path.stem}-{os.getpid()}-{time.monotonic_ns()}.so")
+            shutil.copyfile(path, fresh)
+            try:
+                lib = ctypes.CDLL(str(fresh))
+            finally:
+                fresh.unlink(missing_ok=True)
     except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
         _reason = f"not built: {err}"
         warnings.warn(f"gqa: the CPU decode kernel is {_reason}; decode falls back to PyTorch's kernels "
@@ -148,14 +170,14 @@ def _mask_strides(mask: torch.Tensor | None, batch: int, n_heads: int, keys: int
 
 def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None) -> bool:
     """Whether these decode inputs are the kernel's: CPU fp32, shapes that agree exactly (no broadcasting),
-    rows of K/V contiguous, at least one cached position, a mask it can read, more than one query head per
+    rows of K/V contiguous, at least one sequence and one cached position, a mask it can read, more than one query head per
     KV head (one per head is PyTorch's fused kernel's case), no autograd. Anything else goes to PyTorch,
     which broadcasts or raises as it always has."""
     tensors = (query, key, value)
     if not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 4 for t in tensors):
         return False
     (b, n_heads, t, d), (n_kv, keys) = query.shape, key.shape[1:3]
-    return (t == 1 and key.shape == value.shape == (b, n_kv, keys, d) and keys > 0
+    return (t == 1 and key.shape == value.shape == (b, n_kv, keys, d) and keys > 0 and b > 0
             and n_heads > n_kv > 0 and n_heads % n_kv == 0
             and key.stride(-1) == 1 and value.stride(-1) == 1
             and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))

@@ -109,6 +109,8 @@ def test_cases_the_kernel_leaves_to_pytorch():
     assert not cpu_decode.applies(q, k.transpose(-1, -2).contiguous().transpose(-1, -2), v, None)  # rows strided
     assert not cpu_decode.applies(q, k, v, torch.zeros(1, 1, 1, 64))  # an additive float mask
     assert not cpu_decode.applies(q, k[:1, :, :0], v[:1, :, :0], None)  # no cached position
+    assert not cpu_decode.applies(q[:0], k[:0], v[:0], None)  # an empty batch: PyTorch returns an empty tensor
+    assert attention.sdpa_attention(None, q[:0], k[:0], v[:0], None)[0].shape[0] == 0
     q2 = torch.cat([q, q])  # batch 2 against a cache of batch 1: PyTorch broadcasts, the kernel would not
     assert not cpu_decode.applies(q2, k, v, None)
     assert_close_rel(attention.sdpa_attention(None, q2, k, v, None)[0], attention.eager_attention(None, q2, k, v, None)[0])
@@ -173,8 +175,21 @@ def test_a_broken_library_is_rebuilt_and_a_shared_directory_is_not_trusted(tmp_p
             "print(cpu_decode.available(), p.parent)")
     result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache), CXX="env c++")
     assert result.returncode == 0 and result.stdout.startswith("True"), result.stdout + result.stderr
+    # a loadable library that lacks the kernel's entry point (another build, or a planted one) is rebuilt
+    code = ("import shutil, ctypes.util; from gqa import cpu_decode; p = cpu_decode.library_path(); "
+            "shutil.copy(ctypes.util.find_library('m') and '/lib/x86_64-linux-gnu/libm.so.6', p); "
+            "print(cpu_decode.available(), hasattr(cpu_decode._lib, 'gqa_decode'))")
+    result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache))
+    assert result.returncode == 0 and result.stdout.split() == ["True", "True"], result.stdout + result.stderr
     (work / "kernels").chmod(0o777)  # now anyone may plant a library there
     code = "from gqa import cpu_decode; print(cpu_decode.available(), cpu_decode.library_path().parent)"
     result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", str(home_cache / "gqa" / "kernels")]
+    # a private folder under a folder anyone may write to (no sticky bit) is not trusted either: the folder
+    # itself could be swapped
+    (work / "kernels").chmod(0o700)
+    work.chmod(0o777)
+    result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache))
+    work.chmod(0o755)
+    assert result.returncode == 0 and result.stdout.split() == ["True", str(home_cache / "gqa" / "kernels")]
