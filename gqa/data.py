@@ -123,6 +123,9 @@ def is_validation(name: str, percent: float) -> bool:
 # --- Tokenizer and token streams -----------------------------------------------------------------------
 
 
+MAX_VOCAB = 2**20  # beyond the largest published vocabularies (about 2^18), and far inside the tokenizer's u32
+
+
 @dataclass(frozen=True)
 class DataSpec:
     corpus: str = "python-stdlib"
@@ -131,8 +134,9 @@ class DataSpec:
     max_bytes: int | None = None  # read at most this much text (None: the whole corpus)
 
     def __post_init__(self) -> None:
-        if not 256 + 1 < self.vocab_size <= 2**32:
-            raise ValueError(f"vocab_size must exceed 257 (bytes + EOS), got {self.vocab_size}")
+        if not 256 + 1 < self.vocab_size <= MAX_VOCAB:
+            raise ValueError(f"vocab_size must lie in (257, {MAX_VOCAB:,}] (bytes + EOS at least; the largest "
+                             f"published vocabularies hold about 256K), got {self.vocab_size}")
         if not 0 < self.val_percent < 50:
             raise ValueError(f"val_percent must lie in (0, 50), got {self.val_percent}")
         if self.max_bytes is not None and self.max_bytes < 1:

@@ -275,6 +275,104 @@ def _pairs_problem(value: object, lengths: tuple[int, ...], what: str) -> str | 
     return None
 
 
+def _whole_at_least(low: int):
+    def rule(value):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        return None if ok else f"expected a whole number >= {low:,}, got {value!r}"
+    return rule
+
+
+def _positive_number(value):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+    return None if ok else f"expected a positive finite number, got {value!r}"
+
+
+def _contexts(value):
+    if not isinstance(value, list) or not value:
+        return f"expected a non-empty list of contexts in tokens, got {value!r}"
+    if any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in value):
+        return f"every context must be a whole number of tokens >= 1, got {value!r}"
+    if any(b <= a for a, b in zip(value, value[1:])):
+        return f"contexts must grow from left to right (short to long), got {value!r}"
+    return None
+
+
+def _batches(value):
+    if not isinstance(value, list) or not value or any(
+            isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in value):
+        return f"expected a non-empty list of batch sizes >= 1, got {value!r}"
+    return None
+
+
+def _heads(value):
+    from gqa.shapes import check_heads
+
+    if not (isinstance(value, list) and len(value) == 2):
+        return f"expected [n_h, n_kv], got {value!r}"
+    try:
+        check_heads(*value)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
+
+
+def _preset(value):
+    from gqa.shapes import preset_names
+
+    names = value if isinstance(value, list) else [value]
+    unknown = [n for n in names if n not in preset_names()]
+    return None if not unknown and names else f"unknown shape preset {unknown[0] if unknown else value!r}; see `gqa cost --list-presets`"
+
+
+def _dtype(value):
+    from gqa.cost import DTYPE_BYTES
+
+    return None if value in DTYPE_BYTES else f"unknown dtype {value!r}; known: {', '.join(DTYPE_BYTES)}"
+
+
+def _hardware(value):
+    from gqa.hardware import PRESETS, preset
+
+    try:
+        preset(value)
+    except (ValueError, AttributeError):
+        return f"unknown hardware {value!r}; known: {', '.join(PRESETS)}"
+    return None
+
+
+def _targets(value):
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or any(
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf") for t in value):
+        return f"expected null or a non-empty list of positive target losses, got {value!r}"
+    return None
+
+
+def _vocab(value):
+    from gqa.data import MAX_VOCAB
+
+    ok = isinstance(value, int) and not isinstance(value, bool) and 257 < value <= MAX_VOCAB
+    return None if ok else f"expected a vocabulary in (257, {MAX_VOCAB:,}], got {value!r}"
+
+
+# What a notebook parameter's value means, by name (a name means one thing in every notebook): a rule gives
+# the problem in words, or None. Types are checked first, from the parameters cell's defaults and hints.
+PARAMETER_RULES = {
+    "readings_resamples": _whole_at_least(1), "resamples": _whole_at_least(1), "limits_resamples": _whole_at_least(1),
+    "bar_context": _whole_at_least(1), "headline_context": _whole_at_least(1), "context": _whole_at_least(1),
+    "contexts": _contexts, "regime_batches": _batches, "regime_hardware": _hardware, "targets": _targets,
+    "baseline_heads": _heads, "ours_heads": _heads, "dtype": _dtype, "share_models": _preset,
+    "vocab_size": _vocab, "max_bytes": lambda v: None if v is None else _whole_at_least(1_000_000)(v), "layers": _whole_at_least(1),
+    "d_model": _whole_at_least(1), "n_heads": _whole_at_least(1), "n_kv_heads": _whole_at_least(1),
+    "head_dim": _whole_at_least(1), "batch_size": _whole_at_least(1), "eval_tokens": _whole_at_least(1),
+    "eval_interval": _whole_at_least(0), "tokens_per_param": _positive_number, "lr": _positive_number,
+}
+# `baseline` and `ours` name presets in 01_cost_model and a head pair in 05_cost_optimal
+NOTEBOOK_RULES = {("01_cost_model", "baseline"): _preset, ("01_cost_model", "ours"): _preset,
+                  ("05_cost_optimal", "baseline"): _heads}
+
+
 def check_file(path: Path, raw: dict) -> list[str]:
     """Problems of one profile file on its own: keys, notebook names, parameter names and types."""
     from gqa.data import DataSpec
@@ -307,6 +405,9 @@ def check_file(path: Path, raw: dict) -> list[str]:
             else:
                 default, hint = cell[key]
                 p = value_problem(value, default) if hint is None else hint_problem(value, hint)
+                rule = NOTEBOOK_RULES.get((stem, key)) or PARAMETER_RULES.get(key)
+                if p is None and rule is not None:
+                    p = rule(value)
                 if p is not None:
                     problems.append(f"{where}: notebooks.{stem}.{key}: {p}")
     if "attention_profile" in raw:
@@ -357,6 +458,12 @@ def check_merged(profile: Profile) -> list[str]:
         if contexts is not None and headline not in contexts:
             problems.append(f"{where}: notebooks.02_attention.headline_context: {headline} is not one of "
                             f"attention_profile.decode_contexts {contexts}")
+    training = profile.notebook_parameters("03_training") if "03_training" in notebook_stems() else {}
+    defaults = notebook_defaults("03_training") if training else {}
+    n_heads, n_kv = (training.get(k, defaults.get(k)) for k in ("n_heads", "n_kv_heads"))
+    if isinstance(n_heads, int) and isinstance(n_kv, int) and n_kv > 0 and (n_heads % n_kv or n_kv > n_heads):
+        problems.append(f"{where}: notebooks.03_training.n_heads: {n_heads} query heads cannot share "
+                        f"{n_kv} KV heads evenly (n_kv must divide n_h)")
     if "sweep" in profile.values:
         try:
             for cfg in sweep_configs(profile.section("sweep")):

@@ -51,8 +51,33 @@ class SweepConfig:
     min_seconds: float = 0.2  # time each case for at least this long
 
     def __post_init__(self) -> None:
+        from gqa.attention import BACKENDS
         from gqa.shapes import check_heads
+        from gqa.train import valid_device
 
+        if not valid_device(self.device):
+            raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if self.dtype not in TORCH_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(TORCH_DTYPES)}, got {self.dtype!r}")
+        for name in ("batch", "n_heads", "head_dim"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")
+        for name in ("kv_heads", "decode_contexts", "prefill_contexts", "backends"):
+            if not isinstance(getattr(self, name), list):
+                raise ValueError(f"{name} must be a list, got {getattr(self, name)!r}")
+        if not self.kv_heads or not self.backends or not (self.decode_contexts or self.prefill_contexts):
+            raise ValueError("kv_heads, backends and at least one list of contexts must not be empty")
+        for name in ("decode_contexts", "prefill_contexts"):
+            bad = [t for t in getattr(self, name) if isinstance(t, bool) or not isinstance(t, int) or t < 1]
+            if bad:
+                raise ValueError(f"{name} must hold positive whole numbers of tokens, got {bad[0]!r}")
+        unknown = [b for b in self.backends if b not in BACKENDS]
+        if unknown:
+            raise ValueError(f"backends: unknown {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
+        for name in ("max_working_bytes", "min_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         for n_kv in self.kv_heads:
             check_heads(self.n_heads, n_kv)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import os
 import shutil
 import time
@@ -30,6 +31,11 @@ from gqa.shapes import Shape
 
 class TrainingDiverged(RuntimeError):
     """The loss stopped being finite; the last good checkpoint is kept."""
+
+
+def valid_device(device: object) -> bool:
+    """cpu, cuda, or cuda:N: the devices training and profiling run on."""
+    return isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", device) is not None
 
 
 @dataclass
@@ -92,8 +98,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
         if self.eval_interval < 0:
             raise ValueError(f"eval_interval must be >= 0 (0: only at the end), got {self.eval_interval}")
-        if not self.device.startswith(("cpu", "cuda")):
-            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        if not valid_device(self.device):
+            raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if not (len(self.betas) == 2 and all(math.isfinite(b) and 0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1) (Adam's moment decays), got {list(self.betas)}")
+        from gqa.attention import BACKENDS
+
+        if self.attention not in BACKENDS:
+            raise ValueError(f"attention must be one of {', '.join(BACKENDS)}, got {self.attention!r}")
         if self.tokens is None and self.tokens_per_param * self.shape(self.vocab_size).params().non_embedding < 1:
             raise ValueError(f"tokens_per_param {self.tokens_per_param} gives no training tokens")
         if self.warmup_frac + self.decay_frac > 1:

@@ -29,6 +29,16 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="prepare a corpus: tokenizer and cached token streams")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION", parser_class=_Parser)
@@ -178,7 +188,7 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--account", help="Slurm account")
     p.add_argument("--timeout-min", type=_positive_int, default=60, help="time limit per job (default 60)")
     p.add_argument("--cpus-per-task", type=_positive_int, help="CPUs per job")
-    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--gpus-per-node", type=_non_negative_int, default=0, help="GPUs per job (default 0)")
     p.add_argument("--jobs-dir", help="where submitit keeps job logs (default .cache/jobs/<profile>)")
     p.add_argument("--detach", action="store_true", help="submit and exit, printing the job ids")
     p.set_defaults(func=cmd_sweep)
