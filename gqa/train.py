@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -367,6 +367,22 @@ class TrainResult:
     checkpoint: Path
 
 
+def _check_before_training(cfg: TrainConfig, train_tokens, val_tokens, record_to: Path | None) -> None:
+    """What would otherwise fail only at the end of a run: a split too short for one chunk of the context,
+    a run store that cannot be written. ValueError naming it, before any step is taken."""
+    for name, tokens in (("training", train_tokens), ("validation", val_tokens)):
+        if datalib.num_chunks(tokens, cfg.context) == 0:
+            raise ValueError(f"the {name} split holds {len(tokens):,} tokens, fewer than one chunk of context "
+                             f"{cfg.context} + 1: use a shorter --context, a larger --max-bytes or --val-percent")
+    if record_to is not None:
+        folder = Path(record_to).parent
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK) or (
+                Path(record_to).exists() and not os.access(record_to, os.W_OK)):
+            raise ValueError(f"the run store {record_to} cannot be written (its folder or the file is not "
+                             "writable): the run's record would be lost")
+
+
 def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: Path | None = None,
           progress: bool = True, log=print) -> TrainResult:
     """Train one model; write checkpoints under out_dir; append a record when the run finishes.
@@ -424,6 +440,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
         (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     train_tokens, val_tokens = prepared.tokens("train"), prepared.tokens("val")
+    _check_before_training(cfg, train_tokens, val_tokens, record_to)
     bar = tqdm(total=steps, initial=state["step"], disable=not (progress and dist_info.main),
                unit="step", dynamic_ncols=True, mininterval=2.0)
     started, tokens_this_session = time.perf_counter(), 0

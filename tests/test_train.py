@@ -202,3 +202,21 @@ def test_throughput_benchmark_times_both_loops():
     assert r["tokens"] == 2 * 4 * 16
     assert r["gqa_tokens_per_s"] > 0 and r["plain_eager_tokens_per_s"] > 0
     assert r["shape"] == cfg.shape(300).describe() and r["batch"] == 4 and r["context"] == 16  # one model, both loops
+
+
+def test_what_would_fail_at_the_end_is_refused_before_the_first_step(data_cache, small_corpus, tmp_path):
+    """A context longer than the validation split, or a run store that cannot be written, is named before
+    any training (no checkpoint, no record), not after the last step."""
+    with pytest.raises(ValueError, match="validation split holds .* fewer than one chunk of context 2000"):
+        train(tiny(small_corpus, context=2000, tokens=8 * 2000), tmp_path / "long", progress=False,
+              log=lambda *a: None)
+    with pytest.raises(ValueError, match="training split holds"):
+        train(tiny(small_corpus, context=100_000, tokens=8 * 100_000), tmp_path / "long", progress=False,
+              log=lambda *a: None)
+    assert not (tmp_path / "long" / "checkpoint").exists()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the store's folder should be")
+    with pytest.raises(ValueError, match="cannot be written"):
+        train(tiny(small_corpus), tmp_path / "run", record_to=blocked / "runs.jsonl", progress=False,
+              log=lambda *a: None)
+    assert not (tmp_path / "run" / "checkpoint").exists()
