@@ -77,7 +77,12 @@ def iter_documents(spec: str, max_bytes: int | None = None) -> Iterator[Document
                 yield doc
     elif spec.startswith("files:"):
         pattern = spec[len("files:"):]
-        paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        paths, seen = [], set()
+        for p in sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()):
+            real = p.resolve()
+            if real not in seen:  # a file reached twice (a symlink, a loop) is read once: it cannot land
+                seen.add(real)  # in both the training and the validation split under two names
+                paths.append(p)
         if not paths:
             raise FileNotFoundError(f"corpus {spec!r}: no file matches {pattern!r}")
         for path in paths:
@@ -141,6 +146,9 @@ class DataSpec:
             raise ValueError(f"val_percent must lie in (0, 50), got {self.val_percent}")
         if self.max_bytes is not None and self.max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+        if self.corpus.startswith("hf:") and self.max_bytes is None:
+            raise ValueError(f"corpus {self.corpus!r} is a stream that may not end: give --max-bytes (data.max_bytes "
+                             "in a profile), the bytes of text to read from it")
 
 
 def _train_tokenizer(docs: list[Document], vocab_size: int):

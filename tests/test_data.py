@@ -82,3 +82,26 @@ def test_batches_are_deterministic_by_position():
     assert not np.array_equal(data.batch_at(tokens, 9, 4, 0, 3), data.batch_at(tokens, 9, 4, 0, 4))
     with pytest.raises(ValueError, match="too few"):
         data.batch_at(tokens[:5], 9, 1, 0, 0)
+
+
+def test_a_file_reached_twice_is_read_once(tmp_path):
+    """A symlinked folder (here a loop back to its parent) would give one text two names, and the
+    document-level split could put it in training and validation at once."""
+    from gqa.data import iter_documents
+
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.py").write_text("x = 1\n")
+    (folder / "sub" / "b.py").write_text("y = 2\n")
+    (folder / "sub" / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "again.py").symlink_to(folder / "a.py")
+    docs = list(iter_documents(f"files:{folder}/**/*.py"))
+    assert sorted(d.text for d in docs) == ["x = 1\n", "y = 2\n"]
+
+
+def test_a_stream_corpus_needs_a_bound():
+    from gqa.data import DataSpec
+
+    with pytest.raises(ValueError, match="give --max-bytes"):
+        DataSpec("hf:some/corpus")
+    assert DataSpec("hf:some/corpus", max_bytes=10**6).max_bytes == 10**6
