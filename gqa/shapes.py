@@ -306,7 +306,7 @@ def shape_for_params(n_non_embedding: float, n_heads: int, n_kv_heads: int,
     layers_f, _ = solve_layers(n_non_embedding, n_heads, n_kv_heads, head_dim, anchors)
     best: Shape | None = None
     for layers in {max(1, math.floor(layers_f) + k) for k in (-1, 0, 1, 2)}:
-        lo, hi = 1.0, 1e7  # bisection on d: the count is increasing in d
+        lo, hi = 1.0, max(1e7, float(n_non_embedding))  # bisection on d: the count is increasing in d
         for _ in range(100):
             mid = (lo + hi) / 2
             if non_embedding_params(layers, mid, n_heads, n_kv_heads, head_dim) < n_non_embedding:

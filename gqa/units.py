@@ -99,6 +99,8 @@ def format_duration(seconds: float) -> str:
 def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:
     """`value` in the largest unit it reaches, to `digits` significant digits: 17.179e9 B -> '17.2 GB'."""
     rounded = float(f"{value:.{digits}g}")  # 999.96e6 rounds to 1.00e9: said as 1.00 G, not 1,000 M
+    if abs(rounded) >= units[0][0] * 1000:  # beyond the largest unit: a power of ten, not '124000000000 P'
+        return f"{rounded:.{digits - 1}e} {units[-1][1]}".rstrip()
     if abs(value) < units[-1][0] * 1000 and value == int(value):
         return f"{int(value)} {units[-1][1]}".rstrip()  # a small whole count: 5 B, 12
     for size, name in units:
@@ -119,7 +121,7 @@ def _plain(x: float, digits: int) -> str:
 
 def format_bytes(n: float, digits: int = SIGNIFICANT) -> str:
     """Bytes in decimal units to `digits` significant digits: 17179869184 -> '17.2 GB'."""
-    return _scaled(n, [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits)
+    return _scaled(n, [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits)
 
 
 def format_count(n: float, digits: int = SIGNIFICANT) -> str:

@@ -143,6 +143,7 @@ CASES = [
     (["plan", "--context", "128k"], "--target-loss"),
     (["plan", "--context", "128k", "--target-loss", "100"], "above every loss"),
     (["plan", "--context", "128k", "--target-loss", "1.0"], "unreachable"),
+    (["plan", "--context", "8k", "--target-loss", "2.0755"], "beyond any model that can be built (10^15)"),
     (["plan", "--context", "128k", "--target-loss", "inf"], "inf"),
     (["plan", "--context", "128k", "--target-loss", "nan"], "nan"),
     (["plan", "--context", "128k", "--target-loss", "low"], "low"),

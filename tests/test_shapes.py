@@ -118,3 +118,19 @@ def test_shapes_at_loss_hits_the_loss_and_keeps_the_nearest_aspect_ratio():
     want = min(close, key=lambda t: t[0])[1]
     assert (got.layers, got.d_model) == (want.layers, want.d_model)
     assert abs(predict(got.params().non_embedding) - target) <= 0.01
+
+
+@pytest.mark.parametrize("n", [1e12, 3e14, 1e18])
+def test_the_nearest_buildable_shape_of_a_huge_budget_is_near_it(n):
+    """The bisection on d once stopped at d = 1e7, so a budget of 1e18 came out a million times smaller."""
+    from gqa.shapes import shape_for_params
+
+    shape = shape_for_params(n, 8, 1)
+    assert shape.params().non_embedding == pytest.approx(n, rel=0.02)
+
+
+def test_counts_beyond_the_largest_prefix_are_powers_of_ten():
+    from gqa.units import format_bytes, format_count
+
+    assert format_count(1.2378e26) == "1.24e+26" and format_count(999e15) == "999 P"
+    assert format_bytes(3e15) == "3.00 PB" and format_bytes(2.48e20) == "2.48e+20 B"

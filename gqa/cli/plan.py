@@ -133,6 +133,7 @@ def _extrapolation_note(label: str, factor: float, n: float, law) -> str | None:
     return f"{label}: N = {format_count(n)} is {side}: an extrapolation"
 
 
+MAX_PARAMS = 1e15  # a thousand times the largest models trained today: a recommendation beyond it is no plan
 OBJECTIVE_WORDS = {"z": "Z", "memory": "memory", "flops": "FLOPs", "time": "decode time"}
 
 
@@ -237,6 +238,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     ranked = search.search(fits, args.target_loss, args.context, setting, max_extrapolation=args.max_extrapolation)
     best = ranked[0]
     law = fits[best.heads]
+    if best.params > MAX_PARAMS:
+        raise CliError(f"target loss {args.target_loss:g} is {args.target_loss - law.e:.2g} above the irreducible loss "
+                       f"of {best.heads} (E = {law.e:.4f}): even the cheapest configuration needs N* = "
+                       f"{format_count(best.params)} parameters, beyond any model that can be built "
+                       f"(10^{math.log10(MAX_PARAMS):.0f}); choose a higher target")
     buildable = shape_for_params(best.params, *best.heads, head_dim=setting.head_dim, vocab=setting.vocab,
                                  anchors=setting.anchors)
     flops_unit = "per token" if setting.flops_per == "token" else "per sequence of T tokens"
