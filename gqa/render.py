@@ -47,6 +47,39 @@ def _executed(notebook: Path) -> dict:
     return nb
 
 
+SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|$)", re.IGNORECASE | re.DOTALL)
+HANDLER = re.compile(r"""\son[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+SCRIPT_MIMES = ("application/javascript", "text/javascript", "application/x-javascript")
+
+
+def without_scripts(nb: dict) -> int:
+    """Remove what would run in a reader's browser from a run's notebook, in place: <script> elements and
+    on...= handlers in its HTML outputs and markdown, and JavaScript outputs. A rendered run is someone's
+    notebook, and its page may be opened by others. Returns how many were removed."""
+    removed = 0
+
+    def clean(text: str) -> str:
+        nonlocal removed
+        text, n = SCRIPT.subn("", text)
+        text, m = HANDLER.subn("", text)
+        removed += n + m
+        return text
+
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            cell["source"] = clean("".join(source) if isinstance(source, list) else source)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            for mime in [m for m in data if m in SCRIPT_MIMES or m.endswith("+javascript")]:
+                del data[mime]
+                removed += 1
+            if "text/html" in data:
+                html = data["text/html"]
+                data["text/html"] = clean("".join(html) if isinstance(html, list) else html)
+    return removed
+
+
 def _cited(nb: dict) -> list[str]:
     return [m.group(1) for c in nb["cells"] if c.get("cell_type") == "markdown"
             for m in GLUE_ROLE.finditer("".join(c.get("source", "")))]
@@ -78,7 +111,8 @@ def render_site(notebooks: list[Path], out: Path | None = None) -> Rendered:
     (src / "notebooks").mkdir(parents=True)
     for path, nb in zip(notebooks, runs):
         staged = src / "notebooks" / f"{path.stem}.ipynb"
-        book.responsive_figures(nb)  # stacked panels on a phone, as in the book
+        without_scripts(nb)  # nothing of the run's own runs in the reader's browser
+        book.responsive_figures(nb)  # stacked panels on a phone, as in the book (our own markup, no script)
         staged.write_text(json.dumps(nb), encoding="utf-8")
         used = nb.get("metadata", {}).get("papermill", {}).get("parameters") or {}
         book.show_used_parameters(staged, used)  # the parameters cell shows what the run used, as in the book

@@ -139,3 +139,20 @@ def test_a_rerun_of_every_chapter_renders_without_raw_myst(tmp_path):
         assert not raw, (page_path.name, raw, [text[max(0, text.index(r) - 60):text.index(r) + 40] for r in raw])
         alts = re.findall(r'<img [^>]*alt="([^"]*)"', page)
         assert all(len(a) >= 15 and a != "figure" for a in alts), (page_path.name, alts)
+
+
+def test_a_runs_scripts_do_not_reach_its_page():
+    from gqa.render import without_scripts
+
+    nb = {"cells": [
+        {"cell_type": "markdown", "source": ["Text <script>alert(1)</script> and <img src=x onerror=\"alert(2)\">"]},
+        {"cell_type": "code", "outputs": [
+            {"data": {"text/html": "<div onclick='x()'>t</div><SCRIPT src=evil.js></SCRIPT>",
+                      "application/javascript": "alert(3)", "text/plain": "t"}},
+            {"data": {"text/html": ["<b>bold</b>", "<script>unclosed"]}}]}]}
+    assert without_scripts(nb) == 6
+    text = json.dumps(nb).lower()
+    assert "script" not in text and "onerror" not in text and "onclick" not in text and "alert" not in text
+    assert nb["cells"][0]["source"].startswith("Text  and <img src=x")
+    assert nb["cells"][1]["outputs"][0]["data"] == {"text/html": "<div>t</div>", "text/plain": "t"}
+    assert nb["cells"][1]["outputs"][1]["data"]["text/html"] == "<b>bold</b>"
