@@ -221,6 +221,10 @@ def verify(directory: Path) -> Prepared:
         if key not in meta:
             raise ValueError(f"{meta_path}: needs `{key}`")
     for split, info in meta["splits"].items():
+        name = str(info.get("file", "")) if isinstance(info, dict) else ""
+        if name and (Path(name).name != name or name in (".", "..")):
+            raise ValueError(f"{meta_path}: split {split!r} names the file {name!r}; a split's stream is a file "
+                             "in the dataset's own folder")
         try:
             path = directory / info["file"]
             expected = int(info["tokens"]) * np.dtype(info["dtype"]).itemsize

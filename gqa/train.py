@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import re
 import shutil
 import time
@@ -292,7 +293,12 @@ def load_checkpoint(directory: Path, model, optimizer, run_id: str, log=print) -
             log(f"not resuming from {candidate}: {e}")
             continue
         load_model(model, str(candidate / "model.safetensors"))
-        optimizer.load_state_dict(torch.load(candidate / "optimizer.pt", weights_only=True))
+        try:
+            optimizer_state = torch.load(candidate / "optimizer.pt", weights_only=True)
+        except pickle.UnpicklingError:  # torch's message suggests weights_only=False: never, for a file on disk
+            raise CheckpointError(f"{candidate / 'optimizer.pt'}: holds objects other than tensors and plain "
+                                  "values; refused (only weights and optimizer state are loaded)") from None
+        optimizer.load_state_dict(optimizer_state)
         steps = {int(s["step"]) for s in optimizer.state_dict()["state"].values() if "step" in s}
         if steps and steps != {int(state["step"])}:
             raise CheckpointError(f"{candidate / 'optimizer.pt'}: at step {sorted(steps)}, state.json says "

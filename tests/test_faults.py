@@ -374,3 +374,41 @@ def test_a_real_full_disk_leaves_the_store_whole_and_the_next_append_works(small
     from gqa import runs
 
     assert [r["run_id"] for r in runs.read(store)] == ["a", "b"]
+
+
+class _Planted:
+    def __reduce__(self):
+        return (print, ("code from a checkpoint ran",))
+
+
+def test_a_checkpoint_holding_code_is_refused_in_one_sentence(two_checkpoints):
+    """An optimizer.pt that unpickles to something other than tensors (its digest rewritten to match, as
+    someone planting it would) is refused without torch's advice to retry with weights_only=False."""
+    import pickle
+
+    from gqa import data
+
+    for folder in (two_checkpoints, two_checkpoints.with_name("checkpoint.prev")):
+        path = folder / "optimizer.pt"
+        torch.save({"state": {}, "param_groups": [], "planted": _Planted()}, path, pickle_module=pickle)
+        state = json.loads((folder / "state.json").read_text())
+        state["digests"]["optimizer.pt"] = data.file_sha256(path)
+        (folder / "state.json").write_text(json.dumps(state))
+    model, optimizer = _model_and_optimizer(seed=1)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(two_checkpoints, model, optimizer, "r1", log=lambda *a: None)
+    message = str(caught.value)
+    assert "holds objects other than tensors" in message and "weights_only" not in message
+    assert len(message.splitlines()) == 1
+
+
+def test_a_token_cache_naming_a_file_outside_its_folder_is_refused(tmp_path, small_corpus, data_cache):
+    from gqa import data
+
+    prepared = data.prepare(data.DataSpec(small_corpus, 300, 10.0), log=lambda *a: None)
+    meta = json.loads((prepared.directory / "meta.json").read_text())
+    for name in ("../../outside.bin", "/etc/hostname", ".."):
+        meta["splits"]["val"]["file"] = name
+        (prepared.directory / "meta.json").write_text(json.dumps(meta))
+        with pytest.raises(ValueError, match="a file in the dataset's own folder"):
+            data.verify(prepared.directory)
