@@ -97,9 +97,26 @@ def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
                         "(or give the path of a .yaml file)"])
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a handful of nested aliases expands to billions of values (an
+    "alias bomb"), and a profile or a grid of readings never needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"an alias (*{event.anchor}) repeats earlier values; "
+                                              "write the values out instead", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str):
+    """`yaml.safe_load` that refuses aliases (see NoAliasLoader)."""
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 -- a SafeLoader subclass
+
+
 def _read(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -36,6 +36,7 @@ import numpy as np
 
 from gqa import fig2, paper, scaling, search
 from gqa.paths import CACHE_DIR, ROOT, display_path
+from gqa.profiles import load_yaml
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_ANCHOR_SHAPES, PAPER_SCALING_SHAPES, PUBLIC_MODELS, Shape, paper_anchors
 
@@ -146,7 +147,7 @@ def load_grid(path: Path | str | None = None) -> Grid:
     path = Path(path) if path else paper.DATA_DIR / "readings.yaml"
     where = display_path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ValueError(f"{where}: cannot read the readings grid ({e.strerror})") from None
     except yaml.YAMLError as e:

@@ -106,6 +106,9 @@ def _files(tmp: Path) -> None:
     for name, values in profiles.items():
         (tmp / f"{name}.yaml").write_text(yaml.safe_dump(values))
     (tmp / "broken.yaml").write_text("notebooks: [unclosed\n")
+    bomb = ["extends: ci", 'l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    bomb += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    (tmp / "alias_bomb.yaml").write_text("\n".join(bomb) + "\n")  # 9^9 values once expanded
     (tmp / "list.yaml").write_text("- a\n- b\n")
     (tmp / "notebook.ipynb").write_text("{}")
 
@@ -246,6 +249,8 @@ CASES = [
     (["book", "--profile", "{tmp}/broken.yaml"], "broken.yaml:"),
     (["book", "--profile", "{tmp}/list.yaml"], "list.yaml"),
     (["book", "--profile", "{tmp}/headline.yaml"], "headline_context"),
+    (["sweep", "--profile", "{tmp}/alias_bomb.yaml", "--dry-run"], "alias (*l0)"),
+    (["readings", "--grid", "{tmp}/alias_bomb.yaml"], "alias (*l0)"),
     *[([command, "--profile", f"{{tmp}}/{name}.yaml", *extra], named)
       for command, extra in (("book", []), ("sweep", ["--dry-run"]))
       for name, named in (("betas", "betas must be two numbers in [0, 1)"), ("device_typo", "cpux"),

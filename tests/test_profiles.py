@@ -154,7 +154,7 @@ BAD_PROFILES = [
     ({"extends": "ci", "sweep": {"trian": {}}}, "sweep.trian: unknown key"),
     ({"extends": "ci", "sweep": {"data": {"vocab": 512}}}, "sweep.data.vocab: unknown key"),
     ({"extends": "ci", "sweep": {"heads": [[4]]}}, "sweep.heads: expected a list of [n_h, n_kv] pairs"),
-    ({"extends": "ci", "sweep": {"data": {"vocab_size": 10}}}, "sweep: vocab_size must exceed 257"),
+    ({"extends": "ci", "sweep": {"data": {"vocab_size": 10}}}, "sweep: vocab_size must lie in (257, 1,048,576]"),
     ({"extends": "ci", "profile": "other"}, "profile: 'other' does not match the file name 'bad'"),
     ({"extends": "ci", "book": {"solutions": "no"}}, "book.solutions: expected true or false, got 'no'"),
     ({"extends": "ci", "book": {"answers": False}}, "book.answers: unknown key; known: solutions"),
