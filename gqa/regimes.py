@@ -31,7 +31,7 @@ def variants(hardware_name: str = "h100") -> list[Variant]:
     an FP8 cache, and the ideal decode time per step on one accelerator with a BF16 cache."""
     device = hardware.preset(hardware_name)
     return [Variant("Z, bf16 cache", ()), Variant("Z, fp8 cache", (("kv_dtype", "fp8"),)),
-            Variant(f"decode time on {device.name}", (("objective", "time"), ("hardware", device)))]
+            Variant(f"decode time, {device.name}", (("objective", "time"), ("hardware", device)))]
 
 
 def settings(base: CostSetting, batches: Sequence[int], rows: Sequence[Variant]) -> dict[tuple[str, int], CostSetting]:

@@ -219,7 +219,7 @@ def test_regime_grids_are_step3_in_every_cell(figure2):
     from gqa import regimes
 
     rows = regimes.variants("a800")
-    assert [v.label for v in rows][-1] == "decode time on a800"
+    assert [v.label for v in rows][-1] == "decode time, a800"
     sets = regimes.settings(figure2.setting, [1, 64], rows)
     assert len(sets) == 6 and sets[("Z, fp8 cache", 64)].kv_dtype == "fp8" and sets[("Z, fp8 cache", 64)].batch == 64
     grids = regimes.grids(figure2.fits, [2.9, 2.6], [8192, 131072], sets)
