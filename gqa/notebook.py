@@ -68,6 +68,12 @@ def signed(value: float, *, lower: str, higher: str, same: str) -> str:
     return same
 
 
+def and_list(items) -> str:
+    """Items in words: 'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def count_phrase(k: int, n: int, noun: str) -> str:
     """'all 5 sizes', 'none of the 5 sizes', '3 of the 5 sizes', 'both sizes', 'the only size'."""
     if n == 1:

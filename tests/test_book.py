@@ -710,9 +710,10 @@ PROSE_GRID = {
     "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
                         {"context": 1048576, "dtype": "fp8", "resamples": 200}),
     "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [4, 1], "headline_context": 1024,
-                         "dtype": "fp32", "resamples": 10},
+                         "dtype": "fp32", "resamples": 10, "regime_batches": [1, 2], "regime_hardware": "a800"},
                         {"contexts": [524288, 1048576], "baseline": [8, 8], "headline_context": 1048576,
-                         "dtype": "fp8", "resamples": 200}),
+                         "dtype": "fp8", "resamples": 200, "regime_batches": [1, 64, 256, 1024],
+                         "regime_hardware": "mi300x"}),
     "06_paper_check": ({"context": 1024, "resamples": 10, "shared_e": True, "readings_resamples": 5},
                        {"context": 1048576, "resamples": 200, "readings_resamples": 20}),
 }
