@@ -49,6 +49,7 @@ class SweepConfig:
     backends: list[str] = field(default_factory=lambda: ["sdpa", "repeat", "eager"])
     max_working_bytes: float = 4e9  # skip a case whose analytic working set exceeds this
     min_seconds: float = 0.2  # time each case for at least this long
+    bandwidth_rounds: int = 5  # rounds of the read-bandwidth measurement before the sweep (the fastest counts)
 
     def __post_init__(self) -> None:
         from gqa.attention import BACKENDS
@@ -59,7 +60,7 @@ class SweepConfig:
             raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.dtype not in TORCH_DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(TORCH_DTYPES)}, got {self.dtype!r}")
-        for name in ("batch", "n_heads", "head_dim"):
+        for name in ("batch", "n_heads", "head_dim", "bandwidth_rounds"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")
         for name in ("kv_heads", "decode_contexts", "prefill_contexts", "backends"):
@@ -166,7 +167,7 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
             log(f"skipped {c.backend} {c.phase} n_kv={c.n_kv} T={c.context}: needs "
                 f"{working_bytes(cfg, c) / 1e9:.1f} GB > max_working_bytes")
     bandwidth = memory_bandwidth(cfg.device)
-    reads = [read_bandwidth(cfg.device)]  # sampled again between groups of cases: a VM's bandwidth drifts
+    reads = [read_bandwidth(cfg.device, rounds=cfg.bandwidth_rounds)]  # sampled again between groups of cases: a VM's bandwidth drifts
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.node(),
             "device": cfg.device, "device_name": device_name(cfg.device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": cfg.dtype, "batch": cfg.batch,

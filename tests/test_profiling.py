@@ -29,7 +29,7 @@ def test_decode_flops_follow_eq3_at_the_new_context():
 
 def test_sweep_rows_and_memory_behaviour():
     cfg = profiling.SweepConfig(n_heads=16, kv_heads=[2], head_dim=64, decode_contexts=[8192],
-                                prefill_contexts=[128], min_seconds=0.01)
+                                prefill_contexts=[128], min_seconds=0.01, bandwidth_rounds=1)
     rows = profiling.run_sweep(cfg, log=lambda msg: None)
     assert {(r["backend"], r["phase"]) for r in rows} == {
         (b, p) for b in ("sdpa", "repeat", "eager") for p in ("decode", "prefill")}
@@ -49,7 +49,7 @@ def test_sweep_rows_and_memory_behaviour():
 
 def test_oversized_cases_are_skipped_with_a_message():
     cfg = profiling.SweepConfig(kv_heads=[16], decode_contexts=[1024], prefill_contexts=[],
-                                backends=["repeat"], max_working_bytes=1e3, min_seconds=0.01)
+                                backends=["repeat"], max_working_bytes=1e3, min_seconds=0.01, bandwidth_rounds=1)
     messages = []
     with pytest.raises(ValueError, match="no rows"):
         profiling.write_rows(profiling.run_sweep(cfg, log=messages.append), profiling.PROFILE_DIR / "x.csv")
