@@ -19,6 +19,19 @@ RUN_CACHE_DIR = CACHE_DIR / "runs"  # a run's checkpoints: <profile>/<run id>/, 
 PAPER_DATA_DIR = DATA_DIR / "paper" if (DATA_DIR / "paper").is_dir() else Path(__file__).resolve().parent / "paper_data"
 
 
+FOLDER_VARIABLES = {"GQA_WORK_DIR": "checkpoints, claims and caches", "GQA_CACHE": "the token cache",
+                    "GQA_RUNS_DIR": "the run stores"}
+
+
+def check_environment() -> None:
+    """The environment variables that name folders name folders (or nothing yet, to be created; the run
+    stores' folder must exist, `gqa.runs.runs_dir`): ValueError naming the variable otherwise."""
+    for name, what in FOLDER_VARIABLES.items():
+        value = os.environ.get(name)
+        if value and Path(value).expanduser().exists() and not Path(value).expanduser().is_dir():
+            raise ValueError(f"{name}={value} names a file; it must name the folder of {what}")
+
+
 def display_path(path: Path | str) -> str:
     """A path as a user should read it: relative to the repository when inside it."""
     path = Path(path)

@@ -346,6 +346,16 @@ def test_a_table4_with_a_negative_context_is_refused(tmp_path, capsys, monkeypat
     assert len(err.splitlines()) == 1 and "table4.csv:2: column 'context' needs a whole number > 0" in err
 
 
+@pytest.mark.parametrize("variable", ["GQA_WORK_DIR", "GQA_CACHE"])
+def test_a_folder_variable_naming_a_file_is_named(tmp_path, capsys, monkeypatch, variable):
+    target = tmp_path / "file"
+    target.write_text("x")
+    monkeypatch.setenv(variable, str(target))
+    assert main(["cost", "--preset", "paper-1.2b", "--context", "8k"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{variable}={target} names a file" in err
+
+
 @pytest.mark.parametrize("make, message", [(lambda p: p.write_text("x"), "names a file"),
                                            (lambda p: None, "does not exist")])
 def test_a_runs_dir_that_is_not_a_folder_is_named(tmp_path, capsys, monkeypatch, make, message):

@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"gqa {args.command}: warning: {message}", file=sys.stderr)
 
             warnings.showwarning = one_line
+            from gqa.paths import check_environment
+
+            check_environment()
             return args.func(args)
     except Exception as e:  # noqa: BLE001 -- the one error path of every command
         if os.environ.get("GQA_DEBUG"):
