@@ -90,3 +90,18 @@ def _shape_pair(text: str) -> tuple[int, int]:
     if layers < 1 or d_model < 1:
         raise argparse.ArgumentTypeError(f"layers and d_model must be positive, got {text!r}")
     return layers, d_model
+
+
+def check_output(path, flag: str = "--out") -> None:
+    """An output file can be written where it is asked for, checked before the work that fills it: its
+    folder exists and is writable, and it is not a folder. CliError naming the flag otherwise."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"{flag} {path}: is a folder; name a file")
+    if not path.parent.is_dir():
+        raise CliError(f"{flag} {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"{flag} {path}: cannot be written here (permission)")

@@ -7,7 +7,10 @@ import argparse
 
 def cmd_digitise(args: argparse.Namespace) -> int:
     from gqa import digitise
+    from gqa.cli._common import check_output
 
+    if args.out:
+        check_output(args.out)
     result = digitise.digitise(args.image)
     print(result.report())
     if args.out:

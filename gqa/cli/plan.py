@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from gqa.cli._common import CliError, _finite_float, _heads_pair, _positive_int, _positive_tokens, _shape_pair
+from gqa.cli._common import CliError, _finite_float, check_output, _heads_pair, _positive_int, _positive_tokens, _shape_pair
 from gqa.search import CostSetting
 from gqa.units import format_bytes, format_count, format_duration, format_tokens
 
@@ -41,6 +41,8 @@ def _fit_source(args: argparse.Namespace):
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if args.out:
+        check_output(args.out)
     source = _fit_source(args)
     report = source.to_json()
     text = json.dumps(report, indent=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gqa.cli._common import CliError, _profile_section
+from gqa.cli._common import CliError, _profile_section, check_output
 from gqa.units import format_tokens
 
 
@@ -20,6 +20,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.dtype:
         raw["dtype"] = args.dtype
     cfg = profiling.SweepConfig.from_dict(raw)
+    if args.out:
+        check_output(args.out)
     if cfg.device.startswith("cuda") and not __import__("torch").cuda.is_available():
         raise CliError("--device cuda: torch sees no CUDA device here")
 
