@@ -43,7 +43,9 @@ def test_two_sweeps_submitting_jobs_at_once_record_every_run_once(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
-    records = [json.loads(line) for line in (runs_dir / "tiny.jsonl").read_text().splitlines()]
+    (store,) = runs_dir.glob("*.jsonl")  # a profile given as a file names its store <stem>-<digest>
+    assert store.name.startswith("tiny-")
+    records = [json.loads(line) for line in store.read_text().splitlines()]
     wanted = {c.run_id() for c in sweep_configs(_section(profile))}
     assert sorted(r["run_id"] for r in records) == sorted(wanted)  # each run once, none twice
     assert sum(o.count("submitted job") for o in outputs) >= 2
@@ -63,7 +65,7 @@ def test_a_job_leaves_a_run_another_process_claims(tmp_path, monkeypatch, capsys
                      "--jobs-dir", str(tmp_path / "jobs")]) == 0
     out = capsys.readouterr().out
     assert "skipped (recorded or claimed)" in out
-    assert not (runs_dir / "tiny.jsonl").exists()
+    assert not list(runs_dir.glob("*.jsonl"))
 
 
 def test_cluster_options_are_checked(capsys):

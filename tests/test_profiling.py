@@ -184,7 +184,7 @@ def test_bench_repeat_writes_both_allocators_for_every_grouped_case(tmp_path, ca
 
 
 def test_a_users_profile_named_like_a_built_in_one_never_overwrites_its_measurements(tmp_path):
-    from gqa.cli.profile import _output_name
+    from gqa.cli._common import profile_identity as _output_name
     from gqa.paths import PARAMS_DIR
 
     mine = tmp_path / "cpu.yaml"

@@ -105,3 +105,19 @@ def check_output(path, flag: str = "--out") -> None:
         raise CliError(f"{flag} {path}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise CliError(f"{flag} {path}: cannot be written here (permission)")
+
+
+def profile_identity(profile: str) -> str:
+    """What a profile's outputs are named by: a built-in profile's name, or for a profile given as a file its
+    stem and a digest of its path and content, so a user's own `cpu.yaml` never writes over (or into) the
+    committed measurements and run store of the built-in `cpu`."""
+    import hashlib
+
+    from gqa.paths import PARAMS_DIR
+    from gqa.profiles import resolve
+
+    path = resolve(profile).resolve()
+    if path.parent == PARAMS_DIR.resolve():
+        return path.stem
+    digest = hashlib.sha256(str(path).encode() + b"\0" + path.read_bytes()).hexdigest()[:8]
+    return f"{path.stem}-{digest}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gqa.cli._common import CliError, _profile_section, check_output
+from gqa.cli._common import CliError, _profile_section, check_output, profile_identity
 from gqa.units import format_tokens
 
 
@@ -42,7 +42,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
           f"batch {cfg.batch}, n_h={cfg.n_heads}, n_kv in {cfg.kv_heads}, d_h={cfg.head_dim}")
     rows = profiling.run_sweep(cfg, progress=lambda total: tqdm(total=total, unit="case"),
                                log=lambda msg: print("  " + msg))
-    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, _output_name(args.profile))
+    out = Path(args.out) if args.out else profiling.profile_path(cfg.device, profile_identity(args.profile))
     profiling.write_rows(rows, out)
     print(f"  measured read bandwidth {rows[0]['read_bandwidth_low_gb_s']:.1f}-{rows[0]['read_bandwidth_gb_s']:.1f} "
           f"GB/s over {rows[0]['read_samples']} samples (the floor uses the fastest), copy "
@@ -56,21 +56,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
               f"{s['repeat_ms']:>11.3f}{s['repeat_over_sdpa_time']:>12.2f}"
               f"{s['sdpa_mem_over_kv']:>13.3f}{s['repeat_mem_over_kv']:>15.3f}")
     return 0
-
-
-def _output_name(profile: str) -> str:
-    """A built-in profile's name, or for a profile given as a file its stem and a digest of its path and
-    content: a user's own `cpu.yaml` never writes over the committed measurements of the built-in `cpu`."""
-    import hashlib
-
-    from gqa.paths import PARAMS_DIR
-    from gqa.profiles import resolve
-
-    path = resolve(profile).resolve()
-    if path.parent == PARAMS_DIR.resolve():
-        return path.stem
-    digest = hashlib.sha256(str(path).encode() + b"\0" + path.read_bytes()).hexdigest()[:8]
-    return f"{path.stem}-{digest}"
 
 
 def _check_shape(text: str):

@@ -154,7 +154,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         todo = sum(cfg.run_id() not in done for cfg in configs)
         print(f"{len(configs)} runs: {len(configs) - todo} recorded in data/runs/, {todo} to train")
         return 0
-    profile = Path(args.profile).stem  # the store is named after the profile
+    from gqa import runs
+    from gqa.cli._common import check_output, profile_identity
+
+    profile = profile_identity(args.profile)  # the store is named after the profile (a file's: stem-digest)
+    store = runs.store_path(profile)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    check_output(store, "the run store")
     if args.executor == "inline":
         run_sweep(profile, section, limit=args.limit)
         return 0
@@ -174,7 +180,8 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
                     "in any store under data/runs/ (found by its settings) is skipped, a run another "
                     "process is training is left to it, and an interrupted run resumes from its last "
                     "good checkpoint, so sweeps can be stopped, restarted and run side by side. New "
-                    "records go to data/runs/<profile>.jsonl.")
+                    "records go to data/runs/<profile>.jsonl (a profile given as a file: "
+                    "<its stem>-<digest of its path and content>.jsonl, never a built-in profile's store).")
     p.add_argument("--profile", default="cpu", help="a profile's name in notebooks/params/ or a YAML path")
     p.add_argument("--limit", type=_positive_int, help="train at most this many runs now")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
