@@ -185,7 +185,7 @@ def regime_grids(grids: dict, labels: Sequence[str], batches: Sequence[int], tar
                        extrapolated=set(g.extrapolated))
             ax.title.set_fontsize(9)
             for text in ax.texts:
-                text.set_fontsize(7.5)
+                text.set_fontsize(8.5)
             ax.tick_params(labelsize=7.5)
             ax.xaxis.label.set_fontsize(8)
             ax.yaxis.label.set_fontsize(8)
@@ -445,7 +445,8 @@ def show_responsive(fig: plt.Figure) -> None:
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG's own size
     metadata: dict = {"gqa_size": [width, height]}
     if side_by_side(fig):
-        metadata["gqa_panels"] = [base64.b64encode(p).decode() for p in panel_images(fig)]
+        # twice the resolution: a stacked panel fills a phone's width, and phones have 2-3 pixels per CSS pixel
+        metadata["gqa_panels"] = [base64.b64encode(p).decode() for p in panel_images(fig, dpi=2 * fig.dpi)]
     display({"image/png": base64.b64encode(png).decode(), "text/plain": f"<Figure {width}x{height}>"},
             raw=True, metadata=metadata)
     plt.close(fig)

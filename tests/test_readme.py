@@ -1,11 +1,14 @@
-"""The README's command recipes, run as a reader would copy them (the book recipes: test_book.py)."""
+"""The README's and the chapters' command recipes, run as a reader would copy them (the book pages'
+recipes: test_book.py)."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -53,3 +56,33 @@ def test_fit_and_plan_recipes_run_verbatim(tmp_path):
     assert (tmp_path / "fits.json").exists()
     if image.exists():  # the re-digitised points equal the committed ones
         assert (tmp_path / "fig2.csv").read_text() == (ROOT / "data" / "paper" / "fig2_points.csv").read_text()
+
+
+def _chapter_commands() -> list[tuple[str, str]]:
+    """(chapter, command) for every `gqa` command in a ```bash block of a chapter's prose, continuation lines
+    joined: what a reader copies from the book."""
+    import re
+
+    out = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for block in re.findall(r"```bash\n(.*?)```", "".join(cell["source"]), re.DOTALL):
+                text = block.replace("\\\n", " ")
+                out += [(path.stem, " ".join(line.split("  #")[0].split())) for line in text.splitlines()
+                        if line.strip().startswith("gqa ")]
+    return out
+
+
+@pytest.mark.parametrize("chapter, command", _chapter_commands())
+def test_the_chapters_commands_run_verbatim(tmp_path, chapter, command):
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    proc = run(command, tmp_path)
+    assert proc.returncode == 0, (chapter, command, proc.stderr[-1500:])
+    assert proc.stdout.strip(), (chapter, command)
+
+
+def test_the_chapters_show_commands():
+    assert any(chapter == "05_cost_optimal" and "--hardware" in command for chapter, command in _chapter_commands())
