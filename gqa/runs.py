@@ -280,3 +280,9 @@ def check_record(record: dict, where: str, fields=FIT_FIELDS) -> None:
             want = "a " + (kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind))
         if not ok:
             raise ValueError(f"{where}: {key} must be {want}, got {value!r}")
+    if {"n_heads", "n_kv_heads"} <= set(fields) and record["n_heads"] % record["n_kv_heads"]:
+        raise ValueError(f"{where}: n_heads = {record['n_heads']} is not a multiple of n_kv_heads = "
+                         f"{record['n_kv_heads']}")
+    for key in ("val_loss", "final_train_loss"):
+        if key in fields and record[key] <= 0:
+            raise ValueError(f"{where}: {key} must be a positive loss in nats/token, got {record[key]!r}")

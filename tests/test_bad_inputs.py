@@ -31,7 +31,8 @@ def _files(tmp: Path) -> None:
     (tmp / "truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     (tmp / "corrupt.jsonl").write_text('{"run_id": "a"}\n{not json\n')
     (tmp / "empty.jsonl").write_text("")
-    for key, value in (("val_loss", None), ("n_heads", "four"), ("n_non_embedding", -1), ("val_loss", float("nan"))):
+    for key, value in (("val_loss", None), ("n_heads", "four"), ("n_non_embedding", -1), ("val_loss", float("nan")),
+                       ("val_loss", -2.0), ("n_kv_heads", 3)):
         record = dict(GOOD_RECORD)
         if value is None:
             record.pop(key)
@@ -198,6 +199,8 @@ CASES = [
     (["fit", "--runs", "{tmp}/record_n_heads_four.jsonl"], "n_heads"),
     (["fit", "--runs", "{tmp}/record_n_non_embedding_-1.jsonl"], "n_non_embedding"),
     (["fit", "--runs", "{tmp}/record_val_loss_nan.jsonl"], "val_loss"),
+    (["fit", "--runs", "{tmp}/record_val_loss_-2.0.jsonl"], "val_loss must be a positive loss"),
+    (["fit", "--runs", "{tmp}/record_n_kv_heads_3.jsonl"], "not a multiple of n_kv_heads = 3"),
     (["fit", "--resamples", "many"], "many"),
     # train, data, sweep, bench, profile (each refused before any work starts)
     (["train", "--layers", "1", "--d-model", "32", "--heads", "4", "--tokens-per-param", "-5"], "tokens_per_param"),
