@@ -552,6 +552,7 @@ def verdicts(readings: list[dict], claims: dict) -> list[dict]:
         v = _verdict(cid, claim.label, claim.value, claim.tolerance_text(), ok, readings, closest,
                      closest["claims"][cid]["ours"], values, closest["claims"][cid]["fragility"])
         v["range_by_accounting"] = _range_by_accounting(readings, values)
+        v["unit"] = claim.unit
         out.append(v)
     return out
 
@@ -579,7 +580,8 @@ def range_text(v: dict, number=None) -> str:
     low, high = v["range"]
     groups = v.get("range_by_accounting") or {}
     if len(groups) > 1 and low > 0 and high / low > UNIT_SPREAD:
-        return "; ".join(f"{ACCOUNTING_WORDS.get(k, k)}: {_number(a)} – {_number(b)}" for k, (a, b) in groups.items())
+        unit = f" (in units of {v['unit']})" if v.get("unit") else ""
+        return "; ".join(f"{ACCOUNTING_WORDS.get(k, k)}: {_number(a)} – {_number(b)}" for k, (a, b) in groups.items()) + unit
     return f"{number(low)} – {number(high)}"
 
 

@@ -78,7 +78,12 @@ class CostSetting:
     def describe(self) -> str:
         """The regime in words, for reports: batch, dtypes, objective, Eq. 5's constants when not the paper's."""
         kv = self.kv_dtype or self.dtype
-        parts = [f"batch {self.batch}", f"weights {self.dtype}, KV cache {kv}"]
+        parts = [f"batch {self.batch}", f"weights {self.dtype}, KV cache {kv}",
+                 f"N {'with' if self.params == 'total' else 'without'} the embedding, FLOPs "
+                 f"{'per token' if self.flops_per == 'token' else 'per sequence of T tokens'}, Z on memory in "
+                 f"{self.z_memory}"]
+        if self.z_memory == "values" and cost.bytes_per_value(kv) != cost.bytes_per_value(self.dtype):
+            parts[-1] += f" (a {kv} KV value counted as its bytes' share of a {self.dtype} weight value)"
         if self.hw != cost.HardwareWeights():
             parts.append(f"λ = {self.hw.lam:g}, α = {self.hw.alpha:g}, β = {self.hw.beta:g}")
         goal = {"z": "minimising Z (Eq. 5)", "memory": "minimising memory bytes", "flops": "minimising FLOPs",
@@ -105,6 +110,8 @@ class Candidate:
     kv_bytes: float = float("nan")  # bytes of the B KV caches
     time_s: float = float("nan")  # ideal decode step on the setting's hardware (nan: none given)
     memory_bound: bool | None = None  # whether that step is bound by reading memory (None: no hardware)
+    step_bytes: float = float("nan")  # what that step reads: every weight (tied embedding once) and the B caches
+    step_flops: float = float("nan")  # and computes: B tokens at Eq. 3's per-token FLOPs
     score: float = float("nan")  # the value of the setting's objective; Step 3 minimises it
 
     def to_dict(self) -> dict:
@@ -140,15 +147,16 @@ def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_mode
     kv_bytes = kv_values * kv_value_bytes
     memory_bytes = n_cost * weight_bytes + kv_bytes
     z = cost.eq5_z(_z_memory(memory, memory_bytes, setting), flops, setting.hw)
+    step_flops = batch * cost.eq3_flops(n_total, layers, heads[0], head_dim, context)
+    read = n_total * weight_bytes + kv_bytes
     time_s, memory_bound = float("nan"), None
     if setting.hardware is not None:
-        step_flops = batch * cost.eq3_flops(n_total, layers, heads[0], head_dim, context)
-        read = n_total * weight_bytes + kv_bytes
         time_s = decode_step_time(read, step_flops, setting.hardware)
         memory_bound = read / setting.hardware.bandwidth >= step_flops / setting.hardware.peak_flops
     score = {"z": z, "memory": memory_bytes, "flops": flops, "time": time_s}[setting.objective]
     return Candidate(tuple(heads), n_params, layers, d_model, flops, memory, memory_bytes, z, extrapolation,
-                     kv_bytes=kv_bytes, time_s=time_s, memory_bound=memory_bound, score=score)
+                     kv_bytes=kv_bytes, time_s=time_s, memory_bound=memory_bound, step_bytes=read,
+                     step_flops=step_flops, score=score)
 
 
 def _z_memory(memory: float, memory_bytes: float, setting: CostSetting) -> float:

@@ -298,6 +298,7 @@ def test_a_range_in_two_units_is_said_per_accounting():
     split = {"range": [1.88e-5, 5.32], "range_by_accounting": {"figure2": [2.44, 5.32],
                                                                 "equations_as_written": [1.88e-5, 4.07e-5]}}
     assert range_text(split) == "counted as Figure 2: 2.44 – 5.32; as Eq. 3–5 are written: 1.88e-05 – 4.07e-05"
+    assert range_text({**split, "unit": "1e15 FLOPs"}).endswith("4.07e-05 (in units of 1e15 FLOPs)")
     one_unit = {"range": [0.4, 0.6], "range_by_accounting": {"figure2": [0.5, 0.6], "equations_as_written": [0.4, 0.5]}}
     assert range_text(one_unit) == "0.400 – 0.600" and range_text({"range": None}) == "n/a"
 

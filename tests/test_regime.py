@@ -246,3 +246,52 @@ def test_cost_reports_the_roofline_decode_step_and_the_sequences_that_fit(capsys
     assert d["max_batch"] == (80e9 - 2 * counts.total) // kv_per_sequence and d["fits"]
     assert main(["cost", "--preset", "llama-3.1-8b", "--context", "32k", "--hardware", "tpu9"]) == 2
     assert "tpu9" in capsys.readouterr().err
+
+
+def test_regime_facts_are_counted_from_the_grids(figure2):
+    """Each fact recounted here from the grids' cells and optima, independently of `facts`."""
+    from gqa import paper, regimes
+
+    t4 = paper.table("table4")
+    targets, contexts = sorted(set(t4.target_loss), reverse=True), sorted(set(t4.context))
+    table = {(float(r.target_loss), int(r.context)): (int(r.n_h), int(r.n_kv)) for r in t4.itertuples()}
+    rows = regimes.variants("h100")
+    sets = regimes.settings(figure2.setting, [1, 128], rows)
+    grids = regimes.grids(figure2.fits, targets, contexts, sets)
+    f = regimes.facts(grids, rows, [1, 128], table, figure2.fits, sets)
+    z1, z128 = grids[("Z, bf16 cache", 1)], grids[("Z, bf16 cache", 128)]
+    t1 = grids[("decode time, h100-sxm", 1)]
+    assert f.one_kv_head == tuple(sum(h[1] == 1 for h in g.cells.values()) for g in (z1, z128))
+    assert f.paper_one_kv_head == 18  # Table 4's own: count its cells with n_kv = 1 in FACTS.md
+    moved = [k for k in table if z1.cells[k][1] > 1 and z128.cells[k][1] == 1]
+    assert f.moved_to_one == len(moved) and f.moved_to_one_inside == len(set(moved) - z1.extrapolated)
+    assert f.same_as_time[0] == sum(t1.cells[k] == z1.cells[k] for k in table)
+    # at batch 1 the decode time departs from Z exactly where Z keeps fewer query heads
+    differ = [k for k in table if t1.cells[k] != z1.cells[k]]
+    assert differ and all(z1.cells[k][0] < t1.cells[k][0] for k in differ)
+    # the decode steps' arithmetic intensity, by hand from what a step reads and computes
+    worst = max(c.step_flops / c.step_bytes for c in grids[("decode time, h100-sxm", 128)].optima.values())
+    assert f.intensity == pytest.approx(worst) and f.ridge == pytest.approx(989e12 / 3.35e12)
+    assert f.memory_bound == (40, 40) and f.intensity < f.ridge
+    # too big for one H100 at batch 128: weights with the embedding and 128 caches over 80 GB
+    big = {k for k, c in z128.optima.items() if c.step_bytes > 80e9}
+    assert f.too_big[0] == len(big) > 0
+    # the prefill example: Z's pick prefills faster, and with 1,024 generated tokens the request too
+    t, ctx, hz, ht, pz, pt, dz, dt = f.prefill_example
+    assert (t, ctx) == differ[0] and pz < pt and pz + 1024 * dz < pt + 1024 * dt
+    c = search.cost_at(hz, figure2.fits[hz].params_for_loss(t), ctx, sets[("decode time, h100-sxm", 1)])
+    n_total = c.params + 50304 * c.d_model
+    flops = 2 * n_total * ctx + 2 * c.layers * hz[0] * 64 * ctx * (ctx + 1)
+    assert pz == pytest.approx(max(flops / 989e12, 2 * n_total / 3.35e12))
+
+
+def test_plan_says_when_the_baseline_is_the_optimum_or_misses_the_target(capsys):
+    code, out, _ = _plan(capsys, "-T", "128k", "--target-loss", "2.615", "--baseline", "8,1", "--resamples", "50")
+    assert out.startswith("verdict: keep your baseline (8, 1): it is the cheapest of the 7 fitted configurations")
+    assert "-0.0%" not in out
+    code, out, _ = _plan(capsys, "-T", "128k", "--target-loss", "2.615", "--baseline", "8,1", "--baseline-shape",
+                         "12,768", "--baseline-loss", "2.7", "--resamples", "0")
+    first = out.splitlines()[0]
+    assert "misses your target 2.615" in first
+    # the fit of (8, 1) predicts about 3.02 for a 67 M model: the given 2.7 is flagged
+    assert any("the fit of (8, 1) predicts loss 3.0" in line and "lower" in line for line in out.splitlines())

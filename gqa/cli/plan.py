@@ -110,6 +110,24 @@ def _plan_baseline(args: argparse.Namespace, source) -> Baseline:
                    "give its size with --baseline-shape L,D (and its loss with --baseline-loss)")
 
 
+def _implausible_loss(baseline: Baseline, source, tolerance: float = 0.05) -> str | None:
+    """A warning when a loss given for an exact baseline differs from what its configuration's fit predicts
+    for its size by more than `tolerance` nats (a typo, another model family, or a model off the fitted law)."""
+    from gqa.shapes import Shape
+
+    model = baseline.model
+    if not isinstance(model, Shape) or baseline.loss is None or model.heads not in source.fits:
+        return None
+    n = model.params().non_embedding
+    predicted = float(source.fits[model.heads].predict(n))
+    if abs(predicted - baseline.loss) <= tolerance:
+        return None
+    return (f"the fit of {model.heads} predicts loss {predicted:.3f} for this baseline's N = {format_count(n)}; the "
+            f"loss given ({baseline.loss:g}) is {abs(predicted - baseline.loss):.3f} "
+            f"{'lower' if baseline.loss < predicted else 'higher'}: check --baseline-loss, or the model is not of the "
+            "fitted family")
+
+
 def _restrict(source, wanted: list[tuple[int, int]] | None):
     """The candidates: every fitted configuration, or those of --candidates (each must have a fit)."""
     fitted = sorted(source.fits, key=lambda h: (-h[0], -h[1]))
@@ -187,8 +205,9 @@ def _baseline_name(model) -> str:
 
 
 def _verdict(best, setting: CostSetting, n_fitted: int, context: int, confidence: dict | None, cmp=None,
-             interval: dict | None = None, baseline_name: str = "") -> str:
-    """Plan's first line: what to do, what it saves, how sure, whether it extrapolates."""
+             interval: dict | None = None, baseline_name: str = "", target: float | None = None) -> str:
+    """Plan's first line: what to do, what it saves, how sure, whether it extrapolates; with a baseline that
+    misses the target, what the target needs."""
     what = OBJECTIVE_WORDS[setting.objective]
     sure = ""
     if confidence:
@@ -213,14 +232,24 @@ def _verdict(best, setting: CostSetting, n_fitted: int, context: int, confidence
                   + (f"; the baseline at least as cheap in {100 * cheaper:.0f}% of resamples)" if cheaper else ")"))
     if confidence:
         sure = f"; optimal in {100 * confidence.get(f'{opt.heads[0]},{opt.heads[1]}', 0.0):.0f}% of resamples"
+    misses = ""
+    if target is not None and cmp.baseline_loss > target:
+        misses = (f"; but the baseline's loss {cmp.baseline_loss:g} misses your target {target:g}, which the cheapest "
+                  f"configuration, {best.heads}, reaches at N* = {format_count(best.params)}")
+    if opt.heads == cmp.baseline.heads and abs(saving) < 1e-9:  # the baseline is the optimum itself
+        return (f"verdict: keep your baseline {baseline_name}: it is the cheapest of the {n_fitted} fitted "
+                f"configurations {at_loss} {where}{sure}{far}{misses}")
     if saving <= 0:
         return (f"verdict: keep your baseline {baseline_name}: {at_loss} it is already the cheapest {where}; "
-                f"the best fitted configuration, {opt.heads}, costs {100 * -saving:.1f}% more {what}{spread}{far}")
+                f"the best fitted configuration, {opt.heads}, costs {100 * -saving:.1f}% more {what}{spread}{far}"
+                f"{misses}")
     if interval and interval.get("resamples") and interval["low"] <= 0:
         return (f"verdict: your baseline {baseline_name} is as cheap as the best fitted configuration within the "
-                f"bootstrap's noise: {opt.heads} would save {100 * saving:.1f}% of {what} {at_loss}{spread}{far}")
+                f"bootstrap's noise: {opt.heads} would save {100 * saving:.1f}% of {what} {at_loss}{spread}{far}"
+                f"{misses}")
     return (f"verdict: use {opt.heads} at N* = {format_count(opt.params)} (d_h = {setting.head_dim}): "
-            f"{100 * saving:.1f}% less {what} than your baseline {baseline_name} {at_loss} {where}{spread}{sure}{far}")
+            f"{100 * saving:.1f}% less {what} than your baseline {baseline_name} {at_loss} {where}{spread}{sure}{far}"
+            f"{misses}")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -296,6 +325,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             f"{args.target_loss:g}: there the optimum is {cmp.optimum.heads}")
         if assumption:
             warnings.append(assumption)
+        implausible = _implausible_loss(baseline, source)
+        if implausible:
+            warnings.append(implausible)
         if cmp.optimum.heads != best.heads or cmp.baseline_loss != args.target_loss:
             note = _extrapolation_note(f"at the baseline's loss, {cmp.optimum.heads}", cmp.optimum.extrapolation,
                                        cmp.optimum.params, fits[cmp.optimum.heads])
@@ -320,12 +352,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             if optima is not None else None)
     same_loss = cmp is None or cmp.baseline_loss == args.target_loss  # the confidence is at the target
     report["verdict"] = _verdict(best, setting, len(fits), args.context, report["confidence"] if same_loss else None,
-                                 cmp, interval, baseline_name)
+                                 cmp, interval, baseline_name, args.target_loss)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
         return 0
     print(report["verdict"])
-    print(f"fits: {report['source']}")
+    print(f"fits: {report['source']}" + (f" (costed here as --accounting {args.accounting} says: see the regime)"
+                                          if args.accounting else ""))
     print(f"regime: {setting.describe()}")
     print(f"candidates: {why}")
     print(f"target loss {args.target_loss:g} at context {format_tokens(args.context)}: "
@@ -348,8 +381,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         direction = f"{abs(gain):.3f} {'below' if gain > 0 else 'above'} the baseline's {b['baseline_loss']:g}"
         print(f"  vs baseline: {b['how']}")
         print(f"    at the baseline's loss {b['baseline_loss']:g}: {cmp.optimum.heads} changes {what} by "
-              f"{-100 * cmp.saving:+.1f}%, memory by {-100 * b['memory_saving']:+.1f}% and FLOPs by "
-              f"{-100 * b['flops_saving']:+.1f}%")
+              f"{_change(cmp.saving)}, memory by {_change(b['memory_saving'])} and FLOPs by {_change(b['flops_saving'])}")
         print(f"    at the baseline's {what}, {cmp.optimum.heads} reaches loss {b['loss_at_equal_cost']:.3f}, {direction}")
     if report["confidence"]:
         shares = ", ".join(f"({k}) {100 * v:.0f}%" for k, v in list(report["confidence"].items())[:4])
@@ -361,6 +393,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"  warning: {warning}")
     return 0
+
+
+def _change(saving: float) -> str:
+    """A saving as the signed change it is, '+0.0%' for none (never '-0.0%')."""
+    value = -100 * saving
+    return "+0.0%" if abs(value) < 0.05 else f"{value:+.1f}%"
 
 
 def _score_text(score: float, objective: str) -> str:
