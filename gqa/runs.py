@@ -21,13 +21,16 @@ from gqa.paths import ROOT as REPO
 from gqa.paths import CACHE_DIR, RUNS_DIR, display_path
 
 
-def runs_dir() -> Path:
-    """The folder of the run stores: data/runs/, or GQA_RUNS_DIR, which must name an existing folder (a file,
-    or a folder that is not there, would silently read as "no runs recorded"). ValueError otherwise."""
+def runs_dir(create: bool = False) -> Path:
+    """The folder of the run stores: data/runs/, or GQA_RUNS_DIR, which must name a folder (a file, or for a
+    reader a folder that is not there, would silently read as "no runs recorded"). A writer (`create`)
+    makes the folder. ValueError otherwise."""
     if os.environ.get("GQA_RUNS_DIR"):
         given = Path(os.environ["GQA_RUNS_DIR"])
         if given.is_file():
             raise ValueError(f"GQA_RUNS_DIR={given} names a file; it must name the folder of the run stores")
+        if create:
+            given.mkdir(parents=True, exist_ok=True)
         if not given.is_dir():
             raise ValueError(f"GQA_RUNS_DIR={given} does not exist; create the folder or unset GQA_RUNS_DIR "
                              "(default: data/runs/)")
@@ -35,7 +38,8 @@ def runs_dir() -> Path:
 
 
 def store_path(name: str) -> Path:
-    return runs_dir() / f"{name}.jsonl"
+    """The store a writer appends to (its folder is made if GQA_RUNS_DIR names one not there yet)."""
+    return runs_dir(create=True) / f"{name}.jsonl"
 
 
 def git_commit() -> str:

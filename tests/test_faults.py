@@ -175,7 +175,9 @@ def test_two_concurrent_sweeps_train_every_run_once(tmp_path, profile):
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
-    store = tmp_path / "runs" / f"{Path(profile).stem}.jsonl"
+    from gqa.cli._common import profile_identity
+
+    store = tmp_path / "runs" / f"{profile_identity(profile)}.jsonl"  # a profile file's store: <stem>-<digest>
     records = [json.loads(line) for line in store.read_text().splitlines()]
     ids = [r["run_id"] for r in records]
     planned = profiles.load(profile).section("sweep")
