@@ -197,6 +197,14 @@ ANSWER_GLUE = re.compile(r"ex_\d+_\d+")
 WIDE_FIGURE_PX = 720  # a single-column figure wider than this scrolls in its own box on a phone
 
 
+def _png_size(encoded: str) -> tuple[int, int]:
+    """(width, height) in pixels of a base64-encoded PNG, read from its header."""
+    import base64
+
+    head = base64.b64decode(encoded[:44])  # 33 bytes: the signature and the IHDR chunk
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def responsive_figures(nb: dict) -> int:
     """Give each captioned figure an HTML version (in place) that a phone can read: a figure whose panels
     stand side by side (its output carries `gqa_panels`, from `gqa.plots.show_responsive`) shows them
@@ -218,8 +226,11 @@ def responsive_figures(nb: dict) -> int:
             width, height = extra["gqa_size"]
             panels = extra.get("gqa_panels") or []
             if panels:
-                stacked = "".join(f'<img src="data:image/png;base64,{p}" alt="{alt} (panel {i} of {len(panels)})">'
-                                  for i, p in enumerate(panels, 1))
+                density = float(extra.get("gqa_panel_density", 1))  # pixels per CSS pixel of the panel images
+                stacked = "".join(f'<img src="data:image/png;base64,{p}" alt="{alt} (panel {i} of {len(panels)})"'
+                                  + "".join(f' {k}="{round(v / density)}"' for k, v in zip(("width", "height"),
+                                                                                          _png_size(p)))
+                                  + ">" for i, p in enumerate(panels, 1))
                 body = (f'<div class="gqa-figure"><img class="gqa-wide" src="data:image/png;base64,{wide}" '
                         f'alt="{alt}" width="{width}" height="{height}"><div class="gqa-stacked">{stacked}</div></div>')
             elif width > WIDE_FIGURE_PX:  # on a phone: at least 640 px and 80% of its size, scrolled

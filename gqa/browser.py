@@ -186,9 +186,11 @@ _PAGE_FACTS = r"""(() => {
     screens: document.documentElement.scrollHeight / window.innerHeight,
     stacked: Array.from(document.querySelectorAll('.gqa-stacked img')).filter(i => i.getClientRects().length > 0).length,
     // a wide figure shrunk below half its size to fit a narrow screen: unreadable (stack or scroll it)
-    shrunk: imgs.filter(i => i.closest('article') && i.getClientRects().length > 0 && i.naturalWidth > 700
-                             && i.clientWidth < 0.5 * i.naturalWidth && window.innerWidth < 600)
-      .map(i => `${i.naturalWidth}px shown at ${i.clientWidth}px: ${(i.getAttribute('alt') || '').slice(0, 40)}`),
+    // (its size in CSS pixels: the width it declares, a high-density image's half its pixels)
+    shrunk: imgs.map(i => [i, +(i.getAttribute('width')) || i.naturalWidth])
+      .filter(([i, w]) => i.closest('article') && i.getClientRects().length > 0 && w > 700
+                          && i.clientWidth < 0.5 * w && window.innerWidth < 600)
+      .map(([i, w]) => `${w}px shown at ${i.clientWidth}px: ${(i.getAttribute('alt') || '').slice(0, 40)}`),
     toc: Array.from(document.querySelectorAll('.bd-sidebar-secondary nav a'))
       .filter(a => a.getClientRects().length > 0).length
   });

@@ -447,6 +447,7 @@ def show_responsive(fig: plt.Figure) -> None:
     if side_by_side(fig):
         # twice the resolution: a stacked panel fills a phone's width, and phones have 2-3 pixels per CSS pixel
         metadata["gqa_panels"] = [base64.b64encode(p).decode() for p in panel_images(fig, dpi=2 * fig.dpi)]
+        metadata["gqa_panel_density"] = 2
     display({"image/png": base64.b64encode(png).decode(), "text/plain": f"<Figure {width}x{height}>"},
             raw=True, metadata=metadata)
     plt.close(fig)

@@ -143,17 +143,31 @@ def test_side_by_side_panels_are_cut_out_one_by_one_in_reading_order():
 def test_responsive_figures_stack_side_by_side_panels_and_scroll_wide_ones():
     from gqa.book import WIDE_FIGURE_PX, responsive_figures
 
+    import base64
+    import io
+
+    def png(width, height):
+        fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    p1, p2 = png(760, 400), png(760, 300)
+
     def cell(metadata, size, panels=None):
-        extra = {"gqa_size": size, **({"gqa_panels": panels} if panels else {})}
+        extra = {"gqa_size": size, **({"gqa_panels": panels, "gqa_panel_density": 2} if panels else {})}
         return {"cell_type": "code", "metadata": {"mystnb": metadata}, "source": "",
                 "outputs": [{"output_type": "display_data", "data": {"image/png": "WIDE", "text/plain": "<Figure>"},
                              "metadata": extra}]}
 
     figure = {"figure": {"name": "fig-a", "caption": "A caption"}, "image": {"alt": 'Two "bar" charts side by side'}}
-    nb = {"cells": [cell(figure, [990, 380], ["P1", "P2"]), cell(figure, [WIDE_FIGURE_PX + 200, 500]),
-                    cell(figure, [500, 300]), cell({}, [990, 380], ["P1", "P2"])]}
+    nb = {"cells": [cell(figure, [990, 380], [p1, p2]), cell(figure, [WIDE_FIGURE_PX + 200, 500]),
+                    cell(figure, [500, 300]), cell({}, [990, 380], [p1, p2])]}
     assert responsive_figures(nb) == 2
     stacked, wide, small, uncaptioned = (c["outputs"][0]["data"] for c in nb["cells"])
     assert 'class="gqa-wide" src="data:image/png;base64,WIDE"' in stacked["text/html"]
     assert stacked["text/html"].count('alt="Two &quot;bar&quot; charts side by side (panel') == 2
+    # panels drawn at twice the resolution declare their size in CSS pixels, half their pixels
+    assert 'width="380" height="200"' in stacked["text/html"] and 'width="380" height="150"' in stacked["text/html"]
     assert 'class="gqa-scroll"' in wide["text/html"] and "text/html" not in small and "text/html" not in uncaptioned
