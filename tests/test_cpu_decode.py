@@ -193,3 +193,14 @@ def test_a_broken_library_is_rebuilt_and_a_shared_directory_is_not_trusted(tmp_p
     result = run_python(code, GQA_WORK_DIR=str(work), XDG_CACHE_HOME=str(home_cache))
     work.chmod(0o755)
     assert result.returncode == 0 and result.stdout.split() == ["True", str(home_cache / "gqa" / "kernels")]
+
+
+@pytest.mark.parametrize("batch, keys", [(0, 10), (1, 0), (0, 0)])
+def test_empty_batches_and_caches_behave_as_eager(batch, keys):
+    """Edges the kernel leaves to PyTorch: every backend returns what eager returns (an empty tensor, or
+    zeros for a query with nothing to attend to), and none raises."""
+    q, k, v = torch.randn(batch, 8, 1, 16), torch.randn(batch, 2, keys, 16), torch.randn(batch, 2, keys, 16)
+    reference = attention.eager_attention(None, q, k, v, None)[0]
+    for name in ("sdpa", "repeat"):
+        out = attention.FUNCTIONS[name](None, q, k, v, None)[0]
+        assert out.shape == reference.shape and torch.equal(out, reference), name
