@@ -30,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from gqa import values
 from gqa.paths import NOTEBOOK_DIR, PARAMS_DIR, display_path
 
 TOP_LEVEL = ("profile", "description", "extends", "notebooks", "attention_profile", "sweep", "book")
@@ -292,47 +293,6 @@ def _pairs_problem(value: object, lengths: tuple[int, ...], what: str) -> str | 
     return None
 
 
-def _whole_at_least(low: int):
-    def rule(value):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-        return None if ok else f"expected a whole number >= {low:,}, got {value!r}"
-    return rule
-
-
-def _positive_number(value):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
-    return None if ok else f"expected a positive finite number, got {value!r}"
-
-
-def _contexts(value):
-    if not isinstance(value, list) or not value:
-        return f"expected a non-empty list of contexts in tokens, got {value!r}"
-    if any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in value):
-        return f"every context must be a whole number of tokens >= 1, got {value!r}"
-    if any(b <= a for a, b in zip(value, value[1:])):
-        return f"contexts must grow from left to right (short to long), got {value!r}"
-    return None
-
-
-def _batches(value):
-    if not isinstance(value, list) or not value or any(
-            isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in value):
-        return f"expected a non-empty list of batch sizes >= 1, got {value!r}"
-    return None
-
-
-def _heads(value):
-    from gqa.shapes import check_heads
-
-    if not (isinstance(value, list) and len(value) == 2):
-        return f"expected [n_h, n_kv], got {value!r}"
-    try:
-        check_heads(*value)
-    except (ValueError, TypeError) as e:
-        return str(e)
-    return None
-
-
 def _preset(value):
     from gqa.shapes import preset_names
 
@@ -344,7 +304,7 @@ def _preset(value):
 def _dtype(value):
     from gqa.cost import DTYPE_BYTES
 
-    return None if value in DTYPE_BYTES else f"unknown dtype {value!r}; known: {', '.join(DTYPE_BYTES)}"
+    return values.one_of(DTYPE_BYTES, "known dtypes")(value)
 
 
 def _hardware(value):
@@ -357,37 +317,29 @@ def _hardware(value):
     return None
 
 
-def _targets(value):
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value or any(
-            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf") for t in value):
-        return f"expected null or a non-empty list of positive target losses, got {value!r}"
-    return None
-
-
 def _vocab(value):
     from gqa.data import MAX_VOCAB
 
-    ok = isinstance(value, int) and not isinstance(value, bool) and 257 < value <= MAX_VOCAB
-    return None if ok else f"expected a vocabulary in (257, {MAX_VOCAB:,}], got {value!r}"
+    return values.whole(258, MAX_VOCAB)(value)
 
 
 # What a notebook parameter's value means, by name (a name means one thing in every notebook): a rule gives
 # the problem in words, or None. Types are checked first, from the parameters cell's defaults and hints.
 PARAMETER_RULES = {
-    "readings_resamples": _whole_at_least(1), "resamples": _whole_at_least(1), "limits_resamples": _whole_at_least(1),
-    "bar_context": _whole_at_least(1), "headline_context": _whole_at_least(1), "context": _whole_at_least(1),
-    "contexts": _contexts, "regime_batches": _batches, "regime_hardware": _hardware, "targets": _targets,
-    "baseline_heads": _heads, "ours_heads": _heads, "dtype": _dtype, "share_models": _preset,
-    "vocab_size": _vocab, "max_bytes": lambda v: None if v is None else _whole_at_least(1_000_000)(v), "layers": _whole_at_least(1),
-    "d_model": _whole_at_least(1), "n_heads": _whole_at_least(1), "n_kv_heads": _whole_at_least(1),
-    "head_dim": _whole_at_least(1), "batch_size": _whole_at_least(1), "eval_tokens": _whole_at_least(1),
-    "eval_interval": _whole_at_least(0), "tokens_per_param": _positive_number, "lr": _positive_number,
+    "readings_resamples": values.COUNT, "resamples": values.COUNT, "limits_resamples": values.COUNT,
+    "bar_context": values.COUNT, "headline_context": values.COUNT, "context": values.COUNT,
+    "contexts": values.increasing(values.COUNT, "contexts in tokens"),
+    "regime_batches": values.each(values.COUNT, "batch sizes"), "regime_hardware": _hardware,
+    "targets": values.optional(values.each(values.POSITIVE, "positive target losses")),
+    "baseline_heads": values.heads, "ours_heads": values.heads, "dtype": _dtype, "share_models": _preset,
+    "vocab_size": _vocab, "max_bytes": values.optional(values.whole(1_000_000)), "layers": values.COUNT,
+    "d_model": values.COUNT, "n_heads": values.COUNT, "n_kv_heads": values.COUNT, "head_dim": values.COUNT,
+    "batch_size": values.COUNT, "eval_tokens": values.COUNT, "eval_interval": values.NON_NEGATIVE_COUNT,
+    "tokens_per_param": values.POSITIVE, "lr": values.POSITIVE,
 }
 # `baseline` and `ours` name presets in 01_cost_model and a head pair in 05_cost_optimal
 NOTEBOOK_RULES = {("01_cost_model", "baseline"): _preset, ("01_cost_model", "ours"): _preset,
-                  ("05_cost_optimal", "baseline"): _heads}
+                  ("05_cost_optimal", "baseline"): values.heads}
 
 
 def check_file(path: Path, raw: dict) -> list[str]:

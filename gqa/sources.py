@@ -7,10 +7,10 @@ benchmarks and the chapters take their fits from here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gqa import values
 from gqa.runs import check_record
 from gqa.scaling import Bootstrap, PowerLaw
 from gqa.search import CostSetting, Heads, _json_safe
@@ -88,61 +88,29 @@ def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0
     return FitSource(f"{len(records)} runs in {where}", fits, setting, boot)
 
 
-def _whole(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and float(value).is_integer()
-
-
-def _number(entry: dict, key: str, where: str, *, low: float | None = None, high: float | None = None,
-            optional: bool = False) -> float | None:
-    value = entry.get(key)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (low is not None and value <= low) or (high is not None and value > high):
-        span = (f" in ({low:g}, {high:g}]" if low is not None and high is not None else
-                f" > {low:g}" if low is not None else "")
-        raise ValueError(f"{where}: {key} must be a finite number{span}, got {value!r}")
-    return float(value)
-
-
 def _fit_entry(entry, where: str) -> tuple[Heads, PowerLaw]:
-    """One law of a fits file, checked for meaning: whole head counts with n_kv dividing n_h, a > 0,
-    0 < b <= 5 (loss exponents of language models lie near 0.05-0.5), E >= 0, ranges low <= high."""
-    from gqa.shapes import check_heads
-
+    """One law of a fits file, checked for meaning (`gqa.values`): whole head counts with n_kv dividing n_h,
+    a > 0, 0 < b <= 5 (loss exponents of language models lie near 0.05-0.5), E >= 0, ranges low <= high."""
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: not a JSON object")
     for key in ("n_heads", "n_kv_heads"):
-        if not (_whole(entry.get(key)) and entry[key] > 0):
-            raise ValueError(f"{where}: {key} must be a positive whole number, got {entry.get(key)!r}")
+        values.check(entry.get(key), values.COUNT, f"{where}: {key}")
     heads = (int(entry["n_heads"]), int(entry["n_kv_heads"]))
-    try:
-        check_heads(*heads)
-    except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
-    a = _number(entry, "a", where, low=0)
-    b = _number(entry, "b", where, low=0, high=5)
-    e = _number(entry, "e", where)
-    if e < 0:
-        raise ValueError(f"{where}: e must be >= 0 (an irreducible loss in nats/token), got {e!r}")
-    r2 = _number(entry, "r2", where, optional=True)
-    n_points = entry.get("n_points", 0)
-    if not (_whole(n_points) and n_points >= 0):
-        raise ValueError(f"{where}: n_points must be a whole number >= 0, got {n_points!r}")
+    values.check(list(heads), values.heads, where)
+    for key, rule in (("a", values.POSITIVE), ("b", values.number(above=0, at_most=5)),
+                      ("e", values.number(at_least=0)), ("n_points", values.NON_NEGATIVE_COUNT)):
+        values.check(entry.get(key, 0 if key == "n_points" else None), rule, f"{where}: {key}")
+    if entry.get("r2") is not None:
+        values.check(entry["r2"], values.number(), f"{where}: r2")
     ranges = []
     for key in ("n_range", "loss_range"):
         value = entry.get(key)
-        if value is None:
-            ranges.append(None)
-            continue
-        if not (isinstance(value, list) and len(value) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)):
-            raise ValueError(f"{where}: {key} must be [low, high] of two positive numbers, got {value!r}")
-        if value[0] > value[1]:
-            raise ValueError(f"{where}: {key} is inverted: low {value[0]:g} > high {value[1]:g}")
-        ranges.append((float(value[0]), float(value[1])))
-    return heads, PowerLaw(a, b, e, float("nan") if r2 is None else r2, int(n_points), *ranges)
+        if value is not None:
+            values.check(value, values.low_high(values.POSITIVE, "positive numbers"), f"{where}: {key}")
+        ranges.append((float(value[0]), float(value[1])) if value is not None else None)
+    return heads, PowerLaw(float(entry["a"]), float(entry["b"]), float(entry["e"]),
+                           float("nan") if entry.get("r2") is None else float(entry["r2"]),
+                           int(entry.get("n_points", 0)), *ranges)
 
 
 def source_from_json(path) -> FitSource:
@@ -169,13 +137,14 @@ def source_from_json(path) -> FitSource:
                              "configuration has one law")
         fits[heads] = law
     for key in ("head_dim", "vocab"):
-        if key in raw and not (_whole(raw[key]) and raw[key] > 0):
-            raise ValueError(f"{path}: {key} must be a positive whole number, got {raw[key]!r}")
+        if key in raw:
+            values.check(raw[key], values.COUNT, f"{path}: {key}")
     anchors = raw.get("anchors")
-    if anchors is not None and not (isinstance(anchors, list) and all(
-            isinstance(a, list) and len(a) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                        and math.isfinite(v) and v > 0 for v in a) for a in anchors)):
-        raise ValueError(f"{path}: anchors must be a list of [N, d/L] pairs of positive numbers, got {anchors!r}")
+    if anchors is not None:
+        values.check(anchors, values.each(lambda a: None if isinstance(a, list) and len(a) == 2 else "a pair",
+                                          "[N, d/L] pairs"), f"{path}: anchors")
+        for pair in anchors:
+            values.check(pair, values.each(values.POSITIVE, "positive numbers"), f"{path}: anchors")
     anchors = tuple(tuple(a) for a in anchors) if anchors else None
     counted = raw.get("cost_setting") or {}
     if not isinstance(counted, dict):

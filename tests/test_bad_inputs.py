@@ -171,9 +171,9 @@ CASES = [
     (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/negfit.json"], "negfit.json"),
     (["plan", "--context", "128k", "--target-loss", "2.6", "--fits", "{tmp}/nowhere.json"], "nowhere.json"),
     *[(["plan", "--context", "8k", "--target-loss", "2.6", "--fits", f"{{tmp}}/{name}.json"], named) for name, named in (
-        ("fit_fractional", "n_heads"), ("fit_negative_e", "e must be >= 0"), ("fit_inverted", "inverted"),
-        ("fit_exponent", "b must be"), ("fit_kv_not_dividing", "fits[0]"), ("fit_bool_heads", "n_heads"),
-        ("fit_nan_a", "a must be"), ("fit_range_shape", "loss_range"), ("fit_duplicate", "a second fit"),
+        ("fit_fractional", "n_heads"), ("fit_negative_e", "e: expected a finite number >= 0, got -0.5"), ("fit_inverted", "inverted"),
+        ("fit_exponent", "b: expected a finite number > 0 and <= 5, got 40.0"), ("fit_kv_not_dividing", "fits[0]"), ("fit_bool_heads", "n_heads"),
+        ("fit_nan_a", "a: expected a finite number > 0"), ("fit_range_shape", "loss_range"), ("fit_duplicate", "a second fit"),
         ("fit_head_dim", "head_dim"), ("fit_setting", "params"), ("fit_anchors", "anchors"),
         ("fit_empty", "non-empty"))],
     # plan and table4: the serving regime
