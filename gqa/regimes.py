@@ -147,7 +147,7 @@ class Facts:
     memory_share: float  # first batch, Z BF16: mean share of Z carried by its memory term
     intensity: float  # the most FLOPs per byte read of any decode-time optimum's step
     ridge: float  # the hardware's peak FLOPs per byte of bandwidth
-    memory_bound: tuple[int, int]  # decode time: memory-bound cells at the first and the last batch
+    memory_bound: tuple[int, ...]  # decode time: memory-bound cells, per batch
     too_big: tuple[int, int]  # Z BF16, last batch: optima larger than the hardware's memory, and of those inside
     agree: tuple[int, int]  # Z BF16: cells agreeing with the paper at the first and the last batch
     agree_time: tuple[int, int]  # decode time: the same
@@ -204,7 +204,7 @@ def facts(grids: Mapping[tuple[str, int], Grid], rows: Sequence[Variant], batche
         moved_to_one=len(moved), moved_to_one_inside=sum(k not in z[first].extrapolated for k in moved),
         memory_share=sum(shares) / len(shares) if shares else float("nan"),
         intensity=max(grids[(time_row, b)].intensity() for b in batches), ridge=device.ridge,
-        memory_bound=(len(time_first.memory_bound), len(grids[(time_row, last)].memory_bound)),
+        memory_bound=tuple(len(grids[(time_row, b)].memory_bound) for b in batches),
         too_big=(len(big), sum(k not in z[last].extrapolated for k in big)),
         agree=agree[z_row], agree_time=agree[time_row],
         checkable=summary(z[first], paper, fitted).checkable,

@@ -281,9 +281,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         flops_unit += f", times {setting.batch} sequences"
     warnings = [w for w in [_extrapolation_note(f"recommended {best.heads}", best.extrapolation, best.params, law)]
                 if w]
-    if setting.hardware is not None and best.memory_bytes > setting.hardware.memory:
-        warnings.append(f"recommended {best.heads} needs {format_bytes(best.memory_bytes)} (weights and KV cache "
-                        f"as counted), more than the {format_bytes(setting.hardware.memory)} of one {setting.hardware.name}")
+    if setting.hardware is not None and best.step_bytes > setting.hardware.memory:
+        warnings.append(f"recommended {best.heads} holds {format_bytes(best.step_bytes)} (weights with the embedding "
+                        f"and {setting.batch} caches), more than the {format_bytes(setting.hardware.memory)} of one "
+                        f"{setting.hardware.name}")
     report = {"source": source.description, "context": args.context, "target_loss": args.target_loss,
               "regime": {"batch": setting.batch, "weights_dtype": setting.dtype,
                          "kv_dtype": setting.kv_dtype or setting.dtype, "objective": setting.objective,
@@ -303,7 +304,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
               "memory_values": best.memory, "memory_bytes": best.memory_bytes, "kv_bytes": best.kv_bytes,
               "flops": best.flops, "z": best.z, "decode_step_s": best.time_s if math.isfinite(best.time_s) else None,
               "z_shares": search.z_shares(best, setting), "ranking": [c.to_dict() for c in ranked]}
-    cmp = interval = baseline_name = None
+    cmp = interval = baseline_name = implausible = None
     optima = (search.resampled_optima(source.boot, args.target_loss, args.context, setting, heads=list(fits),
                                       max_extrapolation=args.max_extrapolation) if source.boot is not None else None)
     if args.baseline or args.baseline_config:
@@ -328,6 +329,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         implausible = _implausible_loss(baseline, source)
         if implausible:
             warnings.append(implausible)
+        if setting.hardware is not None and cmp.baseline.step_bytes > setting.hardware.memory:
+            warnings.append(f"the baseline holds {format_bytes(cmp.baseline.step_bytes)} (weights with the embedding "
+                            f"and {setting.batch} caches), more than the {format_bytes(setting.hardware.memory)} of "
+                            f"one {setting.hardware.name}")
         if cmp.optimum.heads != best.heads or cmp.baseline_loss != args.target_loss:
             note = _extrapolation_note(f"at the baseline's loss, {cmp.optimum.heads}", cmp.optimum.extrapolation,
                                        cmp.optimum.params, fits[cmp.optimum.heads])
@@ -353,6 +358,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     same_loss = cmp is None or cmp.baseline_loss == args.target_loss  # the confidence is at the target
     report["verdict"] = _verdict(best, setting, len(fits), args.context, report["confidence"] if same_loss else None,
                                  cmp, interval, baseline_name, args.target_loss)
+    if cmp is not None and implausible:
+        report["verdict"] += ("; this rests on the baseline's loss as given, which its configuration's fit "
+                              "contradicts (see the warning)")
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
         return 0
