@@ -49,7 +49,8 @@ class SweepConfig:
     backends: list[str] = field(default_factory=lambda: ["sdpa", "repeat", "eager"])
     max_working_bytes: float = 4e9  # skip a case whose analytic working set exceeds this
     min_seconds: float = 0.2  # time each case for at least this long
-    bandwidth_rounds: int = 5  # rounds of the read-bandwidth measurement before the sweep (the fastest counts)
+    bandwidth_rounds: int = 5  # rounds of the read-bandwidth measurement before the sweep (the fastest counts);
+    # above 1 the bandwidth is also sampled again between groups of cases and at the end (a VM's drifts)
 
     def __post_init__(self) -> None:
         from gqa.attention import BACKENDS
@@ -177,8 +178,8 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
     bar = progress(total=2 * len(todo)) if progress else None
     group = None
     for c in todo:  # timings first: the memory pass changes how malloc behaves
-        if (c.backend, c.phase, c.n_kv) != group and group is not None:
-            reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
+        if (c.backend, c.phase, c.n_kv) != group and group is not None and cfg.bandwidth_rounds > 1:
+            reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))  # a careful sweep follows the drift
         group = (c.backend, c.phase, c.n_kv)
         q, k, v = _inputs(cfg, c)
         step = functools.partial(attention.FUNCTIONS[c.backend], None, attention_mask=None)  # step(q, k, v)
@@ -202,7 +203,8 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
         if bar:
             bar.update()
         del q, k, v, step
-    reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
+    if cfg.bandwidth_rounds > 1:
+        reads.append(read_bandwidth(cfg.device, rounds=1, seconds=0.05))
     read = max(reads)  # a floor must not be beaten: the fastest read the machine showed during the sweep
     for row in rows:
         row.update({"read_bandwidth_gb_s": read / 1e9, "read_bandwidth_low_gb_s": min(reads) / 1e9,
