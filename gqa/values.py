@@ -69,20 +69,6 @@ def heads(value: object) -> str | None:
     return None
 
 
-def increasing(item: Rule, what: str) -> Rule:
-    """A non-empty list whose items each pass `item`, strictly increasing."""
-    def rule(value: object) -> str | None:
-        if not isinstance(value, list) or not value:
-            return f"expected a non-empty list of {what}, got {value!r}"
-        for v in value:
-            if (p := item(v)) is not None:
-                return f"every item must be {what}: {p}"
-        if any(b <= a for a, b in zip(value, value[1:])):
-            return f"{what} must grow from left to right, got {value!r}"
-        return None
-    return rule
-
-
 def each(item: Rule, what: str) -> Rule:
     """A non-empty list whose items each pass `item`."""
     def rule(value: object) -> str | None:
@@ -91,6 +77,19 @@ def each(item: Rule, what: str) -> Rule:
         for v in value:
             if (p := item(v)) is not None:
                 return f"every item must be {what}: {p}"
+        return None
+    return rule
+
+
+def increasing(item: Rule, what: str) -> Rule:
+    """A non-empty list whose items each pass `item`, strictly increasing."""
+    items = each(item, what)
+
+    def rule(value: object) -> str | None:
+        if (p := items(value)) is not None:
+            return p
+        if any(b <= a for a, b in zip(value, value[1:])):
+            return f"{what} must grow from left to right, got {value!r}"
         return None
     return rule
 

@@ -336,16 +336,20 @@ def test_an_append_that_fails_part_way_leaves_the_store_as_it_was(tmp_path, monk
     assert store.read_bytes() == before
 
 
+def _mount_tmpfs(folder: Path, options: str) -> None:
+    """Mount a small tmpfs at `folder` (needs the right to mount, as root in a container has); skip the test
+    with the reason where it is missing (what it tests is also tested without a mount)."""
+    folder.mkdir(exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {proc.stderr.strip()[:120]}")
+
+
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 64 KiB tmpfs (needs the right to mount, as root in a container has; skipped with the reason
-    where it is missing: the truncating write above is tested without it)."""
+    """A real 64 KiB tmpfs."""
     mount = tmp_path / "small"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()[:120]}")
+    _mount_tmpfs(mount, "size=64k")
     try:
         yield mount
     finally:
@@ -420,11 +424,7 @@ def test_readings_still_print_when_the_cache_is_on_a_read_only_mount(tmp_path):
     """A real read-only file system under GQA_WORK_DIR (root ignores file modes, a read-only mount it
     cannot): `gqa readings` prints its report and one warning line, exit 0."""
     work = tmp_path / "work"
-    work.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(work)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {proc.stderr.strip()[:120]}")
+    _mount_tmpfs(work, "size=64k,ro")
     try:
         small = tmp_path / "small.yaml"
         raw = yaml.safe_load((ROOT / "data" / "paper" / "readings.yaml").read_text())

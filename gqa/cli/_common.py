@@ -34,14 +34,22 @@ def _profile_section(profile: str, key: str) -> dict:
     return section
 
 
-def _positive_int(text: str) -> int:
+def _int_at_least(text: str, low: int, words: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "0 or more")
 
 
 def _positive_tokens(text: str) -> int:

@@ -8,19 +8,10 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from gqa.cli._common import CliError, _finite_float, check_output, _heads_pair, _positive_int, _positive_tokens, _shape_pair
+from gqa.cli._common import (CliError, _finite_float, _heads_pair, _non_negative_int, _positive_int, _positive_tokens,
+                              _shape_pair, check_output)
 from gqa.search import CostSetting
 from gqa.units import format_bytes, format_count, format_duration, format_tokens
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def _fit_source(args: argparse.Namespace):

@@ -10,6 +10,7 @@ from gqa.cli._common import (
     CliError,
     _int,
     _Parser,
+    _non_negative_int,
     _positive_int,
     _finite_float,
     _profile_section,
@@ -27,16 +28,6 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{split:5} {info['tokens']:>12,} tokens  {info['documents']:>6,} documents")
     print(f"vocabulary {prepared.vocab_size:,} (EOS id {prepared.eos_id}); cached in {prepared.directory}")
     return 0
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def add_data(sub: argparse._SubParsersAction) -> None:
