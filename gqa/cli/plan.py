@@ -208,7 +208,7 @@ def _verdict(best, setting: CostSetting, n_fitted: int, context: int, confidence
     where = f"at {format_tokens(context)}, batch {setting.batch}"
     if cmp is None:
         return (f"verdict: use {best.heads} with N* = {format_count(best.params)} non-embedding parameters "
-                f"(d_h = {setting.head_dim}): the cheapest {what} of {n_fitted} fitted configurations {where}"
+                f"(d_h = {setting.head_dim}): the cheapest in {what} of {n_fitted} fitted configurations {where}"
                 f"{sure}{far}")
     opt, saving = cmp.optimum, cmp.saving
     sure = ""
@@ -452,6 +452,15 @@ def cmd_table4(args: argparse.Namespace) -> int:
     print(f"Table 4 recomputed: {agree} of {len(checkable)} checkable cells agree with the paper "
           f"({report['not_checkable']} not checkable: the paper's optimum has no fit here)")
     print(f"fits: {source.description}")
+    seen = [law.loss_range for law in source.fits.values() if law.loss_range]
+    if seen:
+        low, high = min(r[0] for r in seen), max(r[1] for r in seen)
+        outside = [t for t in targets if not low <= t <= high]
+        if outside:
+            print(f"note: {len(outside)} of the paper's {len(targets)} target losses lie outside the losses these fits "
+                  f"saw ({low:.3f} to {high:.3f}): those rows extrapolate the fits"
+                  + ("; and losses on other data than the paper's are not on its scale" if args.runs or args.fits
+                     else ""))
     print(f"regime: {setting.describe()}")
     print("cell: ours, its share of bootstrap resamples, then the paper's: = agrees, x differs, "
           "? not checkable; † ours extrapolates its fit")
