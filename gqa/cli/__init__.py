@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Which extra installs a missing module (named in the error instead of a traceback).
 EXTRAS = {"torch": "models", "transformers": "models", "tokenizers": "models", "safetensors": "models",
           "papermill": "book", "matplotlib": "book", "seaborn": "book", "myst_nb": "book", "jupyter_book": "book",
-          "pypdf": "book", "websocket": "book", "nbformat": "book",
+          "pypdf": "book", "websocket": "book", "nbformat": "book", "statsmodels": "book",
           "flash_attn": "cuda", "submitit": "cluster"}
 
 
