@@ -30,12 +30,14 @@ setup: $(STAMP) $(CHROMIUM)
 book: $(STAMP)
 	$(BIN)/gqa book --profile $(PROFILE)
 
+# Two workers, one test file each at a time (every build of the ci book is in tests/test_book.py, so one
+# worker builds it, once at a time).
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The daily subset: everything but the tests marked slow (notebook executions, book builds, the wheel).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 # Build the book, then check it as a reader would (links, headless Chromium) with screenshots.
 check-book: $(STAMP) $(CHROMIUM)

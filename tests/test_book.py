@@ -1,5 +1,6 @@
 """The notebooks really use their parameters, and `gqa book` builds offline and caches executions."""
 
+import ast
 import html
 import json
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gqa import book, paper, profiles, reader
+from gqa import book, paper, plots, profiles, reader
 from gqa.notebook import glued_values
 from gqa.cli import main
 from gqa.notebook_inputs import notebook_inputs
@@ -183,6 +184,58 @@ def test_built_book_passes_a_readers_checks():
     assert sum(p.stacked_panels for p in pages if p.width == 390) >= 6
     assert sum(p.stacked_panels for p in pages if p.width == 1280) == 0
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
+
+
+# The tests below build the ci book too; every test that builds it lives in this file, so that
+# `pytest -n 2 --dist loadfile` (make test) runs all of them on one worker, one build at a time.
+
+
+@pytest.mark.slow
+def test_every_figure_of_the_ci_book_has_a_caption_that_describes_its_panels():
+    from gqa.cli import main
+    from gqa.notebook import glued_outputs
+
+    assert main(["book", "--profile", "ci"]) == 0
+    checked = 0
+    for path in sorted((book.BUILD_DIR / "src" / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        glued = glued_outputs(nb)
+        for cell in nb["cells"]:
+            figure = cell.get("metadata", {}).get("mystnb", {}).get("figure")
+            if not figure or not any("image/png" in o.get("data", {}) for o in cell.get("outputs", [])):
+                continue
+            key = f"panels:{figure['name']}"
+            assert key in glued, f"{path.name}: figure {figure['name']} records no panels (plots.record_panels)"
+            shown = json.loads(ast.literal_eval(glued[key]))  # text/plain holds the string's repr
+            assert plots.caption_problems(figure["caption"], shown) == [], (path.name, figure["name"], shown)
+            checked += 1
+    assert checked >= 15
+
+
+@pytest.mark.slow
+def test_a_rerun_of_every_chapter_renders_without_raw_myst(tmp_path):
+    """The ci book's executions (papermill runs of every chapter) rendered together: every page shows its
+    prose with no MyST left raw, its figures captioned with real alt text, its values glued."""
+    import shutil
+
+    from test_render import RAW_MYST, visible_text
+
+    from gqa.render import render_site
+
+    assert main(["book", "--profile", "ci", "--no-html"]) == 0
+    runs = []
+    for execution in book.execute_all("ci", log=lambda *a, **k: None):
+        runs.append(tmp_path / f"{execution.stem}.ipynb")
+        shutil.copy(execution.output, runs[-1])
+    result = render_site(runs, tmp_path / "site")
+    assert result.missing == [] and len(result.pages) == len(runs) == 7
+    for page_path in result.pages:
+        page = page_path.read_text()
+        text = visible_text(page)
+        raw = [r for r in RAW_MYST if r in text]
+        assert not raw, (page_path.name, raw, [text[max(0, text.index(r) - 60):text.index(r) + 40] for r in raw])
+        alts = re.findall(r'<img [^>]*alt="([^"]*)"', page)
+        assert all(len(a) >= 15 and a != "figure" for a in alts), (page_path.name, alts)
 
 
 # --- recipes a reader copies, run verbatim ---------------------------------------------------------

@@ -117,30 +117,6 @@ def test_render_shows_the_values_the_run_used_and_escapes_glued_text(tmp_path):
     assert "x | y" in visible_text(page) and "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
 
 
-@pytest.mark.slow
-def test_a_rerun_of_every_chapter_renders_without_raw_myst(tmp_path):
-    """The ci book's executions (papermill runs of every chapter) rendered together: every page shows its
-    prose with no MyST left raw, its figures captioned with real alt text, its values glued."""
-    import shutil
-
-    from gqa import book
-
-    assert main(["book", "--profile", "ci", "--no-html"]) == 0
-    runs = []
-    for execution in book.execute_all("ci", log=lambda *a, **k: None):
-        runs.append(tmp_path / f"{execution.stem}.ipynb")
-        shutil.copy(execution.output, runs[-1])
-    result = render_site(runs, tmp_path / "site")
-    assert result.missing == [] and len(result.pages) == len(runs) == 7
-    for page_path in result.pages:
-        page = page_path.read_text()
-        text = visible_text(page)
-        raw = [r for r in RAW_MYST if r in text]
-        assert not raw, (page_path.name, raw, [text[max(0, text.index(r) - 60):text.index(r) + 40] for r in raw])
-        alts = re.findall(r'<img [^>]*alt="([^"]*)"', page)
-        assert all(len(a) >= 15 and a != "figure" for a in alts), (page_path.name, alts)
-
-
 def test_a_runs_scripts_do_not_reach_its_page():
     from gqa.render import without_scripts
 
