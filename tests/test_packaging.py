@@ -18,11 +18,15 @@ def _normalise(spec: str) -> tuple[str, str]:
     return name.lower().replace("_", "-"), spec[len(name):].replace(" ", "")
 
 
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge's name -> the PyPI name pyproject uses
+PIP_ONLY = {"sphinx-mathjax-offline"}  # not on conda-forge
+
+
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     wanted = [spec for spec in project["dependencies"] + extras["models"] + extras["book"] + extras["dev"]
-              if not spec.startswith("gqa[")]  # cuda extra: pip only
+              + extras["cluster"] if not spec.startswith("gqa[")]  # cuda extra: pip only
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda, pip = [], []
     for item in env["dependencies"]:
@@ -30,8 +34,10 @@ def test_environment_yml_matches_pyproject():
             pip += item["pip"]
         elif not item.startswith(("python=", "pip")):
             conda.append(item)
-    have = dict(_normalise(s) for s in conda + pip)
+    have = dict(_normalise(s.split("#")[0].strip()) for s in conda + pip)
+    have = {CONDA_NAMES.get(name, name): version for name, version in have.items()}
     assert have == dict(_normalise(s) for s in wanted)
+    assert {_normalise(s)[0] for s in pip} == PIP_ONLY  # pip only for what conda-forge lacks
 
 
 def test_citation_file_is_valid_cff():
