@@ -212,6 +212,12 @@ def size_for_loss(law: PowerLaw, target: float) -> float | None:
         return None
 
 
+def losses_seen(fits: Mapping[Heads, PowerLaw]) -> tuple[float, float] | None:
+    """The lowest and the highest loss any of the fits saw (None when none says)."""
+    seen = [law.loss_range for law in fits.values() if law.loss_range is not None]
+    return (min(r[0] for r in seen), max(r[1] for r in seen)) if seen else None
+
+
 def check_target(fits: Mapping[Heads, PowerLaw], target: float) -> None:
     """A target loss a law family can be asked about: finite, above the lowest E, and not above every
     loss the fits saw (that would ask for models smaller than any trained). ValueError otherwise."""
@@ -221,9 +227,9 @@ def check_target(fits: Mapping[Heads, PowerLaw], target: float) -> None:
     if target <= lowest_e:
         raise ValueError(f"target loss {target:g} is unreachable: every fit's irreducible loss E is at or above "
                          f"it (lowest E = {lowest_e:.4f})")
-    seen = [law.loss_range[1] for law in fits.values() if law.loss_range is not None]
-    if seen and target > max(seen):
-        raise ValueError(f"target loss {target:g} is above every loss the fits saw (highest {max(seen):.4f}): "
+    seen = losses_seen(fits)
+    if seen and target > seen[1]:
+        raise ValueError(f"target loss {target:g} is above every loss the fits saw (highest {seen[1]:.4f}): "
                          "it asks for models smaller than any trained; choose a target inside the data")
 
 
@@ -601,8 +607,3 @@ def grid_confidence(boot: Bootstrap, cells: Mapping[tuple[float, int], Heads | N
     confidence = {cell: shares[cell].get(cells[cell], 0.0) for cell in reachable}
     extrapolated = {cell for cell in reachable if search(fits, cell[0], cell[1], setting)[0].extrapolation > 1}
     return confidence, extrapolated
-
-
-def confidence_of(boot: Bootstrap, target: float, context: int, setting: CostSetting, heads: Heads) -> float:
-    """The share of bootstrap resamples in which `heads` is the optimum."""
-    return confidence(boot, target, context, setting).get(f"{heads[0]},{heads[1]}", 0.0)

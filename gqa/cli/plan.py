@@ -272,10 +272,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         flops_unit += f", times {setting.batch} sequences"
     warnings = [w for w in [_extrapolation_note(f"recommended {best.heads}", best.extrapolation, best.params, law)]
                 if w]
-    if setting.hardware is not None and best.step_bytes > setting.hardware.memory:
-        warnings.append(f"recommended {best.heads} holds {format_bytes(best.step_bytes)} (weights with the embedding "
-                        f"and {setting.batch} caches), more than the {format_bytes(setting.hardware.memory)} of one "
-                        f"{setting.hardware.name}")
+    warnings += _too_big(f"recommended {best.heads}", best, setting)
     report = {"source": source.description, "context": args.context, "target_loss": args.target_loss,
               "regime": {"batch": setting.batch, "weights_dtype": setting.dtype,
                          "kv_dtype": setting.kv_dtype or setting.dtype, "objective": setting.objective,
@@ -320,10 +317,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         implausible = _implausible_loss(baseline, source)
         if implausible:
             warnings.append(implausible)
-        if setting.hardware is not None and cmp.baseline.step_bytes > setting.hardware.memory:
-            warnings.append(f"the baseline holds {format_bytes(cmp.baseline.step_bytes)} (weights with the embedding "
-                            f"and {setting.batch} caches), more than the {format_bytes(setting.hardware.memory)} of "
-                            f"one {setting.hardware.name}")
+        warnings += _too_big("the baseline", cmp.baseline, setting)
         if cmp.optimum.heads != best.heads or cmp.baseline_loss != args.target_loss:
             note = _extrapolation_note(f"at the baseline's loss, {cmp.optimum.heads}", cmp.optimum.extrapolation,
                                        cmp.optimum.params, fits[cmp.optimum.heads])
@@ -334,11 +328,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                        cmp.baseline.params, source.fits[baseline.model])
             if note:
                 warnings.append(note)
-        seen = [law.loss_range for law in source.fits.values() if law.loss_range]
-        if seen and not min(r[0] for r in seen) <= cmp.baseline_loss <= max(r[1] for r in seen):
+        seen = search.losses_seen(source.fits)
+        if seen and not seen[0] <= cmp.baseline_loss <= seen[1]:
             warnings.append(f"the baseline's loss {cmp.baseline_loss:g} lies outside every loss the fits saw "
-                            f"({min(r[0] for r in seen):.3f} to {max(r[1] for r in seen):.3f}): the comparison "
-                            "extrapolates the fits")
+                            f"({seen[0]:.3f} to {seen[1]:.3f}): the comparison extrapolates the fits")
         note = _extrapolation_note(f"at the baseline's {OBJECTIVE_WORDS[setting.objective]}, {cmp.optimum.heads}",
                                    cmp.equal_cost_extrapolation, cmp.params_at_equal_cost, fits[cmp.optimum.heads])
         if note:
@@ -394,6 +387,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _too_big(label: str, candidate, setting: CostSetting) -> list[str]:
+    """A warning when a costed model does not fit in the memory of the setting's hardware (none without one)."""
+    if setting.hardware is None or candidate.step_bytes <= setting.hardware.memory:
+        return []
+    return [f"{label} holds {format_bytes(candidate.step_bytes)} (weights with the embedding and {setting.batch} "
+            f"caches), more than the {format_bytes(setting.hardware.memory)} of one {setting.hardware.name}"]
+
+
 def _change(saving: float) -> str:
     """A saving as the signed change it is, '+0.0%' for none (never '-0.0%')."""
     value = -100 * saving
@@ -428,7 +429,7 @@ def _add_regime_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_table4(args: argparse.Namespace) -> int:
     """The paper's Table 4 grid recomputed from a fit source under a regime, the paper's cell beside ours."""
-    from gqa import fig2
+    from gqa import fig2, search
 
     source = _fit_source(args)
     setting = _regime(args, source)
@@ -452,9 +453,9 @@ def cmd_table4(args: argparse.Namespace) -> int:
     print(f"Table 4 recomputed: {agree} of {len(checkable)} checkable cells agree with the paper "
           f"({report['not_checkable']} not checkable: the paper's optimum has no fit here)")
     print(f"fits: {source.description}")
-    seen = [law.loss_range for law in source.fits.values() if law.loss_range]
+    seen = search.losses_seen(source.fits)
     if seen:
-        low, high = min(r[0] for r in seen), max(r[1] for r in seen)
+        low, high = seen
         outside = [t for t in targets if not low <= t <= high]
         if outside:
             print(f"note: {len(outside)} of the paper's {len(targets)} target losses lie outside the losses these fits "
