@@ -402,17 +402,21 @@ def saving_interval(boot: Bootstrap, target: float, context: int, baseline: Head
             "baseline_at_least_as_cheap": float(np.mean(np.array(savings) <= 0)), "resamples": len(savings)}
 
 
+def _resampled_laws(boot: Bootstrap, heads: Iterable[Heads] | None = None):
+    """Each bootstrap resample's laws, in order, kept to `heads` (default: every fitted one)."""
+    keep = None if heads is None else set(heads)
+    for i in range(boot.resamples):
+        laws = boot.laws(i)
+        yield laws if keep is None else {h: law for h, law in laws.items() if h in keep}
+
+
 def resampled_optima(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting(), *,
                      heads: Iterable[Heads] | None = None,
                      max_extrapolation: float | None = None) -> list[Candidate | None]:
     """The optimum of each bootstrap resample (None where nothing reaches the target), among `heads`
     (default: every fitted one) and under the same `max_extrapolation` as the search."""
-    keep = None if heads is None else set(heads)
     optima: list[Candidate | None] = []
-    for i in range(boot.resamples):
-        laws = boot.laws(i)
-        if keep is not None:
-            laws = {h: law for h, law in laws.items() if h in keep}
+    for laws in _resampled_laws(boot, heads):
         try:
             optima.append(search(laws, target, context, setting, max_extrapolation=max_extrapolation)[0])
         except ValueError:
@@ -583,12 +587,8 @@ def grid_shares(boot: Bootstrap, cells: Iterable[tuple[float, int]], setting: Co
     """For each (target loss, context) cell, the share of bootstrap resamples in which each H is optimal
     (None: unreachable in that resample), each resample's laws drawn once for the whole grid."""
     cells = list(dict.fromkeys(cells))  # a cell asked twice is counted once
-    keep = None if heads is None else set(heads)
     counts: dict = {cell: {} for cell in cells}
-    for i in range(boot.resamples):
-        laws = boot.laws(i)
-        if keep is not None:
-            laws = {h: law for h, law in laws.items() if h in keep}
+    for laws in _resampled_laws(boot, heads):
         for cell in cells:
             try:
                 best = search(laws, cell[0], cell[1], setting)[0].heads
