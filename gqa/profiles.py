@@ -7,7 +7,7 @@ A profile is `notebooks/params/<name>.yaml`, or any YAML file given by its path.
   extends:           another profile (a name, or a path relative to this file) whose values it overrides
   notebooks:         {notebook stem: {parameter: value}}, the papermill parameters of each notebook
   attention_profile: the attention sweep of `gqa profile` (fields of `gqa.profiling.SweepConfig`)
-  sweep:             the training study of `gqa sweep` (`data`, `train`, `heads`, `sizes`)
+  sweep:             the training study of `gqa sweep` (`data`, `train`, `heads`, `sizes`, `seeds`)
   book:              how `gqa book` stages the pages: `solutions` (true, or false for a student build whose
                      pages, downloads and PDF leave out the exercises' solutions)
 
@@ -35,7 +35,7 @@ from gqa.paths import NOTEBOOK_DIR, PARAMS_DIR, display_path
 
 TOP_LEVEL = ("profile", "description", "extends", "notebooks", "attention_profile", "sweep", "book")
 BOOK_KEYS = {"solutions": bool}  # the `book` section: key -> type
-SWEEP_KEYS = ("data", "train", "heads", "sizes")
+SWEEP_KEYS = ("data", "train", "heads", "sizes", "seeds")
 # Parameters that `gqa book` sets itself: a profile may not set them.
 INJECTED = ("profile", "retrain")
 

@@ -5,6 +5,8 @@ A profile's `sweep` section:
   train: training settings shared by every run (context, batch_size, tokens_per_param, lr, ...)
   heads: list of [n_h, n_kv]
   sizes: list of [layers, d_model] (optionally a third element: a per-size learning rate)
+  seeds: optional list of seeds; every (size, head configuration) is trained once per seed (it replaces
+         `train.seed`; default: that one seed, 0 unless given)
 Records go to data/runs/<profile>.jsonl; checkpoints to .cache/runs/<profile>/<run_id>/, so a killed
 sweep resumes the run it was in and skips the ones already recorded. A run is identified by its settings
 (`TrainConfig.run_id`), so a run recorded in any store under data/runs/ (by another profile with the same
@@ -24,20 +26,30 @@ from gqa.train import TrainConfig, train
 
 
 def sweep_configs(section: dict) -> list[TrainConfig]:
-    """Every run of a sweep section, sizes outermost (small runs first), then head configurations."""
+    """Every run of a sweep section, sizes outermost (small runs first), then seeds, then head
+    configurations (so a killed sweep has every head configuration of the first seed before the second)."""
     for key in ("heads", "sizes"):
         if not section.get(key):
             raise ValueError(f"sweep section needs a non-empty {key!r} list")
     shared = {**(section.get("data") or {}), **(section.get("train") or {})}
+    seeds = section.get("seeds")
+    if seeds is None:
+        seeds = [shared.get("seed", 0)]
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                      for s in seeds)):
+        raise ValueError(f"seeds must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat, got {seeds}")
     configs = []
     for size in section["sizes"]:
         layers, d_model, *lr = size
-        for n_heads, n_kv_heads in section["heads"]:
-            settings = {**shared, "layers": layers, "d_model": d_model, "n_heads": n_heads,
-                        "n_kv_heads": n_kv_heads}
-            if lr:
-                settings["lr"] = lr[0]
-            configs.append(TrainConfig.from_dict(settings))
+        for seed in seeds:
+            for n_heads, n_kv_heads in section["heads"]:
+                settings = {**shared, "layers": layers, "d_model": d_model, "n_heads": n_heads,
+                            "n_kv_heads": n_kv_heads, "seed": seed}
+                if lr:
+                    settings["lr"] = lr[0]
+                configs.append(TrainConfig.from_dict(settings))
     return configs
 
 
@@ -45,7 +57,7 @@ def train_claimed(profile: str, cfg: TrainConfig, label: str = "", *, progress: 
     """Train one run of a profile's sweep unless it is recorded or another process holds it: claim it
     (`runs.claim`), look again, train (resuming its checkpoint), record. The record, or None when skipped.
     This is the body of every way a sweep runs: in this process, or as one cluster job per run."""
-    label = label or f"H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} d={cfg.d_model} run {cfg.run_id()}"
+    label = label or f"{cfg.label()} run {cfg.run_id()}"
     try:
         with runs.claim(cfg.run_id()):
             if cfg.run_id() in runs.recorded_ids():  # finished by another process meanwhile
@@ -76,8 +88,7 @@ def run_sweep(profile: str, section: dict, *, limit: int | None = None, progress
     for i, cfg in enumerate(todo, 1):
         if limit and len(written) >= limit:
             break
-        label = (f"[{i}/{len(todo)}] H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} d={cfg.d_model} "
-                 f"d_h={cfg.head_dim} run {cfg.run_id()}")
+        label = f"[{i}/{len(todo)}] {cfg.label()} run {cfg.run_id()}"
         record = train_claimed(profile, cfg, label, progress=progress, log=log)
         if record is not None:
             written.append(record)
@@ -122,8 +133,7 @@ def submit_sweep(profile: str, section: dict, executor, *, limit: int | None = N
         for cfg in todo:
             jobs.append((cfg, executor.submit(train_claimed, profile, cfg, progress=False)))
     for cfg, job in jobs:
-        log(f"submitted job {job.job_id}: H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} d={cfg.d_model} "
-            f"run {cfg.run_id()}")
+        log(f"submitted job {job.job_id}: {cfg.label()} run {cfg.run_id()}")
     if not wait:
         return [job for _, job in jobs]
     written = []

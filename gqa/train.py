@@ -124,6 +124,11 @@ class TrainConfig:
         """Every field that determines the trained model (execution details left out)."""
         return {k: v for k, v in asdict(self).items() if k not in self.EXECUTION}
 
+    def label(self) -> str:
+        """A run's name for people: heads, layers, width, head dimension and seed."""
+        return (f"H=({self.n_heads},{self.n_kv_heads}) L={self.layers} d={self.d_model} d_h={self.head_dim} "
+                f"seed {self.seed}")
+
     def run_id(self) -> str:
         """The run's identity: a hash of every setting that determines the trained model, each number in
         its field's type (so 20 and 20.0 tokens per parameter are one run)."""

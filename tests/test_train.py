@@ -193,6 +193,20 @@ def test_sweep_trains_what_is_missing_and_skips_what_is_recorded(data_cache, sma
     assert len(runs.read(runs.store_path("t"))) == 4
 
 
+def test_sweep_seeds_train_every_configuration_once_per_seed():
+    from gqa import sweep
+
+    section = {"train": {"context": 32, "head_dim": 8, "seed": 7}, "heads": [[4, 4], [4, 1]], "sizes": [[1, 32]]}
+    assert [c.seed for c in sweep.sweep_configs(section)] == [7, 7]  # no list: train.seed
+    configs = sweep.sweep_configs({**section, "seeds": [0, 3]})  # the list replaces train.seed
+    assert [(c.seed, c.n_kv_heads) for c in configs] == [(0, 4), (0, 1), (3, 4), (3, 1)]
+    assert len({c.run_id() for c in configs}) == 4  # the seed is part of a run's identity
+    assert configs[2].label() == "H=(4,4) L=1 d=32 d_h=8 seed 3"
+    for bad in ([], [0, 0], [-1], [1.5], "0"):
+        with pytest.raises(ValueError, match="seeds"):
+            sweep.sweep_configs({**section, "seeds": bad})
+
+
 def test_throughput_benchmark_times_both_loops():
     from gqa.benchmarks import training_throughput
 

@@ -140,8 +140,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         configs = sweep_configs(section)
         for cfg in configs:
             mark = "done" if cfg.run_id() in done else "todo"
-            print(f"{mark}  {cfg.run_id()}  H=({cfg.n_heads},{cfg.n_kv_heads}) L={cfg.layers} "
-                  f"d={cfg.d_model} d_h={cfg.head_dim}")
+            print(f"{mark}  {cfg.run_id()}  {cfg.label()}")
         todo = sum(cfg.run_id() not in done for cfg in configs)
         print(f"{len(configs)} runs: {len(configs) - todo} recorded in data/runs/, {todo} to train")
         return 0
