@@ -17,17 +17,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Hardware:
-    """One accelerator: memory bandwidth (bytes/s), dense BF16 peak (FLOP/s), memory (bytes)."""
+    """One accelerator: memory bandwidth (bytes/s), dense BF16 peak (FLOP/s), memory (bytes; None: not
+    known, for hardware described only by its roofs)."""
 
     name: str
     bandwidth: float
     peak_flops: float
-    memory: float
+    memory: float | None
     source: str = ""
 
     def __post_init__(self) -> None:
         for key in ("bandwidth", "peak_flops", "memory"):
             value = getattr(self, key)
+            if key == "memory" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise ValueError(f"hardware {self.name!r}: {key} must be a positive finite number, got {value!r}")
 
@@ -44,9 +47,11 @@ PRESETS: dict[str, Hardware] = {h.name: h for h in (
     Hardware("a100-80gb", 2.039e12, 312e12, 80e9, "NVIDIA A100 SXM4 80GB datasheet"),
     Hardware("a800", 2.039e12, 312e12, 80e9, "NVIDIA A800 SXM4 80GB datasheet (the paper's GPU)"),
     Hardware("l40s", 0.864e12, 362e12, 48e9, "NVIDIA L40S datasheet"),
+    Hardware("rtx-4090", 1.008e12, 165.2e12, 24e9, "NVIDIA Ada Lovelace architecture whitepaper (RTX 4090; "
+             "BF16 tensor with FP32 accumulate, dense)"),
     Hardware("mi300x", 5.3e12, 1307e12, 192e9, "AMD Instinct MI300X datasheet"),
 )}
-ALIASES = {"h100": "h100-sxm", "a100": "a100-80gb"}
+ALIASES = {"h100": "h100-sxm", "a100": "a100-80gb", "4090": "rtx-4090"}
 
 
 def preset(name: str) -> Hardware:
@@ -56,6 +61,11 @@ def preset(name: str) -> Hardware:
         return PRESETS[key]
     except KeyError:
         raise ValueError(f"unknown hardware {name!r}; known: {', '.join([*PRESETS, *ALIASES])}") from None
+
+
+def custom(bandwidth: float, peak_flops: float, memory: float | None = None, name: str = "custom") -> Hardware:
+    """Hardware from figures a user gives: bandwidth in bytes/s, peak in FLOP/s, memory in bytes (or None)."""
+    return Hardware(name, bandwidth, peak_flops, memory, "given on the command line")
 
 
 def decode_step_time(bytes_read: float, flops: float, hardware: Hardware) -> float:

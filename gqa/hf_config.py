@@ -1,26 +1,41 @@
-"""A `Shape` from a Hugging Face model's configuration, read offline with transformers' config classes.
+"""An `Architecture` (and a `Shape` where the model is one) from a Hugging Face model's configuration.
 
 `gqa cost --config PATH` and `gqa plan --baseline-config PATH` take a `config.json` or a local model
 folder. The file is read by `transformers.AutoConfig` with `local_files_only=True`: nothing is
-downloaded. Supported families, and what each adds to a plain Llama shape:
+downloaded, and transformers' configuration classes need no torch (`pip install 'gqa[hf]'`). Families,
+and what each adds to a plain Llama shape (the parameter count of each equals that of the model
+transformers builds from the same config; tests/test_cost_config.py checks one published config each):
 
-  llama    attention_bias (biases on Q, K, V and O), head_dim when given; mlp_bias is refused
-  mistral  head_dim when given (Mistral-Nemo); no biases
-  qwen2    biases on Q, K, V always (Qwen2, Qwen2.5); head_dim = hidden_size / heads
-  qwen3    RMSNorm on queries and keys (2·d_h gains per layer), explicit head_dim, attention_bias
+  llama, granite  attention_bias (Q, K, V and O), mlp_bias, head_dim when given
+  mistral         head_dim when given; sliding_window (every layer keeps the last W tokens)
+  phi3            fused QKV and gate-up matrices (the same count); sliding_window
+  qwen2, qwen3    Q, K, V biases (qwen2) or per-head Q/K norms (qwen3); sliding windows from layer_types
+  olmo2           Q/K norms over the whole projection (n_h·d_h and n_kv·d_h gains), norms after blocks
+  gemma2, gemma3_text  four norms per layer, head_dim 256 by default, per-head Q/K norms (gemma3),
+                  local layers with a sliding window beside global ones (layer_types)
+  mixtral, qwen2_moe, qwen3_moe  mixtures of experts: router, experts, shared expert (qwen2_moe)
+  deepseek_v2, deepseek_v3  multi-head latent attention (MLA): the cache holds the compressed latent
+                  (kv_lora_rank + qk_rope_head_dim per token and layer), as transformers' cache and serving
+                  engines do; the per-head K and V are the named alternative cache "expanded"; the
+                  first_k_dense_replace layers are dense, the rest mixtures with shared experts
 
-Every other `model_type` is refused with the list above: its parameter count could differ in ways a
-Shape does not describe.
+Every other `model_type` is refused by name.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from gqa.architecture import Architecture, Experts, LayerAttention
 from gqa.shapes import Shape
 
-SUPPORTED = ("llama", "mistral", "qwen2", "qwen3")
+SUPPORTED = ("llama", "granite", "mistral", "phi3", "qwen2", "qwen3", "olmo2", "gemma2", "gemma3_text",
+             "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
+GQA_LIKE = ("llama", "granite", "mistral", "phi3", "qwen2", "qwen3")  # a Shape unless a window applies
+MOE = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
+MLA = ("deepseek_v2", "deepseek_v3")
 
 
 def _config_folder(path: Path) -> Path:
@@ -47,14 +62,16 @@ def read_config(path: str | Path):
         raise ValueError(f"{config_file}: model_type {raw['model_type']!r} is not supported; supported: "
                          f"{', '.join(SUPPORTED)}")
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
-                "intermediate_size", "vocab_size"):  # read as given, before transformers fills or rejects them
+                "intermediate_size", "vocab_size", "moe_intermediate_size", "shared_expert_intermediate_size",
+                "num_experts", "num_local_experts", "n_routed_experts", "num_experts_per_tok", "kv_lora_rank",
+                "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_position_embeddings"):  # read as given, before transformers fills or rejects them
         value = raw.get(key)
         if key in raw and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{config_file}: {key} must be a positive whole number, got {value!r}")
     try:
         from transformers import AutoConfig
     except ImportError:
-        raise RuntimeError("reading a Hugging Face config needs transformers: pip install 'gqa[models]'") from None
+        raise RuntimeError("reading a Hugging Face config needs transformers (no torch): pip install 'gqa[hf]'") from None
     try:
         return AutoConfig.from_pretrained(str(path), local_files_only=True), raw
     except Exception as e:  # noqa: BLE001 -- transformers' validation errors have their own classes
@@ -62,38 +79,224 @@ def read_config(path: str | Path):
         raise ValueError(f"{config_file}: transformers cannot read it ({first})") from None
 
 
-def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
-    """(Shape, notes) of a local Hugging Face config; notes say which fields were derived, not read."""
-    config, raw = read_config(path)
-    kind = config.model_type
-    where = Path(path) / "config.json" if Path(path).is_dir() else Path(path)
-    n_heads = int(config.num_attention_heads)
-    n_kv = getattr(config, "num_key_value_heads", None) or n_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // n_heads
-    tied = bool(getattr(config, "tie_word_embeddings", False))
-    # what the file leaves out and transformers' config class fills in, said rather than silent
-    notes = {key: f"not in the config: {why}" for key, why in (
-        ("num_key_value_heads", f"{n_kv} (transformers' default)"),
-        ("head_dim", f"{head_dim} (hidden_size / heads)" if kind != "qwen3" else f"{head_dim} (Qwen3's default)"),
-        ("tie_word_embeddings", f"{'tied' if tied else 'untied'} (transformers' default)"),
-        ("intermediate_size", f"{config.intermediate_size} (transformers' default for {kind})"))
-        if key not in raw}
-    if kind == "qwen2":  # Qwen2 has no head_dim setting: hidden_size / heads is the model, not a guess
-        notes.pop("head_dim", None)
-    if n_heads % int(n_kv):
-        raise ValueError(f"{where}: num_attention_heads = {n_heads} is not a multiple of num_key_value_heads = {n_kv}")
-    if getattr(config, "mlp_bias", False):
-        raise ValueError(f"{path}: mlp_bias = true is not supported (FFN biases are not in the cost model)")
-    # Llama and Qwen3 read attention_bias (Q, K, V and O); Qwen2 always has Q, K, V biases; Mistral none
-    attention_bias = kind in ("llama", "qwen3") and bool(getattr(config, "attention_bias", False))
+
+@dataclass(frozen=True)
+class ConfigModel:
+    """What a config describes: its Architecture, its Shape when it is one (a Llama-style model with no
+    window inside its context), what the file left out and the tool assumed, and where it came from."""
+
+    architecture: Architecture
+    shape: Shape | None
+    assumed: dict[str, str]
+    source: Path
+
+
+def _model_name(config, path: Path) -> str:
     name = getattr(config, "_name_or_path", "") or ""
     name = Path(name).name if name else ""
-    if name.endswith(".json"):  # a file given directly: the model is its folder
-        name = Path(path).resolve().parent.name
-    shape = Shape(
-        layers=int(config.num_hidden_layers), d_model=int(config.hidden_size), n_heads=n_heads,
-        n_kv_heads=int(n_kv), head_dim=int(head_dim), d_ff=int(config.intermediate_size),
-        vocab=int(config.vocab_size), tied=tied,
-        qkv_bias=attention_bias or kind == "qwen2", o_bias=attention_bias,
-        qk_norm=kind == "qwen3", name=name or f"{kind} config")
-    return shape, notes
+    if name.endswith(".json") or not name:  # a file given directly: the model is its folder
+        name = (path if path.is_dir() else path.resolve().parent).name
+    return name
+
+
+def _windows(config, kind: str, layers: int) -> list[int | None]:
+    """Each layer's sliding window, by transformers' own rule (cache_utils.get_layer_types_and_kwargs):
+    `layer_types` when the config has them, else every layer slides when `sliding_window` is set."""
+    window = getattr(config, "sliding_window", None) or None  # Qwen2-MoE writes 0 for "none"
+    types = getattr(config, "layer_types", None)
+    if types is not None:
+        if len(types) != layers:
+            raise ValueError(f"layer_types has {len(types)} entries for {layers} layers")
+        unknown = sorted(set(types) - {"full_attention", "sliding_attention"})
+        if unknown:
+            raise ValueError(f"layer_types {', '.join(unknown)} are not costed (full_attention, sliding_attention)")
+        if "sliding_attention" in types and window is None:
+            raise ValueError("layer_types has sliding_attention layers but sliding_window is not set")
+        return [window if t == "sliding_attention" else None for t in types]
+    return [window] * layers
+
+
+def _dense_ffn(config, width: int, d: int) -> int:
+    bias = bool(getattr(config, "mlp_bias", False))
+    return 3 * d * width + (2 * width + d if bias else 0)
+
+
+def _ffns(config, kind: str, d: int, layers: int) -> tuple[int, int, int, Experts | None]:
+    """(FFN parameters of every layer, those one token runs, router parameters, the mixture) of a family."""
+    dense = _dense_ffn(config, int(config.intermediate_size), d)
+    if kind not in MOE:
+        return layers * dense, layers * dense, 0, None
+    if kind == "mixtral":
+        routed, moe_layers, expert_width, shared_width = int(config.num_local_experts), list(range(layers)), \
+            int(config.intermediate_size), 0
+    elif kind in ("qwen2_moe", "qwen3_moe"):
+        routed, step = int(config.num_experts), int(config.decoder_sparse_step)
+        only_mlp = set(config.mlp_only_layers or [])
+        moe_layers = [i for i in range(layers) if i not in only_mlp and routed > 0 and (i + 1) % step == 0]
+        expert_width = int(config.moe_intermediate_size)
+        shared_width = int(getattr(config, "shared_expert_intermediate_size", 0) or 0) if kind == "qwen2_moe" else 0
+    else:  # deepseek: the first first_k_dense_replace layers are dense
+        routed = int(config.n_routed_experts)
+        moe_layers = list(range(int(config.first_k_dense_replace), layers))
+        expert_width = int(config.moe_intermediate_size)
+        shared_width = expert_width * int(config.n_shared_experts or 0)
+    per_token = int(config.num_experts_per_tok)
+    if not 1 <= per_token <= routed:
+        raise ValueError(f"num_experts_per_tok = {per_token} must lie in [1, {routed}] (the routed experts)")
+    expert = 3 * d * expert_width
+    shared = 3 * d * shared_width
+    dense_layers = layers - len(moe_layers)
+    total = dense_layers * dense + len(moe_layers) * (routed * expert + shared)
+    active = dense_layers * dense + len(moe_layers) * (per_token * expert + shared)
+    router = len(moe_layers) * (routed * d + (d if kind == "qwen2_moe" and shared_width else 0))
+    n_shared = 1 if kind == "qwen2_moe" and shared_width else int(getattr(config, "n_shared_experts", 0) or 0)
+    return total, active, router, Experts(routed, per_token, len(moe_layers), n_shared if kind in MLA or
+                                          kind == "qwen2_moe" else 0)
+
+
+def _gqa_attention(config, kind: str, d: int, n_heads: int, n_kv: int, head_dim: int) -> tuple[int, int]:
+    """(projection parameters, norm gains) of one GQA layer's attention."""
+    q, kv = n_heads * head_dim, n_kv * head_dim
+    params = d * q + 2 * d * kv + q * d
+    if kind in ("qwen2", "qwen2_moe"):  # Q, K and V biases always, none on O
+        params += q + 2 * kv
+    elif kind not in ("mistral", "phi3", "mixtral") and getattr(config, "attention_bias", False):
+        params += q + 2 * kv + d
+    if kind in ("qwen3", "qwen3_moe", "gemma3_text"):
+        norms = 2 * head_dim
+    elif kind == "olmo2":
+        norms = q + kv
+    else:
+        norms = 0
+    return params, norms
+
+
+def _mla(config, d: int, n_heads: int) -> tuple[int, int, LayerAttention, LayerAttention]:
+    """(projection parameters, norm gains, latent-cache layer, expanded-cache layer) of one MLA layer."""
+    rope, nope, v = int(config.qk_rope_head_dim), int(config.qk_nope_head_dim), int(config.v_head_dim)
+    latent, q_rank = int(config.kv_lora_rank), config.q_lora_rank
+    bias = bool(getattr(config, "attention_bias", False))
+    qk = nope + rope
+    if q_rank:
+        q_params, norms = d * int(q_rank) + (int(q_rank) if bias else 0) + int(q_rank) * n_heads * qk, int(q_rank)
+    else:
+        q_params, norms = d * n_heads * qk, 0
+    params = (q_params + d * (latent + rope) + (latent + rope if bias else 0) + latent * n_heads * (nope + v)
+              + n_heads * v * d + (d if bias else 0))
+    # served (absorbed): scores over the latent and the shared rope key, values from the latent
+    served = LayerAttention(n_heads, latent + rope, latent + rope, latent)
+    expanded = LayerAttention(n_heads, n_heads * (qk + v), qk, v)  # per-head K and V, decompressed
+    return params, norms + latent, served, expanded
+
+
+def model_from_config(path: str | Path) -> ConfigModel:
+    """The model a local Hugging Face config describes (see the module doc for the families)."""
+    config, raw = read_config(path)
+    path = Path(path).expanduser()
+    where = path / "config.json" if path.is_dir() else path
+    kind = config.model_type
+    layers, d = int(config.num_hidden_layers), int(config.hidden_size)
+    n_heads = int(config.num_attention_heads)
+    n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads)
+    head_dim = int(getattr(config, "head_dim", None) or d // n_heads)
+    tied = bool(getattr(config, "tie_word_embeddings", False))
+    vocab = int(config.vocab_size)
+    max_position = getattr(config, "max_position_embeddings", None) if "max_position_embeddings" in raw else None
+    try:
+        if kind not in MLA and n_heads % n_kv:
+            raise ValueError(f"num_attention_heads = {n_heads} is not a multiple of num_key_value_heads = {n_kv}")
+        if kind not in ("llama", "granite") and getattr(config, "mlp_bias", False):
+            raise ValueError(f"mlp_bias = true is not costed for {kind}")
+        windows = _windows(config, kind, layers) if kind not in MLA else [None] * layers
+        ffn, ffn_active, router, experts = _ffns(config, kind, d, layers)
+        alternative = None
+        if kind in MLA:
+            per_layer, qk_norms, served, expanded = _mla(config, d, n_heads)
+            layer_list = (served,) * layers
+            alternative = ("expanded", (expanded,) * layers)
+        else:
+            per_layer, qk_norms = _gqa_attention(config, kind, d, n_heads, n_kv, head_dim)
+            layer_list = tuple(LayerAttention(n_heads, 2 * n_kv * head_dim, head_dim, head_dim, window)
+                               for window in windows)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{where}: {e}") from None
+    layer_norms = 4 if kind in ("gemma2", "gemma3_text") else 2
+    architecture = Architecture(
+        name=_model_name(config, path), family=kind, d_model=d, vocab=vocab, tied=tied, layers=layer_list,
+        attention=layers * per_layer, ffn=ffn, ffn_active=ffn_active, router=router,
+        norms=layers * (layer_norms * d + qk_norms) + d, experts=experts,
+        max_position=int(max_position) if max_position else None, alternative_cache=alternative,
+        notes=("transformers builds no multi-token-prediction layer: published totals that include it are "
+               "larger",) if kind == "deepseek_v3" and getattr(config, "num_nextn_predict_layers", 0) else ())
+    return ConfigModel(architecture, _as_shape(config, kind, architecture, n_kv, head_dim),
+                       _assumed(config, raw, kind, architecture, n_kv, head_dim), where)
+
+
+def _as_shape(config, kind: str, architecture: Architecture, n_kv: int, head_dim: int) -> Shape | None:
+    """The paper's Shape of a Llama-style model whose windows never bind inside its context; else None."""
+    limit = architecture.max_position
+    binding = [w for w in architecture.windows if w is not None and (limit is None or w < limit)]
+    if kind not in GQA_LIKE or binding or getattr(config, "mlp_bias", False):
+        return None
+    bias = kind in ("llama", "granite", "qwen3") and bool(getattr(config, "attention_bias", False))
+    layer = architecture.layers[0]
+    return Shape(layers=len(architecture.layers), d_model=architecture.d_model, n_heads=layer.n_heads,
+                 n_kv_heads=n_kv, head_dim=head_dim, d_ff=int(config.intermediate_size), vocab=architecture.vocab,
+                 tied=architecture.tied, qkv_bias=bias or kind == "qwen2", o_bias=bias, qk_norm=kind == "qwen3",
+                 name=architecture.name or f"{kind} config")
+
+
+# The fields each family's count reads; any the file leaves out is filled by transformers and said.
+_READ = {
+    "common": ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "tie_word_embeddings",
+               "intermediate_size", "max_position_embeddings"),
+    "gqa": ("num_key_value_heads",),
+    "head_dim": ("head_dim",),
+    "window": ("sliding_window",),
+    "moe": ("num_experts_per_tok",),
+    "mixtral": ("num_local_experts",),
+    "qwen_moe": ("num_experts", "moe_intermediate_size", "decoder_sparse_step", "mlp_only_layers"),
+    "qwen2_moe": ("shared_expert_intermediate_size",),
+    "deepseek": ("n_routed_experts", "n_shared_experts", "moe_intermediate_size", "first_k_dense_replace",
+                 "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"),
+}
+
+
+def _read_fields(kind: str) -> tuple[str, ...]:
+    groups = ["common"]
+    groups += ["gqa"] if kind not in MLA else []
+    groups += ["head_dim"] if kind in ("llama", "mistral", "qwen3", "qwen3_moe", "gemma2", "gemma3_text") else []
+    groups += ["window"] if kind in ("mistral", "phi3", "mixtral", "gemma2", "gemma3_text") else []
+    groups += ["moe"] if kind in MOE else []
+    groups += ["mixtral"] if kind == "mixtral" else []
+    groups += ["qwen_moe"] if kind in ("qwen2_moe", "qwen3_moe") else []
+    groups += ["qwen2_moe"] if kind == "qwen2_moe" else []
+    groups += ["deepseek"] if kind in MLA else []
+    return tuple(key for group in groups for key in _READ[group])
+
+
+def _assumed(config, raw: dict, kind: str, architecture: Architecture, n_kv: int, head_dim: int) -> dict[str, str]:
+    """{field: what was taken} for every field the count reads that the file leaves out."""
+    derived = {"num_key_value_heads": f"{n_kv} (= num_attention_heads, transformers' default)",
+               "head_dim": f"{head_dim} (" + ("hidden_size / heads" if head_dim * architecture.layers[0].n_heads
+                                              == architecture.d_model else f"transformers' default for {kind}") + ")",
+               "max_position_embeddings": "the context the model was built for is unknown (no warning beyond it)",
+               "tie_word_embeddings": f"{'tied' if architecture.tied else 'untied'} (transformers' default)"}
+    notes = {}
+    for key in _read_fields(kind):
+        if key in raw:
+            continue
+        value = getattr(config, key, None)
+        notes[key] = "not in the config: " + derived.get(key, f"{value!r} (transformers' default for {kind})")
+    return notes
+
+
+def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
+    """(Shape, what was assumed) of a local config of a Llama-style model; ValueError naming what a Shape
+    cannot describe (sliding windows inside the context, experts, latent attention, extra norms)."""
+    model = model_from_config(path)
+    if model.shape is None:
+        raise ValueError(f"{model.source}: {model.architecture.family} ({model.architecture.describe()}) is not a "
+                         "Llama-style shape; `gqa cost --config` costs it, head-configuration comparisons need "
+                         "llama, mistral, qwen2, qwen3, phi3 or granite without a binding sliding window")
+    return model.shape, model.assumed

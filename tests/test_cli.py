@@ -15,7 +15,7 @@ def run_json(capsys, *argv):
 def test_cost_json_equals_hand_derived_numbers(capsys):
     r = run_json(capsys, "--layers", "36", "--d-model", "1536", "--heads", "32", "--kv-heads", "8",
                  "--context", "131072")
-    assert r["params"] == {"total": 1_039_859_712, "non_embedding": 962_592_768,
+    assert r["params"] == {"total": 1_039_859_712, "active": 1_039_859_712, "non_embedding": 962_592_768,
                            "norms": 73 * 1536, "numel": 1_039_859_712 + 73 * 1536}
     assert r["flops_per_token"] == {"time_invariant": 2_079_719_424,
                                     "time_variant": 38_654_705_664,
