@@ -16,7 +16,11 @@ BIN = Path(sys.executable).parent
 
 
 def blocks(kind: str) -> list[str]:
-    return re.findall(rf"```{kind}\n(.*?)```", README, re.S)
+    """Every fenced block of a kind, indented ones (inside a list item) included, dedented."""
+    import textwrap
+
+    return [textwrap.dedent(indent + body) for indent, body in
+            re.findall(rf"^( *)```{kind}\n(.*?)^ *```", README, re.S | re.M)]
 
 
 def run(line: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -24,8 +28,8 @@ def run(line: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_cost_console_example_prints_what_the_readme_shows():
-    example = blocks("console")[0]
+@pytest.mark.parametrize("example", blocks("console"))
+def test_cost_console_examples_print_what_the_readme_shows(example):
     command, *shown = example.strip().splitlines()
     assert command.startswith("$ ")
     proc = run(command[2:], ROOT)
