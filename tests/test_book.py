@@ -754,3 +754,61 @@ def test_a_damaged_key_file_or_cached_execution_is_a_miss_not_a_crash(tmp_path):
     for damaged in ('{"cells": ', "[]", '{"cells": 3}'):
         out.write_text(damaged)
         assert not book._readable_notebook(out)
+
+
+@pytest.mark.slow
+def test_cost_explorer_computes_what_gqa_cost_json_prints(capsys):
+    """Chapter 1's explorer, in a headless Chromium: its arithmetic for every preset at four contexts (with
+    a batch and an FP8 cache as well) equals `gqa cost --json`, and moving its controls updates the page."""
+    import base64
+
+    from gqa import browser
+    from gqa.shapes import preset_names
+
+    assert main(["book", "--profile", "ci"]) == 0
+    capsys.readouterr()
+    html_dir = book.BUILD_DIR / "html"
+    cases = [(name, t, b, kv) for name in preset_names() for t in (1024, 32768, 131072, 1 << 20)
+             for b, kv in ((1, "bf16"), (8, "fp8"))]
+    with browser.serve(html_dir) as base, browser.chromium() as chrome:
+        target = chrome.call("Target.createTarget", url="about:blank")["targetId"]
+        session = chrome.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        chrome.call("Page.enable", session)
+        chrome.call("Page.navigate", session, url=f"{base}/notebooks/01_cost_model.html")
+        chrome.wait_for("Page.loadEventFired", time.monotonic() + 60)
+
+        def evaluate(expression: str):
+            return chrome.call("Runtime.evaluate", session, expression=expression,
+                               returnByValue=True)["result"].get("value")
+
+        deadline = time.monotonic() + 20
+        while evaluate("typeof window.gqaCostExplorer") != "object":
+            assert time.monotonic() < deadline, "the explorer's script did not run"
+            time.sleep(0.2)
+        computed = evaluate(f"JSON.stringify({json.dumps(cases)}.map(([n, t, b, kv]) => "
+                            "window.gqaCostExplorer.compute(window.gqaCostExplorer.presets[n], t, b, kv)))")
+        # the controls: pick Qwen2.5-7B at 1M tokens, a batch of 4 and an FP8 cache, as a reader would
+        evaluate("""(() => { const root = document.querySelector('.gqa-explorer');
+            const set = (k, v) => { const el = root.querySelector(`[data-gqa=${k}]`); el.value = v;
+                                    el.dispatchEvent(new Event('input')); };
+            set('preset', 'qwen2.5-7b'); set('context', '20'); set('batch', '4'); set('kv-dtype', 'fp8'); })()""")
+        shown = {key: evaluate(f"document.querySelector('[data-gqa={key}]').textContent")
+                 for key in ("kv", "weights", "kv-share", "flops-variant", "context-label")}
+        shot = chrome.call("Page.captureScreenshot", session, format="png")["data"]
+        assert len(base64.b64decode(shot)) > 10_000
+    for (name, t, b, kv), js in zip(cases, json.loads(computed)):
+        assert main(["cost", "--preset", name, "--context", str(t), "--batch", str(b), "--kv-dtype", kv, "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert js["weight_bytes"] == r["memory_bytes"]["weights"], (name, t)
+        assert js["kv_bytes"] == r["memory_bytes"]["kv_cache"], (name, t, b, kv)
+        assert js["flops_time_invariant"] == r["flops_per_token"]["time_invariant"], name
+        assert js["flops_time_variant"] == r["flops_per_token"]["time_variant"], (name, t)
+        assert js["kv_share"] == pytest.approx(r["kv_share_of_memory_bytes"], rel=1e-12)
+    assert main(["cost", "--preset", "qwen2.5-7b", "--context", "1m", "--batch", "4", "--kv-dtype", "fp8",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    from gqa.units import format_bytes, format_count
+
+    assert shown == {"kv": format_bytes(r["memory_bytes"]["kv_cache"]), "weights": format_bytes(r["memory_bytes"]["weights"]),
+                     "kv-share": f"{100 * r['kv_share_of_memory_bytes']:.1f}%",
+                     "flops-variant": format_count(r["flops_per_token"]["time_variant"]), "context-label": "1M tokens"}
