@@ -14,6 +14,7 @@ from gqa.cli.book import add_book
 from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
 from gqa.cli.exercise import add_exercise
+from gqa.cli.pilot import add_pilot
 from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
 from gqa.cli.readings import add_readings
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data(sub)
     add_train(sub)
     add_sweep(sub)
+    add_pilot(sub)
     add_fit_plan(sub)
     add_bench(sub)
     add_digitise(sub)

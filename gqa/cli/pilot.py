@@ -1,0 +1,64 @@
+"""`gqa pilot`: a study's pilot, read from its run records: the seed spread against the head-count effect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from gqa.cli._common import CliError, _profile_section
+
+
+def _records(profile: str, partial: bool) -> tuple[list[dict], int]:
+    from gqa import runs
+    from gqa.sweep import study_records, sweep_configs
+
+    section = _profile_section(profile, "sweep")
+    planned = sweep_configs(section)
+    if partial:
+        by_id = runs.index()
+        found = [by_id[c.run_id()] for c in planned if c.run_id() in by_id]
+    else:
+        records, _ = study_records(section, profile)  # an error naming what is missing
+        found = [(r, "") for r in records]
+    for record, store in found:  # what the analysis reads, checked as a fit's input is
+        runs.check_record(record, f"data/runs/{store or '*'}.jsonl run {record.get('run_id')}",
+                          runs.FIT_FIELDS + ("seed",))
+    return [record for record, _ in found], len(planned)
+
+
+def cmd_pilot(args: argparse.Namespace) -> int:
+    from gqa.pilot import analyse
+
+    records, planned = _records(args.profile, args.partial)
+    try:
+        result = analyse(records)
+    except ValueError as e:
+        raise CliError(f"{args.profile}: {e} ({len(records)} of {planned} runs recorded)") from None
+    if args.json:
+        print(json.dumps({**asdict(result), "ratio": result.ratio, "runs": len(records), "planned": planned,
+                          "configurations": [{**asdict(c), "mean": c.mean, "spread": c.spread}
+                                             for c in result.configurations]}, indent=2))
+        return 0
+    layers, d = result.size
+    print(f"pilot of {args.profile}: L={layers}, d={d}, {len(records)} of {planned} runs recorded")
+    print(f"{'(n_h, n_kv)':>12}  {'N non-emb.':>10}  {'seeds':>5}  {'mean loss':>9}  {'seed SD':>7}  losses")
+    for c in result.configurations:
+        print(f"{str(c.heads):>12}  {c.non_embedding:>10,}  {len(c.losses):>5}  {c.mean:>9.4f}  {c.spread:>7.4f}  "
+              + ", ".join(f"{x:.4f}" for x in c.losses))
+    print(f"effect (fewest minus most KV heads) {result.effect:+.4f} nats, standard error {result.standard_error:.4f}"
+          f" ({result.ratio:.1f} SE); pooled seed SD {result.pooled_sd:.4f} nats")
+    print(("GO: " if result.go else "NO-GO: ") + result.reason)
+    return 0
+
+
+def add_pilot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pilot", help="a study's pilot: is the head-count effect larger than the seed spread?",
+                       description="Read the runs of a pilot profile's sweep (one backbone, several head "
+                                   "configurations and seeds) and state the go/no-go decision: GO when the loss "
+                                   "difference between the fewest and the most KV heads is at least 3 standard "
+                                   "errors of the seed noise and the loss rises at every halving of the KV heads.")
+    p.add_argument("--profile", default="study-pilot", help="a pilot profile (default study-pilot)")
+    p.add_argument("--partial", action="store_true", help="analyse the runs recorded so far (a sweep under way)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_pilot)

@@ -1,0 +1,99 @@
+"""The pilot of a training study: is the head-count effect larger than the seed spread at one size?
+
+A study that fits one loss law per head configuration can only rank configurations if the loss
+differences between them, at one size, stand out of the noise of training with another seed. The pilot
+(profile `study-pilot`) trains every head configuration of one backbone with several seeds; this module
+reads its records and decides.
+
+Conventions: losses are final validation losses in nats per token; `spread` is a configuration's sample
+standard deviation over seeds (n − 1); `pooled_sd` pools the configurations' variances (equal seeds);
+the effect is the difference of mean losses between the fewest and the most KV heads, its standard
+error pooled_sd·sqrt(1/n_a + 1/n_b), and its signal-to-noise ratio their quotient. The decision rule,
+fixed before the runs: GO when that ratio is at least `GO_RATIO` (= 3: the effect is three standard
+errors from zero, so one seed per cell in the full sweep, whose noise is pooled_sd, still orders the
+extremes correctly unless two seeds err by more than 1.5 standard errors each way) and the mean losses
+fall monotonically with the KV heads; otherwise NO-GO, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gqa.search import Heads
+
+GO_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class ConfigurationSpread:
+    heads: Heads
+    losses: tuple[float, ...]  # one per seed, in seed order
+    seeds: tuple[int, ...]
+    non_embedding: int
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.losses)
+
+    @property
+    def spread(self) -> float:
+        """Sample standard deviation over seeds (nats); 0 with one seed."""
+        return statistics.stdev(self.losses) if len(self.losses) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class PilotResult:
+    size: tuple[int, int]  # (layers, d_model) of the backbone
+    configurations: tuple[ConfigurationSpread, ...]  # most KV heads first
+    pooled_sd: float  # seed noise of one run, nats
+    effect: float  # mean loss of the fewest KV heads minus that of the most, nats
+    standard_error: float  # of `effect`
+    monotone: bool  # mean loss rises at every halving of the KV heads
+    go: bool
+    reason: str
+
+    @property
+    def ratio(self) -> float:
+        return self.effect / self.standard_error if self.standard_error > 0 else math.inf
+
+
+def analyse(records: Sequence[dict]) -> PilotResult:
+    """The pilot's decision from its run records (one backbone, several head configurations and seeds).
+    ValueError if the records span several backbones or a configuration has fewer than two seeds."""
+    sizes = {(r["layers"], r["d_model"]) for r in records}
+    if len(sizes) != 1:
+        raise ValueError(f"a pilot trains one backbone; the records span {sorted(sizes)}")
+    by_heads: dict[Heads, list[dict]] = defaultdict(list)
+    for r in records:
+        by_heads[(r["n_heads"], r["n_kv_heads"])].append(r)
+    configurations = []
+    for heads, runs in sorted(by_heads.items(), key=lambda kv: (-kv[0][1], -kv[0][0])):
+        runs = sorted(runs, key=lambda r: r["seed"])
+        seeds = tuple(r["seed"] for r in runs)
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{heads}: seed recorded twice ({seeds})")
+        if len(runs) < 2:
+            raise ValueError(f"{heads}: one seed only; the pilot needs at least two per configuration")
+        configurations.append(ConfigurationSpread(heads, tuple(r["val_loss"] for r in runs), seeds,
+                                                  runs[0]["n_non_embedding"]))
+    if len(configurations) < 2:
+        raise ValueError("a pilot compares at least two head configurations")
+    pooled = math.sqrt(statistics.fmean(c.spread ** 2 for c in configurations))
+    most, fewest = configurations[0], configurations[-1]
+    effect = fewest.mean - most.mean
+    se = pooled * math.sqrt(1 / len(most.losses) + 1 / len(fewest.losses))
+    monotone = all(b.mean > a.mean for a, b in zip(configurations, configurations[1:]))
+    ratio = effect / se if se > 0 else math.inf
+    if ratio >= GO_RATIO and monotone:
+        go, reason = True, (f"the effect, {effect:.3f} nats, is {ratio:.1f} standard errors of the seed noise "
+                            f"(pooled SD {pooled:.4f} nats) and the losses rise at every halving of the KV heads")
+    elif not monotone:
+        go, reason = False, "the mean losses do not rise monotonically as the KV heads are halved"
+    else:
+        go, reason = False, (f"the effect, {effect:.3f} nats, is only {ratio:.1f} standard errors of the seed "
+                             f"noise (pooled SD {pooled:.4f} nats); at least {GO_RATIO:g} are needed")
+    return PilotResult(sizes.pop(), tuple(configurations), pooled, effect, se, monotone, go, reason)
