@@ -266,10 +266,12 @@ class Roofline:
 
     @property
     def tokens_per_s(self) -> float:
+        """Tokens per second at the efficiency, across the batch."""
         return self.tokens / self.seconds_at_efficiency
 
     @property
     def seconds_per_token(self) -> float:
+        """Seconds per token at the efficiency (the phase's time over its tokens)."""
         return self.seconds_at_efficiency / self.tokens
 
 
@@ -293,12 +295,16 @@ def decode_roofline(arch: Architecture, context: int, device, *, batch: int = 1,
 def prefill_roofline(arch: Architecture, tokens: int, device, *, batch: int = 1, dtype: str = "bf16",
                      kv_dtype: str | None = None, efficiency: float = 1.0, cache: str = "default") -> Roofline:
     """Prefilling `batch` prompts of `tokens` tokens: reads the weights once (every expert a long prompt
-    touches) and writes the caches, computes 2·N_active per token plus the causal attention."""
+    touches) and writes the caches, computes 2·N_active per token plus the causal attention. The attention
+    is computed in the cheapest form the model has: an MLA model prefills with per-head K and V (the
+    `expanded` form, as serving engines do) and stores its latent; it decodes over the latent."""
     from gqa.cost import bytes_per_value
 
     moved = (weights_read(arch, batch * tokens) * bytes_per_value(dtype)
              + arch.kv_values(tokens, batch, cache=cache) * bytes_per_value(kv_dtype or dtype))
-    flops = batch * (2.0 * arch.matmul_params() * tokens + prefill_attention_flops(arch, tokens, cache=cache))
+    forms = [cache] + ([arch.alternative_cache[0]] if arch.alternative_cache else [])
+    attention = min(prefill_attention_flops(arch, tokens, cache=form) for form in forms)
+    flops = batch * (2.0 * arch.matmul_params() * tokens + attention)
     return _roofline("prefill", batch * tokens, moved, flops, device, efficiency)
 
 

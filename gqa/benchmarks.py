@@ -61,6 +61,52 @@ def training_throughput(cfg: TrainConfig, vocab: int, *, steps: int = 20, warmup
             "ratio": plain_s / ours_s}
 
 
+TRAINING_OPTIONS = ("fp32, fused AdamW", "fp32, foreach AdamW", "bf16 autocast", "torch.compile")
+
+
+def training_options(cfg: TrainConfig, vocab: int, *, steps: int = 20, warmup: int = 3,
+                     options: tuple[str, ...] = TRAINING_OPTIONS) -> list[dict]:
+    """Tokens/s of gqa's training step under each option, as ratios to the first (what `gqa train` runs),
+    with the mean loss over the timed steps (same weights, same batches), so that an option that changes
+    the arithmetic shows it. bf16 autocast runs on CPUs too (fast only with AMX or AVX512-BF16);
+    torch.compile's compile time is in the warm-up steps, not in the figure."""
+    from gqa.model import build_model
+
+    shape = cfg.shape(vocab)
+    g = torch.Generator().manual_seed(cfg.seed)
+    batches = [torch.randint(0, vocab, (cfg.batch_size, cfg.context + 1), generator=g)
+               for _ in range(warmup + steps)]
+    tokens = steps * cfg.batch_size * cfg.context
+    rows = []
+    for option in options:
+        if option not in TRAINING_OPTIONS:
+            raise ValueError(f"unknown option {option!r}; known: {', '.join(TRAINING_OPTIONS)}")
+        model = build_model(shape, attention_backend=cfg.attention, seed=cfg.seed, device=cfg.device)
+        if option == "fp32, foreach AdamW":
+            from gqa.train import param_groups
+
+            opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=1e-8,
+                                    foreach=True)
+        else:
+            opt = make_optimizer(model, cfg)
+        forward = torch.compile(model) if option == "torch.compile" else model
+        losses = []
+
+        def step(batch, forward=forward, opt=opt, option=option, losses=losses):
+            with torch.autocast(cfg.device.split(":")[0], dtype=torch.bfloat16, enabled=option == "bf16 autocast"):
+                loss = next_token_loss(forward, batch, cfg.device)
+            losses.append(float(loss))
+            optimizer_step(model, opt, loss, cfg.grad_clip)
+
+        seconds = _time_steps(step, batches, warmup)
+        rows.append({"option": option, "tokens_per_s": tokens / seconds,
+                     "mean_loss": float(np.mean(losses[warmup:]))})
+    for row in rows:
+        row["ratio"] = row["tokens_per_s"] / rows[0]["tokens_per_s"]
+        row["loss_difference"] = row["mean_loss"] - rows[0]["mean_loss"]
+    return rows
+
+
 def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
     """Seconds to fit and bootstrap 21 head configurations, to fill an 8 x 5 Table-4 grid, and for a
     whole `gqa plan` process (import included) on synthetic runs with a known law."""

@@ -70,8 +70,9 @@ class HardwareWeights:
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not 0 <= self.lam <= 1:
             raise ValueError(f"lambda must lie in [0, 1], got {self.lam}")
-        if self.alpha <= 0 or self.beta <= 0:
-            raise ValueError(f"alpha and beta must be positive, got alpha={self.alpha}, beta={self.beta}")
+        for name, value in (("alpha", self.alpha), ("beta", self.beta)):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
 
 
 def eq5_z(memory: float, flops: float, hw: HardwareWeights = HardwareWeights()) -> float:

@@ -40,8 +40,19 @@
     const get = (name) => root.querySelector("[data-gqa=" + name + "]");
     const preset = data.presets[get("preset").value];
     const context = Math.pow(2, Number(get("context").value));
-    const batch = Math.max(1, Math.floor(Number(get("batch").value) || 1));
+    const typed = Number(get("batch").value);
+    const valid = Number.isInteger(typed) && typed >= 1;
+    const batch = valid ? typed : root.lastBatch || 1;  // an invalid entry keeps the last good batch, said below
+    root.lastBatch = batch;
     const kvDtype = get("kv-dtype").value;
+    const notices = [];
+    if (!valid) notices.push("batch must be a whole number from 1; showing batch " + batch + ".");
+    if (preset.max_position && context > preset.max_position) {
+      notices.push(fmtTokens(context) + " is beyond the " + fmtTokens(preset.max_position) +
+                   " context this model was built for: an extrapolation of its cost, not a model that works there.");
+    }
+    get("notice").textContent = notices.join(" ");
+    get("batch").setAttribute("aria-invalid", valid ? "false" : "true");
     const r = compute(preset, context, batch, kvDtype);
     get("context-label").textContent = fmtTokens(context) + " tokens";
     get("shape").textContent = preset.describe;

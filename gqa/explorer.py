@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from gqa import cost
-from gqa.shapes import get_preset, preset_names
+from gqa.shapes import PUBLIC_MODELS, get_preset, preset_names
 from gqa.units import format_bytes, format_count
 
 SCRIPT = Path(__file__).with_name("explorer.js")
@@ -28,9 +28,11 @@ def preset_constants() -> dict[str, dict]:
     for name in preset_names():
         shape = get_preset(name)
         stored, matmul = cost.cost_params(shape, "total")
+        public = PUBLIC_MODELS.get(name)
         out[name] = {"layers": shape.layers, "n_heads": shape.n_heads, "n_kv_heads": shape.n_kv_heads,
                      "head_dim": shape.head_dim, "params_total": stored, "matmul_params": matmul,
-                     "describe": f"{name}: {shape.describe()}"}
+                     "describe": f"{name}: {shape.describe()}",
+                     "max_position": public.max_position if public else None}
     return out
 
 
@@ -64,14 +66,14 @@ def cost_explorer_html(preset: str = "llama-3.1-8b", context: int = 131072, batc
 </div>
 <p class="gqa-explorer-shape" data-gqa="shape">{html.escape(preset)}: {html.escape(shape.describe())}</p>
 <div class="gqa-explorer-tables">
-<table><caption>Memory (bf16 weights)</caption>
-{_row("weights", "weights", format_bytes(c.bytes_weights))}
+<table><caption>Memory</caption>
+{_row("weights (bf16)", "weights", format_bytes(c.bytes_weights))}
 {_row("KV cache", "kv", format_bytes(c.bytes_kv_cache))}
 {_row("total", "memory", format_bytes(c.bytes_total))}
 {_row("KV share", "kv-share", f"{100 * c.kv_share_of_memory:.1f}%")}
 </table>
 <table><caption>FLOPs per token</caption>
-{_row("weights (2N)", "flops-invariant", format_count(c.flops_time_invariant / batch))}
+{_row("weights", "flops-invariant", format_count(c.flops_time_invariant / batch))}
 {_row("attention (4TLd<sub>h</sub>n<sub>h</sub>)", "flops-variant", format_count(c.flops_time_variant / batch))}
 {_row("total", "flops", format_count(per_token_flops))}
 {_row("attention share", "attention-share", f"{100 * attention_share:.1f}%")}
@@ -81,8 +83,10 @@ def cost_explorer_html(preset: str = "llama-3.1-8b", context: int = 131072, batc
  style="width: {100 * c.kv_share_of_memory:.1f}%"></div></div></div>
 <div class="gqa-explorer-bar" aria-hidden="true"><span>FLOPs</span><div><div class="gqa-bar-attention"
  data-gqa="bar-attention" style="width: {100 * attention_share:.1f}%"></div></div></div>
+<p class="gqa-explorer-shape" data-gqa="notice" role="status"></p>
 <p class="gqa-explorer-shape">Orange: the KV cache and the attention operator, which grow with the context;
-blue: the weights, the same at every context.</p>
+blue: the weights, the same at every context. A weight costs 2 FLOPs a token when the token multiplies by
+it: an untied input embedding (Llama-3.1-8B's, say) is a lookup and costs none.</p>
 <script type="application/json">{data}</script>
 <script>{SCRIPT.read_text(encoding="utf-8")}</script>
 </div>"""

@@ -36,6 +36,7 @@ SUPPORTED = ("llama", "granite", "mistral", "phi3", "qwen2", "qwen3", "olmo2", "
 GQA_LIKE = ("llama", "granite", "mistral", "phi3", "qwen2", "qwen3")  # a Shape unless a window applies
 MOE = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3")
 MLA = ("deepseek_v2", "deepseek_v3")
+CORE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")  # refused when missing
 
 
 def _config_folder(path: Path) -> Path:
@@ -61,6 +62,10 @@ def read_config(path: str | Path):
     if raw["model_type"] not in SUPPORTED:
         raise ValueError(f"{config_file}: model_type {raw['model_type']!r} is not supported; supported: "
                          f"{', '.join(SUPPORTED)}")
+    missing = [key for key in CORE_FIELDS if key not in raw]
+    if missing:
+        raise ValueError(f"{config_file}: {', '.join(missing)} missing; a config.json of a released model has them "
+                         "(transformers would fill in a default model's values)")
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
                 "intermediate_size", "vocab_size", "moe_intermediate_size", "shared_expert_intermediate_size",
                 "num_experts", "num_local_experts", "n_routed_experts", "num_experts_per_tok", "kv_lora_rank",
@@ -89,6 +94,7 @@ class ConfigModel:
     shape: Shape | None
     assumed: dict[str, str]
     source: Path
+    not_a_shape: str = ""  # why `shape` is None: what a Llama shape cannot describe
 
 
 def _model_name(config, path: Path) -> str:
@@ -228,22 +234,31 @@ def model_from_config(path: str | Path) -> ConfigModel:
         max_position=int(max_position) if max_position else None, alternative_cache=alternative,
         notes=("transformers builds no multi-token-prediction layer: published totals that include it are "
                "larger",) if kind == "deepseek_v3" and getattr(config, "num_nextn_predict_layers", 0) else ())
-    return ConfigModel(architecture, _as_shape(config, kind, architecture, n_kv, head_dim),
-                       _assumed(config, raw, kind, architecture, n_kv, head_dim), where)
+    shape, why = _as_shape(config, kind, architecture, n_kv, head_dim)
+    return ConfigModel(architecture, shape, _assumed(config, raw, kind, architecture, n_kv, head_dim), where, why)
 
 
-def _as_shape(config, kind: str, architecture: Architecture, n_kv: int, head_dim: int) -> Shape | None:
-    """The paper's Shape of a Llama-style model whose windows never bind inside its context; else None."""
+def _as_shape(config, kind: str, architecture: Architecture, n_kv: int, head_dim: int) -> tuple[Shape | None, str]:
+    """(the paper's Shape of a Llama-style model whose windows never bind inside its context, "") or
+    (None, why it is not one)."""
     limit = architecture.max_position
-    binding = [w for w in architecture.windows if w is not None and (limit is None or w < limit)]
-    if kind not in GQA_LIKE or binding or getattr(config, "mlp_bias", False):
-        return None
+    binding = sorted({w for w in architecture.windows if w is not None and (limit is None or w < limit)})
+    if kind in MLA:
+        return None, "its attention is multi-head latent attention (MLA)"
+    if kind in MOE:
+        return None, "its FFNs are mixtures of experts"
+    if kind not in GQA_LIKE:
+        return None, f"its layers carry norms a Llama layer does not ({kind})"
+    if binding:
+        return None, f"its sliding window of {'/'.join(map(str, binding))} tokens binds inside its context"
+    if getattr(config, "mlp_bias", False):
+        return None, "its FFNs have biases (mlp_bias)"
     bias = kind in ("llama", "granite", "qwen3") and bool(getattr(config, "attention_bias", False))
     layer = architecture.layers[0]
     return Shape(layers=len(architecture.layers), d_model=architecture.d_model, n_heads=layer.n_heads,
                  n_kv_heads=n_kv, head_dim=head_dim, d_ff=int(config.intermediate_size), vocab=architecture.vocab,
                  tied=architecture.tied, qkv_bias=bias or kind == "qwen2", o_bias=bias, qk_norm=kind == "qwen3",
-                 name=architecture.name or f"{kind} config")
+                 name=architecture.name or f"{kind} config"), ""
 
 
 # The fields each family's count reads; any the file leaves out is filled by transformers and said.
@@ -296,7 +311,6 @@ def shape_from_config(path: str | Path) -> tuple[Shape, dict]:
     cannot describe (sliding windows inside the context, experts, latent attention, extra norms)."""
     model = model_from_config(path)
     if model.shape is None:
-        raise ValueError(f"{model.source}: {model.architecture.family} ({model.architecture.describe()}) is not a "
-                         "Llama-style shape; `gqa cost --config` costs it, head-configuration comparisons need "
-                         "llama, mistral, qwen2, qwen3, phi3 or granite without a binding sliding window")
+        raise ValueError(f"{model.source}: head-configuration comparisons need a Llama-style shape, and "
+                         f"{model.architecture.family} is not one: {model.not_a_shape} (`gqa cost --config` costs it)")
     return model.shape, model.assumed

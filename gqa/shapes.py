@@ -167,31 +167,32 @@ class PublicModel:
     shape: Shape
     published_params: int  # total parameters as published (safetensors metadata / model card)
     source: str
+    max_position: int | None = None  # max_position_embeddings of the published config
 
 
-def _public(name: str, published: int, source: str, **kw) -> PublicModel:
-    return PublicModel(Shape(name=name, **kw), published, source)
+def _public(name: str, published: int, source: str, max_position: int, **kw) -> PublicModel:
+    return PublicModel(Shape(name=name, **kw), published, source, max_position)
 
 
 PUBLIC_MODELS: dict[str, PublicModel] = {
     m.shape.name: m
     for m in (
-        _public("llama-3.2-1b", 1_235_814_400, "meta-llama/Llama-3.2-1B config.json",
+        _public("llama-3.2-1b", 1_235_814_400, "meta-llama/Llama-3.2-1B config.json", max_position=131_072,
                 layers=16, d_model=2048, n_heads=32, n_kv_heads=8, head_dim=64, d_ff=8192,
                 vocab=128_256, tied=True),
-        _public("llama-3.2-3b", 3_212_749_824, "meta-llama/Llama-3.2-3B config.json",
+        _public("llama-3.2-3b", 3_212_749_824, "meta-llama/Llama-3.2-3B config.json", max_position=131_072,
                 layers=28, d_model=3072, n_heads=24, n_kv_heads=8, head_dim=128, d_ff=8192,
                 vocab=128_256, tied=True),
-        _public("llama-3.1-8b", 8_030_261_248, "meta-llama/Llama-3.1-8B config.json",
+        _public("llama-3.1-8b", 8_030_261_248, "meta-llama/Llama-3.1-8B config.json", max_position=131_072,
                 layers=32, d_model=4096, n_heads=32, n_kv_heads=8, head_dim=128, d_ff=14_336,
                 vocab=128_256, tied=False),
-        _public("llama-3.1-70b", 70_553_706_496, "meta-llama/Llama-3.1-70B config.json",
+        _public("llama-3.1-70b", 70_553_706_496, "meta-llama/Llama-3.1-70B config.json", max_position=131_072,
                 layers=80, d_model=8192, n_heads=64, n_kv_heads=8, head_dim=128, d_ff=28_672,
                 vocab=128_256, tied=False),
-        _public("qwen2.5-7b", 7_615_616_512, "Qwen/Qwen2.5-7B config.json",
+        _public("qwen2.5-7b", 7_615_616_512, "Qwen/Qwen2.5-7B config.json", max_position=131_072,
                 layers=28, d_model=3584, n_heads=28, n_kv_heads=4, head_dim=128, d_ff=18_944,
                 vocab=152_064, tied=False, qkv_bias=True),
-        _public("mistral-7b-v0.3", 7_248_023_552, "mistralai/Mistral-7B-v0.3 config.json",
+        _public("mistral-7b-v0.3", 7_248_023_552, "mistralai/Mistral-7B-v0.3 config.json", max_position=32_768,
                 layers=32, d_model=4096, n_heads=32, n_kv_heads=8, head_dim=128, d_ff=14_336,
                 vocab=32_768, tied=False),
     )

@@ -26,8 +26,8 @@ def parse_tokens(text: str | int) -> int:
     match = _TOKEN_RE.match(str(text))
     if not match:
         raise ValueError(
-            f"invalid token count {text!r}: use an integer with an optional k/m suffix "
-            "(128k = 131072)"
+            f"invalid token count {text!r}: use a number with an optional k/m suffix "
+            "(128k = 131072, 1.5k = 1536)"
         )
     number, scale = match.group(1), _TOKEN_SUFFIX[match.group(2).lower()]
     if "." not in number:  # integers stay exact (no detour through float)

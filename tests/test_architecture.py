@@ -109,6 +109,10 @@ def test_mla_costs_the_latent_and_names_the_expanded_cache():
     assert arch.kv_values(1000, cache="expanded") == 61 * 128 * 320 * 1000
     with pytest.raises(ValueError, match="default, expanded"):
         arch.kv_values(1000, cache="paged")
+    # prefill in the cheaper expanded form (per pair 2·128·(192 + 128) against 2·128·(576 + 512)), cache the latent
+    p = A.prefill_roofline(arch, 1000, custom(1e12, 1e15))
+    assert p.flops == 2 * arch.matmul_params() * 1000 + 61 * 2 * 128 * 320 * 1000 * 1001 / 2
+    assert p.bytes == 2 * A.weights_read(arch, 1000) + 2 * 61 * 576 * 1000
 
 
 def test_hardware_presets_and_custom_machines():

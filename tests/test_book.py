@@ -794,6 +794,12 @@ def test_cost_explorer_computes_what_gqa_cost_json_prints(capsys):
             set('preset', 'qwen2.5-7b'); set('context', '20'); set('batch', '4'); set('kv-dtype', 'fp8'); })()""")
         shown = {key: evaluate(f"document.querySelector('[data-gqa={key}]').textContent")
                  for key in ("kv", "weights", "kv-share", "flops-variant", "context-label")}
+        beyond = evaluate("document.querySelector('[data-gqa=notice]').textContent")
+        # a batch that is no batch keeps the last good one and says so
+        typo = evaluate("""(() => { const el = document.querySelector('[data-gqa=batch]'); el.value = '2.5';
+            el.dispatchEvent(new Event('input'));
+            return [document.querySelector('[data-gqa=notice]').textContent, el.getAttribute('aria-invalid'),
+                    document.querySelector('[data-gqa=kv]').textContent]; })()""")
         shot = chrome.call("Page.captureScreenshot", session, format="png")["data"]
         assert len(base64.b64decode(shot)) > 10_000
     for (name, t, b, kv), js in zip(cases, json.loads(computed)):
@@ -812,3 +818,6 @@ def test_cost_explorer_computes_what_gqa_cost_json_prints(capsys):
     assert shown == {"kv": format_bytes(r["memory_bytes"]["kv_cache"]), "weights": format_bytes(r["memory_bytes"]["weights"]),
                      "kv-share": f"{100 * r['kv_share_of_memory_bytes']:.1f}%",
                      "flops-variant": format_count(r["flops_per_token"]["time_variant"]), "context-label": "1M tokens"}
+    assert "1M is beyond the 128K context this model was built for" in beyond  # Qwen2.5-7B: 131,072
+    assert typo[0].startswith("batch must be a whole number from 1; showing batch 4.") and typo[1] == "true"
+    assert typo[2] == shown["kv"]

@@ -15,7 +15,8 @@ def run_json(capsys, *argv):
 def test_cost_json_equals_hand_derived_numbers(capsys):
     r = run_json(capsys, "--layers", "36", "--d-model", "1536", "--heads", "32", "--kv-heads", "8",
                  "--context", "131072")
-    assert r["params"] == {"total": 1_039_859_712, "active": 1_039_859_712, "non_embedding": 962_592_768,
+    assert r["params"] == {"total": 1_039_859_712, "active": 1_039_859_712, "active_matmul": 1_039_859_712,
+                           "non_embedding": 962_592_768,
                            "norms": 73 * 1536, "numel": 1_039_859_712 + 73 * 1536}
     assert r["flops_per_token"] == {"time_invariant": 2_079_719_424,
                                     "time_variant": 38_654_705_664,
@@ -102,3 +103,11 @@ def test_console_command_ends_quietly_when_its_reader_goes_away():
     proc.stdout.close()  # like `| head` exiting before the command writes
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == -signal.SIGPIPE and "Traceback" not in stderr
+
+
+def test_a_mistyped_option_is_named_by_its_command_with_the_closest_option(capsys):
+    assert main(["cost", "--preset", "paper-3m", "--contxt", "3"]) == 2
+    assert capsys.readouterr().err.strip() == ("gqa cost: error: unrecognized arguments: --contxt 3 "
+                                               "(did you mean --context?)")
+    assert main(["bench", "train", "--stepz", "3"]) == 2
+    assert "gqa bench train: error: unrecognized arguments: --stepz 3 (did you mean --steps?)" in capsys.readouterr().err

@@ -121,6 +121,8 @@ def test_config_parameter_count_equals_the_real_model_on_the_meta_device(tmp_pat
     active = sum(p.numel() * (share if ".experts." in name else 1) for name, p in model.named_parameters())
     norms = sum(p.numel() for name, p in model.named_parameters() if "norm" in name)
     assert report["params"]["active"] + report["params"]["norms"] == active and report["params"]["norms"] == norms
+    lookup = 0 if values["tie_word_embeddings"] else values["vocab_size"] * values["hidden_size"]
+    assert report["params"]["active_matmul"] == report["params"]["active"] - lookup  # DeepSeek's "activated"
     # the config file itself works as well as its folder
     again = cost_json(capsys, "--config", str(folder / "config.json"), "--context", "8k")
     assert again["params"] == report["params"]
@@ -225,6 +227,23 @@ def test_a_sliding_window_caps_the_cache_and_a_long_context_is_warned(tmp_path, 
     assert report["memory_budget"]["max_context"] is None and report["memory_budget"]["fits"]
 
 
+def test_presets_warn_beyond_their_published_context_and_memory_answers_say_so(capsys):
+    report = cost_json(capsys, "--preset", "llama-3.1-8b", "--context", "1m")
+    assert report["warnings"] and "max_position_embeddings = 131,072" in report["warnings"][0]
+    assert cost_json(capsys, "--preset", "paper-1.2b", "--context", "1m")["warnings"] == []  # no published limit
+    m = cost_json(capsys, "--preset", "llama-3.2-1b", "--context", "8k", "--hardware", "h200")["memory_budget"]
+    assert m["max_context"] > 131072 and m["max_context_within_model"] == 131072
+    assert main(["cost", "--preset", "llama-3.2-1b", "--context", "8k", "--hardware", "h200", "--max-context"]) == 0
+    assert "beyond the model's max_position_embeddings = 131,072" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_config_without_its_core_fields_is_refused(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 4096}))
+    assert main(["cost", "--config", str(tmp_path), "--context", "1k"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "num_hidden_layers, num_attention_heads, vocab_size missing" in err
+
+
 def test_hardware_flags_answer_prefill_decode_and_the_inverse_questions(capsys):
     """Llama-3.1-8B in bf16 with 24 GB, 1 TB/s and 100 TFLOP/s given by hand: the inverse questions and the
     prefill FLOPs from its Table 2 counts (weights 2·N_total bytes; norms are not held in Table 2's N)."""
@@ -234,7 +253,7 @@ def test_hardware_flags_answer_prefill_decode_and_the_inverse_questions(capsys):
     per_token = 2 * 32 * 8 * 128 * 2  # bytes of K and V a token adds: 2·L·n_kv·d_h, bf16
     report = cost_json(capsys, "--preset", "llama-3.1-8b", "--context", "8k", "--bandwidth", "1000",
                        "--peak-flops", "100", "--memory", "24", "--efficiency", "0.5")
-    m, d = report["memory_budget"], report["decode"]
+    m, d = report["memory_budget"], report["roofline"]
     assert m["max_context"] == (24e9 - 2 * counts.total) // per_token
     assert m["max_batch"] == (24e9 - 2 * counts.total) // (8192 * per_token)
     assert d["hardware"] == "custom" and d["decode"]["efficiency"] == 0.5
@@ -265,7 +284,8 @@ def test_families_beyond_a_shape_refuse_what_ifs_and_plans_by_name(tmp_path, cap
                   num_key_value_heads=2, vocab_size=101, sliding_window=8, head_dim=16)
     folder = write_config(tmp_path / "g", "Gemma2Config", values)
     assert main(["cost", "--config", str(folder), "--context", "1k", "--kv-heads", "1"]) == 2
-    assert "--kv-heads: shape what-ifs need a Llama-style model; gemma2" in capsys.readouterr().err
+    assert ("--kv-heads: shape what-ifs need a Llama-style model, and this gemma2 is not one: its layers carry norms"
+            in capsys.readouterr().err)
     assert main(["plan", "--baseline-config", str(folder), "--context", "1k", "--target-loss", "2.6"]) == 2
     assert "gemma2" in capsys.readouterr().err
     bad = write_config(tmp_path / "m", "MixtralConfig", dict(values, num_local_experts=2, num_experts_per_tok=2))

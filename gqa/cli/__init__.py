@@ -69,13 +69,37 @@ def describe_error(e: BaseException) -> list[str]:
     return [f"{type(e).__name__}: {text[0] if text else 'unexpected failure'} (GQA_DEBUG=1 shows the traceback)"]
 
 
+def _deepest_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command that ran, `gqa bench train`'s rather than `gqa bench`'s."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or getattr(args, subs[0].dest, None) not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[getattr(args, subs[0].dest)]
+
+
+def _unrecognized(command: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """'unrecognized arguments: --contxt 3 (did you mean --context?)'."""
+    import difflib
+
+    options = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
+    guesses = [match for arg in unknown if arg.startswith("--")
+               for match in difflib.get_close_matches(arg.split("=")[0], options, n=1)]
+    hint = f" (did you mean {', '.join(dict.fromkeys(guesses))}?)" if guesses else ""
+    return f"unrecognized arguments: {' '.join(unknown)}{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Any failure becomes one line per problem, `gqa CMD: error: ...`, and exit status
     2; with the environment variable GQA_DEBUG=1 the traceback is shown instead."""
     if argv is None and hasattr(signal, "SIGPIPE"):  # the console command: `gqa ... | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # (never in a caller's process: it would kill it)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # said by the (sub)command's own parser, with the closest option it has
+            command = _deepest_parser(parser, args)
+            command.error(_unrecognized(command, unknown))
     except SystemExit as e:  # --help (0) or a usage error (2, its one line already printed)
         return int(e.code or 0)
     try:

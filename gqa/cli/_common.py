@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from gqa.units import parse_tokens
 
@@ -53,6 +54,8 @@ def _non_negative_int(text: str) -> int:
 
 
 def _positive_tokens(text: str) -> int:
+    if re.match(r"^\s*-", str(text)):
+        raise argparse.ArgumentTypeError(f"must be at least 1 token, got {text!r}")
     value = _tokens(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 token, got {text!r}")

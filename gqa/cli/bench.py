@@ -10,6 +10,20 @@ from gqa.cli._common import _finite_float, _heads_pair, _Parser, _positive_int, 
 from gqa.units import format_tokens
 
 
+def _bench_options(args: argparse.Namespace, cfg) -> int:
+    import torch
+
+    from gqa.benchmarks import training_options
+
+    rows = training_options(cfg, cfg.vocab_size, steps=args.steps)
+    print(f"training-step options, profile {args.profile}: {cfg.label()}, context {cfg.context}, batch "
+          f"{cfg.batch_size}, {torch.get_num_threads()} threads (ratios to the first, measured in this run)")
+    for r in rows:
+        print(f"  {r['option']:22}{r['tokens_per_s']:>12,.0f} tok/s{r['ratio']:>8.2f}x   mean loss "
+              f"{r['mean_loss']:.4f} ({r['loss_difference']:+.4f})")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from gqa.benchmarks import training_throughput
     from gqa.sweep import sweep_configs
@@ -20,6 +34,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from dataclasses import replace as dc_replace
 
         cfg = dc_replace(cfg, context=args.context)
+    if args.options:
+        return _bench_options(args, cfg)
     r = training_throughput(cfg, cfg.vocab_size, steps=args.steps)
     print(f"training throughput, profile {args.profile}: {r['shape']}, context {r['context']}, "
           f"batch {r['batch']}, {r['threads']} threads, {r['tokens']:,} tokens timed")
@@ -181,6 +197,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--profile", default="cpu")
     t.add_argument("--steps", type=_positive_int, default=20, help="timed steps (after 3 warm-up)")
     t.add_argument("--context", type=_positive_tokens, help="override the profile's training context")
+    t.add_argument("--options", action="store_true", help="instead, gqa's step under each option (fp32 with fused "
+                   "or foreach AdamW, bf16 autocast, torch.compile) as ratios to what gqa train runs")
     t.set_defaults(func=cmd_bench)
     f = bsub.add_parser("fit", help="seconds to fit + bootstrap 21 configurations, fill the Table-4 "
                                     "grid, and run gqa plan",

@@ -60,13 +60,15 @@ def _model_from_args(args: argparse.Namespace) -> tuple[Architecture, Shape | No
             if model.shape is None:
                 if given:
                     flags = ", ".join(_FLAGS[k] for k in given)
-                    raise CliError(f"{flags}: shape what-ifs need a Llama-style model; {model.architecture.family} "
-                                   f"({model.architecture.describe()}) is costed as its config describes it")
+                    raise CliError(f"{flags}: shape what-ifs need a Llama-style model, and this "
+                                   f"{model.architecture.family} is not one: {model.not_a_shape}; it is costed as its "
+                                   "config describes it")
                 return model.architecture, None, model.assumed
             base, notes, architecture = model.shape, model.assumed, model.architecture
         else:
             base, notes = get_preset(args.preset), {}
-            architecture = Architecture.from_shape(base)
+            public = PUBLIC_MODELS.get(base.name)
+            architecture = replace(Architecture.from_shape(base), max_position=public.max_position if public else None)
         if "n_heads" in given and "n_kv_heads" not in given and given["n_heads"] % base.n_kv_heads:
             raise CliError(f"--heads {given['n_heads']} is not a multiple of {base.name}'s n_kv = {base.n_kv_heads}; "
                            "give --kv-heads too")
@@ -99,9 +101,11 @@ def _num(x: float) -> float | int:
 
 
 def _roofline_dict(r: arch.Roofline) -> dict:
-    return {"tokens": r.tokens, "bytes": _num(r.bytes), "flops": _num(r.flops), "ideal_s": r.seconds,
-            "bound": r.bound, "efficiency": r.efficiency, "s": r.seconds_at_efficiency,
-            "s_per_token": r.seconds_per_token, "tokens_per_s": r.tokens_per_s}
+    """One phase: ideal figures, then the same at the efficiency (equal when it is 1); tokens/s across the batch."""
+    return {"tokens": r.tokens, "bytes": _num(r.bytes), "flops": _num(r.flops), "bound": r.bound,
+            "ideal_s": r.seconds, "ideal_s_per_token": r.seconds / r.tokens, "ideal_tokens_per_s": r.tokens / r.seconds,
+            "efficiency": r.efficiency, "s": r.seconds_at_efficiency, "s_per_token": r.seconds_per_token,
+            "tokens_per_s": r.tokens_per_s}
 
 
 def hardware_report(model: Architecture, context: int, device, *, dtype: str, kv_dtype: str | None, batch: int,
@@ -111,13 +115,11 @@ def hardware_report(model: Architecture, context: int, device, *, dtype: str, kv
     kw = dict(dtype=dtype, kv_dtype=kv_dtype, cache=cache)
     decode = arch.decode_roofline(model, context, device, batch=batch, efficiency=efficiency, **kw)
     prefill = arch.prefill_roofline(model, context, device, batch=batch, efficiency=efficiency, **kw)
-    out = {"hardware": device.name, "source": device.source, "bandwidth_bytes_per_s": device.bandwidth,
-           "peak_flops_per_s": device.peak_flops, "memory_bytes": device.memory,
-           "decode": _roofline_dict(decode), "prefill": _roofline_dict(prefill)}
-    # kept for readers of earlier reports: the decode step's figures at the top level
-    out.update({"bytes_read": _num(decode.bytes), "flops": _num(decode.flops), "step_s": decode.seconds,
-                "bound": decode.bound, "tokens_per_s": batch / decode.seconds})
-    return out
+    return {"hardware": device.name, "source": device.source, "bandwidth_bytes_per_s": device.bandwidth,
+            "peak_flops_per_s": device.peak_flops, "memory_bytes": device.memory,
+            "prefill": _roofline_dict(prefill), "decode": _roofline_dict(decode),
+            "moe_routing": "uniform (a batch of B tokens reads E·(1 − (1 − k/E)^B) experts per layer)"
+            if model.experts else None}
 
 
 def memory_report(model: Architecture, context: int, memory: float, *, batch: int, dtype: str,
@@ -125,10 +127,14 @@ def memory_report(model: Architecture, context: int, memory: float, *, batch: in
     """Whether weights and `batch` caches fit in `memory` bytes, and the inverse questions: the most
     sequences at `context`, the longest context at `batch` (None: every context fits)."""
     kw = dict(dtype=dtype, kv_dtype=kv_dtype, cache=cache)
-    return {"memory_budget_bytes": memory,
+    most = arch.max_context(model, memory, batch, **kw)
+    limit = model.max_position
+    return {"memory_budget_bytes": memory, "counts": "weights and KV caches only (no activations, runtime or "
+            "allocator overhead)", "weight_bytes": arch.memory_bytes(model, 0, batch, **kw),
             "fits": arch.memory_bytes(model, context, batch, **kw) <= memory,
             "max_batch": max(arch.max_batch(model, context, memory, **kw), 0),
-            "max_context": arch.max_context(model, memory, batch, **kw)}
+            "max_context": most, "max_position_embeddings": limit,
+            "max_context_within_model": most if limit is None else (limit if most is None else min(most, limit))}
 
 
 def cost_report(model: Architecture | Shape, context: int, *, dtype: str, kv_dtype: str | None, batch: int,
@@ -153,7 +159,7 @@ def cost_report(model: Architecture | Shape, context: int, *, dtype: str, kv_dty
                                                            * c.kv_bytes)}
     if cache != "default":
         alternative = {"name": "default", "kv_cache_bytes": _num(model.kv_values(context, batch) * c.kv_bytes)}
-    return {"decode": hardware_report(model, context, device, efficiency=efficiency, **kw) if device else None,
+    return {"roofline": hardware_report(model, context, device, efficiency=efficiency, **kw) if device else None,
         "memory_budget": memory_report(model, context, memory, **kw) if memory is not None else None,
         "warnings": warnings,
         "shape": shape.to_dict() if shape is not None else None,
@@ -168,8 +174,8 @@ def cost_report(model: Architecture | Shape, context: int, *, dtype: str, kv_dty
         "dtype": dtype,
         "kv_dtype": kv_dtype or dtype,
         "params_convention": params,
-        "params": {"total": model.total, "active": model.active, "non_embedding": model.non_embedding,
-                   "norms": model.norms, "numel": model.numel},
+        "params": {"total": model.total, "active": model.active, "active_matmul": model.matmul_params(),
+                   "non_embedding": model.non_embedding, "norms": model.norms, "numel": model.numel},
         "flops_per_token": {"time_invariant": _num(c.flops_time_invariant / batch),
                             "time_variant": _num(c.flops_time_variant / batch),
                             "total": _num(c.flops / batch)},
@@ -195,26 +201,40 @@ def _tokens_text(tokens: int) -> str:
     return f"{tokens:,} tokens" + (f" ({short})" if short != f"{tokens:,}" else "")
 
 
-def _longest_context(most: int | None) -> str:
-    if most is None:
-        return "every context (each layer's cache stops growing at its window)"
-    return _tokens_text(most) if most else "none: the weights alone do not fit"
+def _longest_context(m: dict) -> str:
+    most, limit = m["max_context"], m["max_position_embeddings"]
+    if most == 0:
+        return f"none: the weights alone ({format_bytes(m['weight_bytes'])}) exceed {format_bytes(m['memory_budget_bytes'])}"
+    text = "every context (each layer's cache stops growing at its window)" if most is None else _tokens_text(most)
+    if limit is not None and (most is None or most > limit):
+        text += f", beyond the model's max_position_embeddings = {limit:,}"
+    return text
 
 
 def _fits_line(m: dict, batch: int, context: int) -> str:
     budget = format_bytes(m["memory_budget_bytes"])
-    longest = _longest_context(m["max_context"])
-    return (f"in {budget}: " + ("fits" if m["fits"] else "does NOT fit")
+    if m["max_context"] == 0:
+        return (f"in {budget}, counting {m['counts']}: does NOT fit: the weights alone "
+                f"({format_bytes(m['weight_bytes'])}) exceed it")
+    return (f"in {budget}, counting {m['counts']}: " + ("fits" if m["fits"] else "does NOT fit")
             + f"; at most {m['max_batch']:,} sequences of {format_tokens(context)} fit beside the weights; "
-            + f"the longest context for a batch of {batch}: {longest}")
+            + f"the longest context for a batch of {batch}: " + _longest_context(m))
 
 
-def _roofline_line(phase: str, r: dict, what: str) -> str:
-    line = (f"  {phase:8}{format_duration(r['ideal_s'])} {what} ({r['bound']}-bound: "
+def _roofline_line(phase: str, r: dict, what: str, batch: int) -> str:
+    """Prefill: time, time a prompt token, tokens/s. Decode: time of a step (each sequence's time a token),
+    tokens/s across the batch and per sequence. Ideal first; at the efficiency after, when it is below 1."""
+    def figures(seconds: float, tokens_per_s: float) -> str:
+        if phase == "prefill":
+            return f"{format_duration(seconds)}: {format_duration(seconds / r['tokens'])} a token, {tokens_per_s:,.0f} tokens/s"
+        return (f"{format_duration(seconds)} a token per sequence: {tokens_per_s:,.0f} tokens/s across the batch"
+                + (f", {tokens_per_s / batch:,.0f} per sequence" if batch > 1 else ""))
+
+    line = (f"  {phase:8}{what}, ideal {figures(r['ideal_s'], r['ideal_tokens_per_s'])} ({r['bound']}-bound: "
             f"{format_bytes(r['bytes'])} moved, {format_count(r['flops'])} FLOPs)")
     if r["efficiency"] != 1:
-        line += f"; at {r['efficiency']:.0%} of the peaks {format_duration(r['s'])}"
-    return line + f", {r['tokens_per_s']:,.0f} tokens/s"
+        line += f"; at {r['efficiency']:.0%} of the peaks {figures(r['s'], r['tokens_per_s'])}"
+    return line
 
 
 def format_cost_report(r: dict) -> str:
@@ -226,6 +246,8 @@ def format_cost_report(r: dict) -> str:
     params_line = f"parameters  total {p['total']:,}"
     if p["active"] != p["total"]:
         params_line += f"  active per token {p['active']:,}"
+        if p["active_matmul"] != p["active"]:
+            params_line += f" ({p['active_matmul']:,} without the input embedding, a lookup)"
     params_line += f"  non-embedding {p['non_embedding']:,}  (+{p['norms']:,} RMSNorm gains, not in Table 2)"
     lines = [
         f"{title}: {m['description']}",
@@ -258,16 +280,22 @@ def format_cost_report(r: dict) -> str:
                      f"(--cache {alt['name']})")
     if p["active"] != p["total"]:
         lines.append("FLOPs count the active parameters, memory every expert")
+    if p["active_matmul"] < p["active"] and r["params_convention"] == "total":
+        lines.append("time-invariant FLOPs: 2 x the parameters a token multiplies by (the untied input embedding "
+                     "is a lookup)")
     if r["batch"] > 1:
         lines.append(f"FLOPs per decode step     {format_count(r['flops_per_decode_step'])} "
                      f"({r['batch']} sequences)")
-    d = r.get("decode")
+    d = r.get("roofline")
     if d:
         lines += ["", f"ideal roofline on {d['hardware']} ({format_bytes(d['bandwidth_bytes_per_s'])}/s, "
-                  f"{format_count(d['peak_flops_per_s'])} FLOP/s)",
-                  _roofline_line("prefill", d["prefill"], f"for {r['batch']} x {format_tokens(r['context'])} "
-                                 f"prompt tokens, {format_duration(d['prefill']['s_per_token'])} a token"),
-                  _roofline_line("decode", d["decode"], f"a step of {r['batch']} token(s)")]
+                  f"{format_count(d['peak_flops_per_s'])} FLOP/s), a lower bound on time",
+                  _roofline_line("prefill", d["prefill"], f"{r['batch']} x {format_tokens(r['context'])} prompt tokens",
+                                 r["batch"]),
+                  _roofline_line("decode", d["decode"], f"one step of {r['batch']} sequence"
+                                 + ("s" if r["batch"] > 1 else "") + f" at {format_tokens(r['context'])}", r["batch"])]
+        if d["moe_routing"]:
+            lines.append(f"  experts read: routing taken as {d['moe_routing']}")
     if r.get("memory_budget"):
         lines.append(_fits_line(r["memory_budget"], r["batch"], r["context"]))
     hw = r["hardware"]
@@ -327,7 +355,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
             model.cache_layers(args.cache)
         except ValueError as e:
             raise CliError(f"--cache: {e}") from None
-    hw = costs.HardwareWeights(lam=args.lam, alpha=args.alpha, beta=args.beta)
+    try:
+        hw = costs.HardwareWeights(lam=args.lam, alpha=args.alpha, beta=args.beta)
+    except ValueError as e:
+        raise CliError(f"--{e}") from None  # the message starts with the field: lambda, alpha or beta
     device = _device(args)
     memory = device.memory if device is not None else (args.memory * 1e9 if args.memory else None)
     if (args.max_context or args.max_batch) and memory is None:
@@ -345,7 +376,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         m = report["memory_budget"]
         budget = format_bytes(m["memory_budget_bytes"])
         if args.max_context:
-            print(f"max context at batch {args.batch} in {budget}: {_longest_context(m['max_context'])}")
+            print(f"max context at batch {args.batch} in {budget}: {_longest_context(m)}")
         if args.max_batch:
             print(f"max batch at {format_tokens(args.context)} in {budget}: {m['max_batch']:,} sequences"
                   + ("" if m["max_batch"] or m["max_context"] != 0 else " (the weights alone do not fit)"))
@@ -379,7 +410,7 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--ffn", type=_int, help="SwiGLU width d_ff (default 8d/3 up to a multiple of 32)")
     g.add_argument("--vocab", type=_int, help="vocabulary size V (default 50304)")
     g.add_argument("--untied", action="store_true", help="untied output projection")
-    o = p.add_argument_group("options")
+    o = p.add_argument_group("cost options")
     o.add_argument("--dtype", default="bf16", help="dtype of weights and, by default, KV cache")
     o.add_argument("--kv-dtype", default=None, help="dtype of the KV cache (beyond the paper)")
     o.add_argument("--batch", type=_positive_int, default=1,
@@ -392,14 +423,16 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--cache", default="default", metavar="NAME",
                    help="the cache layout to cost: default (the latent for MLA models, the last W tokens of a "
                         "sliding-window layer) or expanded (MLA's per-head K and V, decompressed from the latent)")
-    from gqa.hardware import PRESETS
+    from gqa.hardware import ALIASES, PRESETS
 
     h = p.add_argument_group("hardware (ideal roofline: the longer of bytes / bandwidth and FLOPs / peak)")
     h.add_argument("--hardware", metavar="NAME", help="an accelerator from its datasheet: the prefill and decode "
-                   "time per token, tokens/s, and what fits in its memory: " + ", ".join(PRESETS))
+                   "time per token, tokens/s, and what fits in its memory: " + ", ".join(PRESETS)
+                   + " (aliases " + ", ".join(f"{a} = {n}" for a, n in ALIASES.items()) + ")")
     h.add_argument("--bandwidth", type=_positive_float, metavar="GB/S", help="memory bandwidth in GB/s (1e9 bytes/s); "
                    "with --peak-flops, any other machine; with --hardware, overrides its figure")
-    h.add_argument("--peak-flops", type=_positive_float, metavar="TFLOP/S", help="dense peak in TFLOP/s")
+    h.add_argument("--peak-flops", type=_positive_float, metavar="TFLOP/S", help="dense peak in TFLOP/s at the "
+                   "weights' dtype (the presets give dense BF16)")
     h.add_argument("--memory", type=_positive_float, metavar="GB", help="memory budget in GB (1e9 bytes): what "
                    "fits, --max-context and --max-batch")
     h.add_argument("--efficiency", type=_finite_float, default=1.0, help="the share of the peaks real kernels "
