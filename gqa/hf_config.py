@@ -250,7 +250,8 @@ def _as_shape(config, kind: str, architecture: Architecture, n_kv: int, head_dim
     if kind not in GQA_LIKE:
         return None, f"its layers carry norms a Llama layer does not ({kind})"
     if binding:
-        return None, f"its sliding window of {'/'.join(map(str, binding))} tokens binds inside its context"
+        return None, (f"its sliding window of {'/'.join(map(str, binding))} tokens is shorter than the "
+                      + (f"{limit:,} tokens it was built for" if limit else "contexts it may serve"))
     if getattr(config, "mlp_bias", False):
         return None, "its FFNs have biases (mlp_bias)"
     bias = kind in ("llama", "granite", "qwen3") and bool(getattr(config, "attention_bias", False))

@@ -74,9 +74,10 @@ class TrainConfig:
     eval_tokens: int = 65_536  # validation tokens per evaluation
     checkpoint_every: int = 50  # steps between checkpoints
     log_every: int = 10  # steps between recorded training losses
+    compile: bool = False  # torch.compile the training forward (same arithmetic; `gqa bench train --options`)
     extra: dict = field(default_factory=dict)  # free-form labels stored with the record
 
-    EXECUTION = ("attention", "device", "eval_interval", "checkpoint_every", "log_every", "extra")
+    EXECUTION = ("attention", "device", "eval_interval", "checkpoint_every", "log_every", "compile", "extra")
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
@@ -431,6 +432,8 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     ddp_model = model
     if dist_info.world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+    if cfg.compile:  # the training forward only; evaluation and checkpoints use the model itself
+        ddp_model = torch.compile(ddp_model)
 
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoint"
@@ -499,7 +502,7 @@ def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: P
     record = {
         "run_id": state["run_id"], "config": cfg.identity(), "execution": {
             "attention": cfg.attention, "device": cfg.device, "processes": dist_info.world,
-            "dtype": "bf16-autocast" if cfg.device.startswith("cuda") else "fp32"},
+            "dtype": "bf16-autocast" if cfg.device.startswith("cuda") else "fp32", "compiled": cfg.compile},
         "labels": cfg.extra,
         "n_heads": shape.n_heads, "n_kv_heads": shape.n_kv_heads, "head_dim": shape.head_dim,
         "layers": shape.layers, "d_model": shape.d_model, "d_ff": shape.d_ff, "vocab": vocab,

@@ -258,6 +258,9 @@ def test_hardware_flags_answer_prefill_decode_and_the_inverse_questions(capsys):
     assert m["max_batch"] == (24e9 - 2 * counts.total) // (8192 * per_token)
     assert d["hardware"] == "custom" and d["decode"]["efficiency"] == 0.5
     assert d["decode"]["s"] == pytest.approx(2 * d["decode"]["ideal_s"])
+    # decode: a token's time is the step's; prefill: a prompt token's share of the prefill
+    assert d["decode"]["s_per_token"] == d["decode"]["s"] and d["decode"]["tokens_per_s_per_sequence"] == 1 / d["decode"]["s"]
+    assert d["prefill"]["s_per_token"] == pytest.approx(d["prefill"]["s"] / 8192)
     matmul = counts.total - counts.embedding  # the untied input embedding is a lookup
     assert d["prefill"]["flops"] == pytest.approx(2 * matmul * 8192 + 4 * 32 * 32 * 128 * 8192 * 8193 / 2)
     assert main(["cost", "--preset", "llama-3.1-8b", "--context", "8k", "--hardware", "rtx-4090", "--max-context",
@@ -284,8 +287,8 @@ def test_families_beyond_a_shape_refuse_what_ifs_and_plans_by_name(tmp_path, cap
                   num_key_value_heads=2, vocab_size=101, sliding_window=8, head_dim=16)
     folder = write_config(tmp_path / "g", "Gemma2Config", values)
     assert main(["cost", "--config", str(folder), "--context", "1k", "--kv-heads", "1"]) == 2
-    assert ("--kv-heads: shape what-ifs need a Llama-style model, and this gemma2 is not one: its layers carry norms"
-            in capsys.readouterr().err)
+    assert ("--kv-heads: shape what-ifs need a plain Llama-style shape, which this gemma2 config is not: its layers "
+            "carry norms" in capsys.readouterr().err)
     assert main(["plan", "--baseline-config", str(folder), "--context", "1k", "--target-loss", "2.6"]) == 2
     assert "gemma2" in capsys.readouterr().err
     bad = write_config(tmp_path / "m", "MixtralConfig", dict(values, num_local_experts=2, num_experts_per_tok=2))

@@ -207,6 +207,24 @@ def test_sweep_seeds_train_every_configuration_once_per_seed():
             sweep.sweep_configs({**section, "seeds": bad})
 
 
+def test_training_options_benchmark_keeps_the_arithmetic():
+    from gqa.benchmarks import training_options
+
+    cfg = TrainConfig(layers=1, d_model=32, n_heads=4, n_kv_heads=2, head_dim=8, vocab_size=300, context=16,
+                      batch_size=4)
+    rows = training_options(cfg, 300, steps=2, warmup=1, options=("fp32, fused AdamW", "fp32, foreach AdamW",
+                                                                   "bf16 autocast"))
+    assert [r["option"] for r in rows] == ["fp32, fused AdamW", "fp32, foreach AdamW", "bf16 autocast"]
+    assert rows[0]["ratio"] == 1 and all(r["tokens_per_s"] > 0 for r in rows)
+    assert abs(rows[1]["loss_difference"]) < 1e-5  # the same arithmetic, another optimizer kernel
+    assert abs(rows[2]["loss_difference"]) < 0.05  # bf16 rounds, a little
+    with pytest.raises(ValueError, match="unknown option"):
+        training_options(cfg, 300, options=("fp16",))
+    from dataclasses import replace
+
+    assert replace(cfg, compile=True).run_id() == cfg.run_id()  # compiling is how a run trains, not what
+
+
 def test_throughput_benchmark_times_both_loops():
     from gqa.benchmarks import training_throughput
 

@@ -24,8 +24,9 @@ examples:
   gqa cost --preset llama-3.1-8b --context 32k --hardware rtx-4090 --kv-dtype fp8 --max-context --max-batch
   gqa cost --preset llama-3.2-1b --context 8k --bandwidth 100 --peak-flops 20 --memory 16
 
-Paper-exact numbers are per token at context T (Eq. 3-5): C = 2N + 4TLd_h n_h FLOPs,
-M = N + 2TLd_h n_kv values, Z = 0.9 M^0.5 + 0.1 C^(1/3) on M in values. Context suffixes are
+Paper-exact numbers are per token at context T (Eq. 3-5): C = 2N + 4TLd_h n_h FLOPs (an untied
+input embedding is a lookup: not in the 2N), M = N + 2TLd_h n_kv values, and
+Z = 0.9 M^0.5 + 0.1 C^(1/3) on M in values. Context suffixes are
 binary: 128k = 131072. --batch B (beyond the paper) multiplies the KV cache and the FLOPs of a
 decode step by B; Z then uses the whole step. Beyond a Llama shape (--config): a sliding-window
 layer holds min(T, W) tokens, a mixture's FLOPs use its active parameters and its memory all of
@@ -60,9 +61,9 @@ def _model_from_args(args: argparse.Namespace) -> tuple[Architecture, Shape | No
             if model.shape is None:
                 if given:
                     flags = ", ".join(_FLAGS[k] for k in given)
-                    raise CliError(f"{flags}: shape what-ifs need a Llama-style model, and this "
-                                   f"{model.architecture.family} is not one: {model.not_a_shape}; it is costed as its "
-                                   "config describes it")
+                    raise CliError(f"{flags}: shape what-ifs need a plain Llama-style shape, which this "
+                                   f"{model.architecture.family} config is not: {model.not_a_shape}; it is costed as "
+                                   "its config describes it")
                 return model.architecture, None, model.assumed
             base, notes, architecture = model.shape, model.assumed, model.architecture
         else:
@@ -101,11 +102,17 @@ def _num(x: float) -> float | int:
 
 
 def _roofline_dict(r: arch.Roofline) -> dict:
-    """One phase: ideal figures, then the same at the efficiency (equal when it is 1); tokens/s across the batch."""
-    return {"tokens": r.tokens, "bytes": _num(r.bytes), "flops": _num(r.flops), "bound": r.bound,
-            "ideal_s": r.seconds, "ideal_s_per_token": r.seconds / r.tokens, "ideal_tokens_per_s": r.tokens / r.seconds,
-            "efficiency": r.efficiency, "s": r.seconds_at_efficiency, "s_per_token": r.seconds_per_token,
-            "tokens_per_s": r.tokens_per_s}
+    """One phase: ideal figures, then the same at the efficiency (equal when it is 1); tokens/s across the batch,
+    and for decode per sequence (a decode token's time is the step's)."""
+    out = {"tokens": r.tokens, "bytes": _num(round(r.bytes)), "flops": _num(r.flops), "bound": r.bound,
+           "ideal_s": r.seconds, "ideal_tokens_per_s": r.tokens / r.seconds, "efficiency": r.efficiency,
+           "s": r.seconds_at_efficiency, "tokens_per_s": r.tokens_per_s}
+    if r.phase == "prefill":  # a prompt token's share of the prefill
+        out.update(ideal_s_per_token=r.seconds / r.tokens, s_per_token=r.seconds_per_token)
+    else:  # every sequence gets one token a step: a token's latency is the step, its rate the step's inverse
+        out.update(ideal_s_per_token=r.seconds, s_per_token=r.seconds_at_efficiency,
+                   ideal_tokens_per_s_per_sequence=1 / r.seconds, tokens_per_s_per_sequence=1 / r.seconds_at_efficiency)
+    return out
 
 
 def hardware_report(model: Architecture, context: int, device, *, dtype: str, kv_dtype: str | None, batch: int,
@@ -187,7 +194,7 @@ def cost_report(model: Architecture | Shape, context: int, *, dtype: str, kv_dty
         "kv_share_of_memory_bytes": c.kv_share_of_memory,
         "alternative_cache": alternative,
         "z": c.z,
-        "hardware": {"lambda": hw.lam, "alpha": hw.alpha, "beta": hw.beta},
+        "z_constants": {"lambda": hw.lam, "alpha": hw.alpha, "beta": hw.beta},
         "components": [
             {"name": comp.name, "params": comp.params, "flops_per_token": _num(comp.flops),
              "memory_values": _num(comp.memory)}
@@ -201,12 +208,21 @@ def _tokens_text(tokens: int) -> str:
     return f"{tokens:,} tokens" + (f" ({short})" if short != f"{tokens:,}" else "")
 
 
+def _context_text(tokens: int) -> str:
+    """'128K (131,072 tokens)', or '1,536 tokens' where the short form adds nothing."""
+    short = format_tokens(tokens)
+    return f"{tokens:,} tokens" if short == f"{tokens:,}" else f"{short} ({tokens:,} tokens)"
+
+
 def _longest_context(m: dict) -> str:
     most, limit = m["max_context"], m["max_position_embeddings"]
     if most == 0:
         return f"none: the weights alone ({format_bytes(m['weight_bytes'])}) exceed {format_bytes(m['memory_budget_bytes'])}"
-    text = "every context (each layer's cache stops growing at its window)" if most is None else _tokens_text(most)
-    if limit is not None and (most is None or most > limit):
+    if most is None:
+        return ("every context fits in memory (each layer's cache stops growing at its window)"
+                + (f"; the model was built for {limit:,} tokens" if limit is not None else ""))
+    text = _tokens_text(most)
+    if limit is not None and most > limit:
         text += f", beyond the model's max_position_embeddings = {limit:,}"
     return text
 
@@ -217,7 +233,8 @@ def _fits_line(m: dict, batch: int, context: int) -> str:
         return (f"in {budget}, counting {m['counts']}: does NOT fit: the weights alone "
                 f"({format_bytes(m['weight_bytes'])}) exceed it")
     return (f"in {budget}, counting {m['counts']}: " + ("fits" if m["fits"] else "does NOT fit")
-            + f"; at most {m['max_batch']:,} sequences of {format_tokens(context)} fit beside the weights; "
+            + f"; at most {m['max_batch']:,} sequence{'' if m['max_batch'] == 1 else 's'} of {format_tokens(context)} "
+            "fit beside the weights; "
             + f"the longest context for a batch of {batch}: " + _longest_context(m))
 
 
@@ -251,7 +268,7 @@ def format_cost_report(r: dict) -> str:
     params_line += f"  non-embedding {p['non_embedding']:,}  (+{p['norms']:,} RMSNorm gains, not in Table 2)"
     lines = [
         f"{title}: {m['description']}",
-        f"context {format_tokens(r['context'])} ({r['context']:,} tokens), batch {r['batch']}, "
+        f"context {_context_text(r['context'])}, batch {r['batch']}, "
         f"weights {r['dtype']}, KV cache {kv_dtype}, N = {r['params_convention']} parameters"
         + ("" if m["cache"] == "default" else f", {m['cache']} cache"),
         *[f"assumed {key}: {why}" for key, why in r["assumed"].items()],
@@ -298,7 +315,7 @@ def format_cost_report(r: dict) -> str:
             lines.append(f"  experts read: routing taken as {d['moe_routing']}")
     if r.get("memory_budget"):
         lines.append(_fits_line(r["memory_budget"], r["batch"], r["context"]))
-    hw = r["hardware"]
+    hw = r["z_constants"]
     lines += [
         "",
         f"Z (Eq. 5)                 {r['z']:,.1f}   (lambda={hw['lambda']:g}, alpha={hw['alpha']:g}, "
