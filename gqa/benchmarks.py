@@ -95,7 +95,7 @@ def training_options(cfg: TrainConfig, vocab: int, *, steps: int = 20, warmup: i
         def step(batch, forward=forward, opt=opt, option=option, losses=losses):
             with torch.autocast(cfg.device.split(":")[0], dtype=torch.bfloat16, enabled=option == "bf16 autocast"):
                 loss = next_token_loss(forward, batch, cfg.device)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             optimizer_step(model, opt, loss, cfg.grad_clip)
 
         seconds = _time_steps(step, batches, warmup)

@@ -97,3 +97,48 @@ def analyse(records: Sequence[dict]) -> PilotResult:
         go, reason = False, (f"the effect, {effect:.3f} nats, is only {ratio:.1f} standard errors of the seed "
                              f"noise (pooled SD {pooled:.4f} nats); at least {GO_RATIO:g} are needed")
     return PilotResult(sizes.pop(), tuple(configurations), pooled, effect, se, monotone, go, reason)
+
+
+def load(profile: str = "study-pilot") -> tuple[PilotResult | None, int, int]:
+    """(the pilot's result, runs recorded, runs planned) of a pilot profile, from any store of data/runs/;
+    the result is None while a configuration has fewer than two seeds recorded."""
+    from gqa import profiles, runs
+    from gqa.sweep import sweep_configs
+
+    planned = sweep_configs(profiles.load(profile).section("sweep"))
+    by_id = runs.index()
+    records = [by_id[c.run_id()][0] for c in planned if c.run_id() in by_id]
+    for record in records:
+        runs.check_record(record, f"{profile} run {record.get('run_id')}", runs.FIT_FIELDS + ("seed",))
+    try:
+        return analyse(records), len(records), len(planned)
+    except ValueError:
+        return None, len(records), len(planned)
+
+
+def table(result: PilotResult):
+    """One row per head configuration: parameters, seeds, mean loss, seed SD, each seed's loss (a DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"(n_h, n_kv)": f"({c.heads[0]}, {c.heads[1]})", "N non-embedding": f"{c.non_embedding:,}",
+                          "seeds": len(c.losses), "mean loss": round(c.mean, 4), "seed SD": round(c.spread, 4),
+                          "losses": ", ".join(f"{x:.4f}" for x in c.losses)} for c in result.configurations]
+                        ).set_index("(n_h, n_kv)")
+
+
+def words(result: PilotResult | None, recorded: int, planned: int) -> dict[str, str]:
+    """The sentences chapter 3 quotes about the pilot, computed from its result."""
+    if result is None:
+        waiting = f"{recorded} of its {planned} runs are recorded, too few to set the seeds against one another"
+        return {"pilot_numbers": waiting, "pilot_decision": "The decision waits for the pilot's runs."}
+    most, fewest = result.configurations[0], result.configurations[-1]
+    numbers = (f"at L = {result.size[0]}, d = {result.size[1]}, the mean validation loss is {most.mean:.3f} nats "
+               f"with ({most.heads[0]}, {most.heads[1]}) and {fewest.mean:.3f} with ({fewest.heads[0]}, "
+               f"{fewest.heads[1]}), a difference of {result.effect:+.3f} nats, while seeds "
+               f"spread by {result.pooled_sd:.4f} nats (pooled standard deviation, {len(most.losses)} seeds per "
+               f"configuration): the difference is {result.ratio:.0f} standard errors")
+    decision = ("Go: " if result.go else "No-go: ") + result.reason + "."
+    if result.go:
+        decision += (" The full study (profile `study`) follows with one seed per size; the pilot's seeds are its "
+                     "seed band at this size.")
+    return {"pilot_numbers": numbers, "pilot_decision": decision}

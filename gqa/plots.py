@@ -551,3 +551,22 @@ def kv_against_weights(ax: plt.Axes, contexts: Sequence[int], models: Sequence[t
                     textcoords="offset points", xytext=(6, -12), fontsize=8, color=color)
     context_axis(ax, list(contexts))
     ax.set_ylabel("memory (GB)")
+
+
+def pilot_seeds(result) -> plt.Figure:
+    """The pilot of a study: each seed's validation loss (dots) and the mean (line) per head configuration,
+    most KV heads on the left; the error bars are one seed standard deviation."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    labels = [f"({c.heads[0]}, {c.heads[1]})" for c in result.configurations]
+    for i, c in enumerate(result.configurations):
+        ax.plot([i] * len(c.losses), c.losses, "o", color="C0", alpha=0.6, ms=5,
+                label="one seed" if i == 0 else None)
+    means = [c.mean for c in result.configurations]
+    ax.errorbar(range(len(means)), means, yerr=[c.spread for c in result.configurations], color="C1", capsize=4,
+                marker="_", ms=14, label="mean ± seed SD")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("head configuration (n_h, n_kv)")
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -74,3 +74,14 @@ def test_gqa_pilot_reads_a_profiles_runs_and_states_the_decision(tmp_path, monke
     # means 3.01 and 3.105; variances 1e-4 and 5e-5 pooled to sqrt(7.5e-5); SE = pooled·sqrt(1/3 + 1/2)
     assert result["go"] and result["pooled_sd"] == pytest.approx(7.5e-5 ** 0.5) and result["runs"] == 5
     assert result["ratio"] == pytest.approx(0.095 / (7.5e-5 ** 0.5 * (1 / 3 + 1 / 2) ** 0.5))
+
+
+def test_words_state_the_numbers_and_the_decision():
+    from gqa.pilot import words
+
+    r = analyse(_records({(8, 8): [2.49, 2.50, 2.51], (8, 1): [2.79, 2.80, 2.81]}))
+    said = words(r, 6, 6)
+    assert "2.500 nats with (8, 8) and 2.800 with (8, 1), a difference of +0.300 nats" in said["pilot_numbers"]
+    assert said["pilot_decision"].startswith("Go: the effect, 0.300 nats, is 36.7 standard errors")
+    waiting = words(None, 5, 12)
+    assert waiting["pilot_numbers"].startswith("5 of its 12 runs are recorded")
