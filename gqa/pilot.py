@@ -126,19 +126,25 @@ def table(result: PilotResult):
                         ).set_index("(n_h, n_kv)")
 
 
+def _seed_counts(result: PilotResult) -> str:
+    counts = sorted({len(c.losses) for c in result.configurations})
+    return f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
+
+
 def words(result: PilotResult | None, recorded: int, planned: int) -> dict[str, str]:
     """The sentences chapter 3 quotes about the pilot, computed from its result."""
     if result is None:
         waiting = f"{recorded} of its {planned} runs are recorded, too few to set the seeds against one another"
         return {"pilot_numbers": waiting, "pilot_decision": "The decision waits for the pilot's runs."}
     most, fewest = result.configurations[0], result.configurations[-1]
-    numbers = (f"at L = {result.size[0]}, d = {result.size[1]}, the mean validation loss is {most.mean:.3f} nats "
-               f"with ({most.heads[0]}, {most.heads[1]}) and {fewest.mean:.3f} with ({fewest.heads[0]}, "
-               f"{fewest.heads[1]}), a difference of {result.effect:+.3f} nats, while seeds "
-               f"spread by {result.pooled_sd:.4f} nats (pooled standard deviation, {len(most.losses)} seeds per "
-               f"configuration): the difference is {result.ratio:.0f} standard errors")
+    from gqa.units import format_number
+
+    numbers = (f"at L = {result.size[0]}, d = {result.size[1]}, the mean validation loss is {format_number(most.mean)} "
+               f"nats with ({most.heads[0]}, {most.heads[1]}) and {format_number(fewest.mean)} with ({fewest.heads[0]}, "
+               f"{fewest.heads[1]}), a difference of {result.effect:+.3f} nats, while seeds spread by "
+               f"{result.pooled_sd:.4f} nats (pooled standard deviation, {_seed_counts(result)} per configuration)")
     decision = ("Go: " if result.go else "No-go: ") + result.reason + "."
     if result.go:
-        decision += (" The full study (profile `study`) follows with one seed per size; the pilot's seeds are its "
+        decision += (" The full study (profile study) follows with one seed per size; the pilot's seeds are its "
                      "seed band at this size.")
     return {"pilot_numbers": numbers, "pilot_decision": decision}

@@ -81,7 +81,7 @@ def test_words_state_the_numbers_and_the_decision():
 
     r = analyse(_records({(8, 8): [2.49, 2.50, 2.51], (8, 1): [2.79, 2.80, 2.81]}))
     said = words(r, 6, 6)
-    assert "2.500 nats with (8, 8) and 2.800 with (8, 1), a difference of +0.300 nats" in said["pilot_numbers"]
+    assert "2.50 nats with (8, 8) and 2.80 with (8, 1), a difference of +0.300 nats" in said["pilot_numbers"]
     assert said["pilot_decision"].startswith("Go: the effect, 0.300 nats, is 36.7 standard errors")
     waiting = words(None, 5, 12)
     assert waiting["pilot_numbers"].startswith("5 of its 12 runs are recorded")
