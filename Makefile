@@ -1,21 +1,42 @@
 # `make book` and `make test` each create .venv if missing, install everything, and run.
-# TORCH pins the CPU build that lies on this machine's disk; on a CUDA box use e.g. `make TORCH=torch book`.
+# By default everything comes from requirements/lock.txt: the exact versions, with hashes, for Linux x86-64,
+# CPython 3.11 and the CPU build of torch (found on PyPI mirrors that carry it, or with
+# PIP_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu"). `make UNLOCKED=1 ...` resolves
+# afresh from pyproject.toml instead, with TORCH (on a CUDA box: `make UNLOCKED=1 TORCH=torch book`).
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
+LOCK := requirements/lock.txt
+UNLOCKED ?=
+PIP_EXTRA ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := $(VENV)/.chromium
 PROFILE ?= cpu
 
-.PHONY: book test test-fast setup check-book pdf gpu-check clean
+.PHONY: book test test-fast setup check-book pdf gpu-check clean lock
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+ifeq ($(UNLOCKED),)
+	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+else
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[models,book,dev,cluster]" "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -e ".[models,book,dev,cluster]" "$(TORCH)"
+endif
 	touch $(STAMP)
+
+# Rewrite requirements/lock.txt from pyproject.toml at the versions installed in .venv (pip-tools in a
+# scratch environment; needs the package index). Commit it with the pyproject change that needed it.
+lock: $(STAMP)
+	rm -rf .cache/lock && $(PYTHON) -m venv .cache/lock/venv && .cache/lock/venv/bin/pip install --quiet pip-tools
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^gqa' > .cache/lock/installed.txt
+	.cache/lock/venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --extra models --extra hf --extra book --extra dev --extra cluster \
+	  -c .cache/lock/installed.txt -o .cache/lock/lock.txt pyproject.toml
+	$(BIN)/python requirements/finish_lock.py .cache/lock/lock.txt $(LOCK)
 
 # The book's browser checks (tests/test_book.py) open pages in Debian's chromium; install it if missing.
 $(CHROMIUM): | $(STAMP)
@@ -52,7 +73,7 @@ pdf: $(STAMP) $(CHROMIUM)
 # Commit what it writes; chapter 2 of a `make book PROFILE=gpu` reads it. Needs a CUDA build of torch.
 GPU_SLUG = $$($(BIN)/python -c 'from gqa.profiling import device_slug; print(device_slug("cuda"))')
 gpu-check: $(STAMP)
-	$(BIN)/python -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "gpu-check: torch sees no CUDA device (install a CUDA build: make TORCH=torch setup)")'
+	$(BIN)/python -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "gpu-check: torch sees no CUDA device (install a CUDA build: make UNLOCKED=1 TORCH=torch setup)")'
 	timeout 360 $(BIN)/gqa profile --profile gpu --device cuda
 	timeout 120 $(BIN)/gqa bench decode --profile cpu --device cuda --context 128k --steps 64 \
 	  --out data/profiles/decode_$(GPU_SLUG)_cpu.json

@@ -49,3 +49,40 @@ def test_citation_file_is_valid_cff():
     assert paper["type"] == "conference-paper" and paper["year"] == 2025
     assert [a["family-names"] for a in paper["authors"]][0] == "Chen"
     assert "CITATION.cff" in (ROOT / "book" / "references.md").read_text()
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """{name: (version, hashes)} of requirements/lock.txt."""
+    text = (ROOT / "requirements" / "lock.txt").read_text()
+    out = {}
+    for entry in re.split(r"\n(?=[A-Za-z0-9])", text):
+        match = re.match(r"([A-Za-z0-9_.\-]+)==(\S+)", entry)
+        if match:
+            out[match.group(1).lower().replace("_", "-")] = (match.group(2), re.findall(r"sha256:[0-9a-f]{64}", entry))
+    return out
+
+
+def test_the_lock_pins_every_requirement_of_pyproject_within_its_range():
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    locked = _locked()
+    wanted = [Requirement(s) for key in ("models", "hf", "book", "dev", "cluster") for s in extras[key]
+              if not s.startswith("gqa[")] + [Requirement(s) for s in project["dependencies"]]
+    for req in wanted:
+        name = req.name.lower().replace("_", "-")
+        assert name in locked, f"{name} is in pyproject.toml but not in requirements/lock.txt: run `make lock`"
+        version, hashes = locked[name]
+        assert req.specifier.contains(Version(version), prereleases=True), (name, version, str(req.specifier))
+    assert all(hashes for _, hashes in locked.values())  # every pin carries its hashes (pip --require-hashes)
+    assert locked["torch"][0].endswith("+cpu")  # the CPU build
+    assert "gqa" not in locked and "@ file:" not in (ROOT / "requirements" / "lock.txt").read_text()
+
+
+def test_make_installs_from_the_lock_by_default():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes --no-deps -r $(LOCK)" in makefile and "ifeq ($(UNLOCKED),)" in makefile
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    assert "download.pytorch.org/whl/cpu" in workflow and "TORCH=torch" not in workflow
