@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gqa.cli._common import _finite_float, _heads_pair, _Parser, _positive_int, _positive_tokens, _profile_section
+from gqa.cli._common import (CliError, _finite_float, _heads_pair, _Parser, _positive_int, _positive_tokens,
+                             _profile_section, check_output)
 from gqa.units import format_tokens
 
 
@@ -186,6 +187,33 @@ def cmd_bench_repeat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_real(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import torch
+
+    from gqa import real_models
+    from gqa.machine import device_slug
+    from gqa.runs import machine
+
+    unknown = [m for m in args.models if m not in real_models.MODELS]
+    if unknown:
+        raise CliError(f"--models: unknown {', '.join(unknown)}; known: {', '.join(real_models.MODELS)}")
+    out = Path(args.out or f"data/profiles/real_models_{device_slug('cpu')}.csv")
+    check_output(out)
+    bandwidth = real_models.read_bandwidth()
+    print(f"read bandwidth {bandwidth / 1e9:.1f} GB/s; {torch.get_num_threads()} threads; bf16 weights and cache")
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.models:
+            rows += real_models.measure(name, args.contexts, decode_steps=args.steps, work=Path(work),
+                                        bandwidth=bandwidth)
+    real_models.write_csv(rows, out, {**machine(), "threads": torch.get_num_threads(),
+                                      "command": "gqa bench real " + " ".join(args.models)})
+    print(f"wrote {out}")
+    return 0
+
+
 def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK", parser_class=_Parser)
@@ -228,6 +256,18 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", metavar="JSON", help="also write the report, with the machine and date, to this file "
                                                  "(the book reads data/profiles/decode_<device>_<profile>.json)")
     d.set_defaults(func=cmd_bench_decode)
+    real = bsub.add_parser("real", help="real architectures (random weights from published configs) measured on "
+                                        "this CPU beside gqa cost's predictions",
+                           description="Build Qwen3-0.6B, Llama-3.2-1B and Gemma-3-1B (sliding windows) from their "
+                                       "published configurations with random weights (no download), prefill and "
+                                       "decode at each context, and record the cache bytes, the peak memory and "
+                                       "the decode tokens/s beside what gqa cost predicts, in "
+                                       "data/profiles/real_models_<machine>.csv.")
+    real.add_argument("--models", nargs="+", default=["qwen3-0.6b", "llama-3.2-1b", "gemma-3-1b"])
+    real.add_argument("--contexts", nargs="+", type=_positive_tokens, default=[1024, 2048, 4096, 8192, 16384])
+    real.add_argument("--steps", type=_positive_int, default=4, help="timed decode steps per context")
+    real.add_argument("--out", help="CSV path (default data/profiles/real_models_<machine>.csv)")
+    real.set_defaults(func=cmd_bench_real)
     r = bsub.add_parser(
         "repeat", help="repeat vs sdpa decode time, with and without glibc's mmap of large blocks",
         description="Time one decode step of `repeat` (K/V repeated to n_h heads, as the paper's official "
