@@ -338,7 +338,7 @@ def find_sweep(cfg: SweepConfig, directory: Path | None = None):
     want = {(c.backend, c.phase, c.n_kv, c.context) for c in expected_cases(cfg)}
     kind = "cuda" if cfg.device.startswith("cuda") else "cpu"
     found = []
-    for path in sorted((directory or PROFILE_DIR).glob("*.csv")):
+    for path in sorted((directory or PROFILE_DIR).glob(f"{kind}-*.csv")):  # sweeps are <device slug>_<profile>.csv
         try:
             df = pd.read_csv(path)
         except (ValueError, OSError, UnicodeDecodeError) as e:

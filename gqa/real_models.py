@@ -155,3 +155,48 @@ def write_csv(rows: list[Measurement], path: Path, machine: dict) -> None:
     meta = path.with_suffix(".json")
     meta.with_suffix(".json.tmp").write_text(json.dumps(machine, indent=2))
     meta.with_suffix(".json.tmp").replace(meta)
+
+
+def load(directory: Path | None = None):
+    """(the rows of the newest data/profiles/real_models_*.csv as a DataFrame, its machine record), or
+    (None, None) when none was measured."""
+    import pandas as pd
+
+    from gqa.paths import PROFILES_DATA_DIR
+
+    paths = sorted((directory or PROFILES_DATA_DIR).glob("real_models_*.csv"), key=lambda p: p.stat().st_mtime)
+    if not paths:
+        return None, None
+    path = paths[-1]
+    frame = pd.read_csv(path)
+    missing = sorted(set(FIELDS) - set(frame.columns))
+    if missing:
+        raise ValueError(f"{path.name}: columns {', '.join(missing)} missing; rerun `gqa bench real`")
+    meta = path.with_suffix(".json")
+    machine = json.loads(meta.read_text()) if meta.exists() else {}
+    return frame, {**machine, "source": path.name}
+
+
+def summary(frame, machine: dict) -> dict[str, str]:
+    """The sentences chapter 2 quotes about the real models, computed from the measured rows."""
+    from gqa.units import format_bytes, format_number
+
+    exact = int((frame["kv_bytes"] == frame["kv_bytes_predicted"]).sum())
+    over = frame["overhead_bytes"]
+    ratio = frame["decode_vs_roofline"]
+    models = ", ".join(dict.fromkeys(frame["model"]))
+    contexts = sorted(set(frame["context"]))
+    return {
+        "real_what": (f"{models} at {contexts[0]:,} to {contexts[-1]:,} tokens, measured by `gqa bench real` on "
+                      f"{machine.get('cpu', 'this machine')} ({machine.get('threads', '?')} threads; "
+                      f"{machine.get('source', '')})"),
+        "real_kv": (f"the cache tensors equal the predicted KV bytes in {exact} of {len(frame)} measurements"
+                    + ("" if exact == len(frame) else ": the others differ")),
+        "real_memory": (f"peak resident memory exceeds the predicted weights and cache by {format_bytes(over.min())} "
+                        f"to {format_bytes(over.max())} (the Python process, PyTorch's libraries, activations)"),
+        "real_decode": (f"decode steps take {format_number(ratio.min())} to {format_number(ratio.max())} times the "
+                        f"roofline at the measured read bandwidth of "
+                        f"{format_bytes(frame['bandwidth_bytes_per_s'].iloc[0])}/s"
+                        + (", so the roofline is a lower bound that a plain PyTorch decode on this CPU stays well above"
+                           if ratio.min() > 2 else ", close to the roofline")),
+    }

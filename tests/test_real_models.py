@@ -44,3 +44,14 @@ def test_gqa_bench_real_writes_its_table(tmp_path, monkeypatch, capsys):
     assert out.with_suffix(".json").exists()
     assert main(["bench", "real", "--models", "gpt-5", "--out", str(out)]) == 2
     assert "--models: unknown gpt-5" in capsys.readouterr().err
+
+
+def test_summary_states_what_the_rows_show(tmp_path, monkeypatch):
+    monkeypatch.setattr(real_models, "MODELS", TINY)
+    rows = real_models.measure("tiny-llama", (8, 16), decode_steps=1, work=tmp_path, bandwidth=1e10,
+                               log=lambda *a: None)
+    real_models.write_csv(rows, tmp_path / "real_models_x.csv", {"cpu": "a CPU", "threads": 2})
+    frame, machine = real_models.load(tmp_path)
+    said = real_models.summary(frame, machine)
+    assert said["real_kv"] == "the cache tensors equal the predicted KV bytes in 2 of 2 measurements"
+    assert "tiny-llama at 8 to 16 tokens" in said["real_what"] and "real_models_x.csv" in said["real_what"]
