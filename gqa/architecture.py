@@ -193,7 +193,8 @@ def inference_cost(arch: Architecture, context: int, *, params: str = "total", d
     mem_kv = float(arch.kv_values(context, batch, cache=cache))
     return cost.InferenceCost(context=context, batch=batch, flops_time_invariant=flops_inv,
                               flops_time_variant=flops_var, memory_weights=mem_w, memory_kv_cache=mem_kv,
-                              weight_bytes=cost.bytes_per_value(dtype), kv_bytes=cost.bytes_per_value(kv_dtype or dtype),
+                              weight_bytes=cost.bytes_per_value(dtype),
+                              kv_bytes=cost.bytes_per_value(kv_dtype or dtype),
                               z=cost.eq5_z(mem_w + mem_kv, flops_inv + flops_var, hw))
 
 

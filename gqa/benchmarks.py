@@ -163,7 +163,7 @@ def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
         paper[name] = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"gqa {' '.join(args)} failed: {proc.stderr.strip()[-300:]}")
-    return {"fit_21_s": fit_s, "bootstrap_21x{}_s".format(resamples): boot_s, "grid_8x5_s": grid_s,
+    return {"fit_21_s": fit_s, f"bootstrap_21x{resamples}_s": boot_s, "grid_8x5_s": grid_s,
             "plan_process_s": plan_s, **paper}
 
 
@@ -174,9 +174,9 @@ def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, b
     move), each step's time (median and the 10th-90th percentile spread), prefill seconds, cache bytes.
     The cache is transformers' dynamic cache, which appends each step's K/V with a concatenation: a step
     also copies the cache it reads."""
-    from gqa.model import build_model
     from gqa.checks import cache_bytes
     from gqa.machine import sync
+    from gqa.model import build_model
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")

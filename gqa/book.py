@@ -32,7 +32,6 @@ from gqa.notebook import with_used_values
 from gqa.notebook_inputs import environment_digest, notebook_inputs
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
 
-
 # Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
 # to every page, which would load all of MathJax's extensions eagerly.
 OFFLINE_STATIC = "_offline_static"
@@ -160,8 +159,8 @@ def execute_all(profile_name: str, *, force: bool = False, only: list[str] | Non
             output.replace(output.with_suffix(".bad"))  # a damaged cached execution is a miss, kept aside
         if output.exists() and not (force and selected):
             by = _origin(output).get("profile")
-            status = "cached (inputs unchanged" + (f"; executed under profile {by!r})" if by and by != build.profile.name
-                                                   else ")")
+            elsewhere = by and by != build.profile.name
+            status = "cached (inputs unchanged" + (f"; executed under profile {by!r})" if elsewhere else ")")
             cached = True
         elif not selected:
             raise RuntimeError(f"{nb.stem} has no execution for these inputs; run without --only")
@@ -217,7 +216,8 @@ def responsive_figures(nb: dict) -> int:
         meta = cell.get("metadata", {}).get("mystnb") or {}
         if cell.get("cell_type") != "code" or not meta.get("figure"):
             continue
-        alt = html_lib.escape(str((meta.get("image") or {}).get("alt") or meta["figure"].get("caption", "")), quote=True)
+        alt = (meta.get("image") or {}).get("alt") or meta["figure"].get("caption", "")
+        alt = html_lib.escape(str(alt), quote=True)
         for out in cell.get("outputs", []):
             data, extra = out.get("data", {}), out.get("metadata", {})
             if "image/png" not in data or "gqa_size" not in extra:
@@ -259,8 +259,8 @@ def without_solutions(nb: dict) -> int:
                 lines = text.split("\n")
                 cell["source"] = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
         elif cell.get("cell_type") == "code":
-            cell["outputs"] = [out for out in cell.get("outputs", [])
-                               if not ANSWER_GLUE.fullmatch(out.get("metadata", {}).get("scrapbook", {}).get("name", ""))]
+            cell["outputs"] = [out for out in cell.get("outputs", []) if not ANSWER_GLUE.fullmatch(
+                out.get("metadata", {}).get("scrapbook", {}).get("name", ""))]
     return removed
 
 

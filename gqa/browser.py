@@ -172,7 +172,8 @@ _PAGE_FACTS = r"""(() => {
     uncaptioned: imgs.filter(i => i.closest('article') && !i.closest('.sidebar-primary-items__start'))
       .filter(i => { const alt = (i.getAttribute('alt') || '').trim();
                      const cap = i.closest('figure') && i.closest('figure').querySelector('figcaption');
-                     return alt.length < 15 || /\.(png|svg|jpe?g)$/i.test(alt) || !cap || !/[Ff]ig\. \d+/.test(cap.innerText); })
+                     return alt.length < 15 || /\.(png|svg|jpe?g)$/i.test(alt) || !cap
+                            || !/[Ff]ig\. \d+/.test(cap.innerText); })
       .map(i => i.getAttribute('src').slice(0, 60)),
     text: document.body ? document.body.innerText : '',
     // content a reader cannot reach: wider than its box, which hides the overflow instead of scrolling it
@@ -180,11 +181,12 @@ _PAGE_FACTS = r"""(() => {
         const cs = getComputedStyle(el);
         return (cs.overflowX === 'hidden' || cs.overflowX === 'clip') && el.scrollWidth > el.clientWidth + 2
           && el.clientWidth > 0; })
-      .map(el => `${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]} ${el.scrollWidth}>${el.clientWidth}px: `
-                 + (el.innerText || '').trim().slice(0, 40)).slice(0, 20),
+      .map(el => `${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]} `
+                 + `${el.scrollWidth}>${el.clientWidth}px: ` + (el.innerText || '').trim().slice(0, 40)).slice(0, 20),
     sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth + 1,
     screens: document.documentElement.scrollHeight / window.innerHeight,
-    stacked: Array.from(document.querySelectorAll('.gqa-stacked img')).filter(i => i.getClientRects().length > 0).length,
+    stacked: Array.from(document.querySelectorAll('.gqa-stacked img'))
+      .filter(i => i.getClientRects().length > 0).length,
     // a wide figure shrunk below half its size to fit a narrow screen: unreadable (stack or scroll it)
     // (its size in CSS pixels: the width it declares, a high-density image's half its pixels)
     shrunk: imgs.map(i => [i, +(i.getAttribute('width')) || i.naturalWidth])

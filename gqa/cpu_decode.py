@@ -170,8 +170,8 @@ def _mask_strides(mask: torch.Tensor | None, batch: int, n_heads: int, keys: int
 
 def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None) -> bool:
     """Whether these decode inputs are the kernel's: CPU fp32, shapes that agree exactly (no broadcasting),
-    rows of K/V contiguous, at least one sequence and one cached position, a mask it can read, more than one query head per
-    KV head (one per head is PyTorch's fused kernel's case), no autograd. Anything else goes to PyTorch,
+    rows of K/V contiguous, at least one sequence and one cached position, a mask it can read, more than one
+    query head per KV head (one per head is PyTorch's fused kernel's case), no autograd. Anything else goes to PyTorch,
     which broadcasts or raises as it always has."""
     tensors = (query, key, value)
     if not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 4 for t in tensors):

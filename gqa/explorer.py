@@ -60,7 +60,8 @@ def cost_explorer_html(preset: str = "llama-3.1-8b", context: int = 131072, batc
 <div class="gqa-explorer-controls">
 <label>model <select data-gqa="preset" aria-label="model preset">{options}</select></label>
 <label>context <input data-gqa="context" type="range" min="{min(CONTEXT_EXPONENTS)}" max="{max(CONTEXT_EXPONENTS)}"
- step="1" value="{exponent}" aria-label="context length, powers of two"> <span data-gqa="context-label">{context // 1024}K tokens</span></label>
+ step="1" value="{exponent}" aria-label="context length, powers of two">
+ <span data-gqa="context-label">{context // 1024}K tokens</span></label>
 <label>batch <input data-gqa="batch" type="number" min="1" max="4096" value="{batch}" aria-label="batch"></label>
 <label>KV cache <select data-gqa="kv-dtype" aria-label="KV-cache dtype">{dtypes}</select></label>
 </div>

@@ -69,14 +69,16 @@ def read_config(path: str | Path):
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
                 "intermediate_size", "vocab_size", "moe_intermediate_size", "shared_expert_intermediate_size",
                 "num_experts", "num_local_experts", "n_routed_experts", "num_experts_per_tok", "kv_lora_rank",
-                "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_position_embeddings"):  # read as given, before transformers fills or rejects them
+                # read as given, before transformers fills or rejects them
+                "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_position_embeddings"):
         value = raw.get(key)
         if key in raw and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{config_file}: {key} must be a positive whole number, got {value!r}")
     try:
         from transformers import AutoConfig
     except ImportError:
-        raise RuntimeError("reading a Hugging Face config needs transformers (no torch): pip install 'gqa[hf]'") from None
+        raise RuntimeError("reading a Hugging Face config needs transformers (no torch): "
+                           "pip install 'gqa[hf]'") from None
     try:
         return AutoConfig.from_pretrained(str(path), local_files_only=True), raw
     except Exception as e:  # noqa: BLE001 -- transformers' validation errors have their own classes

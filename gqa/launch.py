@@ -8,8 +8,8 @@ sets HOSTED_PROFILE = "ci" in the kernel, so the notebook runs its ci-sized para
 Binder builds its image from binder/ (repo2docker's conventions: runtime.txt, requirements.txt, postBuild
 installing the companion, and a start script exporting GQA_HOSTED_PROFILE=ci, which the cell reads); a book
 build or `gqa run` executes with that variable removed, so only a hosted session sees it. Where gqa imports
-and the variable is unset, the cell does nothing. `gqa book --sync-launch` writes the URL into the first cells; a build whose cells
-disagree with the setting stops and says so.
+and the variable is unset, the cell does nothing. `gqa book --sync-launch` writes the URL into the first
+cells; a build whose cells disagree with the setting stops and says so.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ def outside_hosted_session():
 def hosted_parameters(stem: str, name: str | None) -> dict:
     """The parameters of profile `name` for a notebook, or {} when it is None: the first cell sets
     HOSTED_PROFILE only in a hosted runtime (Colab's install, Binder's GQA_HOSTED_PROFILE), and a build
-    executes without that variable, so nothing can switch a build's parameters behind its cache key. `globals().update(hosted_parameters("01_cost_model", globals().get("HOSTED_PROFILE")))`."""
+    executes without that variable, so nothing can switch a build's parameters behind its cache key. A
+    notebook calls it as
+    `globals().update(hosted_parameters("01_cost_model", globals().get("HOSTED_PROFILE")))`."""
     if not name:
         return {}
     from gqa import profiles

@@ -67,7 +67,7 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4  # glibc's mallopt p
 GLIBC_MMAP_MAX, GLIBC_TRIM_THRESHOLD = 65536, 128 * 1024  # glibc's defaults
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library, to steer glibc's allocator with mallopt; None where it is not glibc."""
     try:

@@ -69,7 +69,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _hash_files(h: "hashlib._Hash", files: list[Path]) -> None:
+def _hash_files(h: hashlib._Hash, files: list[Path]) -> None:
     for path in sorted(files):
         h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
         h.update(path.read_bytes())
@@ -94,7 +94,7 @@ def paper_files() -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
 
 
-def _attention_sweep(profile: Profile, params: dict, h: "hashlib._Hash", gaps: list[str]) -> None:
+def _attention_sweep(profile: Profile, params: dict, h: hashlib._Hash, gaps: list[str]) -> None:
     if params.get("live_sweep"):
         h.update(b"live sweep")
         return
@@ -113,7 +113,7 @@ def _attention_sweep(profile: Profile, params: dict, h: "hashlib._Hash", gaps: l
     h.update(rows.drop(columns=["source"]).to_csv(index=False).encode())
 
 
-def _run_records(profile: Profile, reads: Reads, h: "hashlib._Hash", gaps: list[str]) -> None:
+def _run_records(profile: Profile, reads: Reads, h: hashlib._Hash, gaps: list[str]) -> None:
     from gqa import runs
     from gqa.sweep import sweep_configs
 

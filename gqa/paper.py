@@ -91,7 +91,7 @@ def check_claim(claim: Claim, ours: float, how: str = "") -> dict:
             "ours": ours, "status": claim.judge(ours), "tolerance": claim.tolerance_text(), "ours, how": how}
 
 
-def table(name: str) -> "pd.DataFrame":
+def table(name: str) -> pd.DataFrame:
     """A typed table of the paper from `data/paper/<name>.csv` (table4, table5, table7, table9,
     appendix_i_fits) or the digitised Figure 2 points (fig2_points)."""
     import pandas as pd

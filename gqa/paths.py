@@ -13,7 +13,8 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 PARAMS_DIR = NOTEBOOK_DIR / "params"
 BOOK_DIR = ROOT / "book"
 BUILD_DIR = BOOK_DIR / "_build"
-CACHE_DIR = Path(os.environ["GQA_WORK_DIR"]) if os.environ.get("GQA_WORK_DIR") else ROOT / ".cache"  # checkpoints, claims
+# checkpoints, claims
+CACHE_DIR = Path(os.environ["GQA_WORK_DIR"]) if os.environ.get("GQA_WORK_DIR") else ROOT / ".cache"
 RUN_CACHE_DIR = CACHE_DIR / "runs"  # a run's checkpoints: <profile>/<run id>/, train/<run id>/, notebook/<settings id>/
 # The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
 PAPER_DATA_DIR = DATA_DIR / "paper" if (DATA_DIR / "paper").is_dir() else Path(__file__).resolve().parent / "paper_data"

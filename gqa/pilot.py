@@ -140,7 +140,8 @@ def words(result: PilotResult | None, recorded: int, planned: int) -> dict[str, 
     from gqa.units import format_number
 
     numbers = (f"at L = {result.size[0]}, d = {result.size[1]}, the mean validation loss is {format_number(most.mean)} "
-               f"nats with ({most.heads[0]}, {most.heads[1]}) and {format_number(fewest.mean)} with ({fewest.heads[0]}, "
+               f"nats with ({most.heads[0]}, {most.heads[1]}) and {format_number(fewest.mean)} with "
+               f"({fewest.heads[0]}, "
                f"{fewest.heads[1]}), a difference of {result.effect:+.3f} nats, while seeds spread by "
                f"{result.pooled_sd:.4f} nats (pooled standard deviation, {_seed_counts(result)} per configuration)")
     decision = ("Go: " if result.go else "No-go: ") + result.reason + "."

@@ -222,7 +222,8 @@ AGREE_COLOR, DIFFER_COLOR = "#55a868", "#c44e52"
 
 
 def spec_curve(values: Sequence[float | None], readings: Sequence[dict[str, str]],
-               points: dict[str, dict[str, str]], ylabel: str, title: str = "", paper: float | None = None, band: tuple[float, float] | None = None,
+               points: dict[str, dict[str, str]], ylabel: str, title: str = "", paper: float | None = None,
+               band: tuple[float, float] | None = None,
                cells: Sequence[Sequence[bool]] | None = None, cell_labels: Sequence[str] = ()) -> plt.Figure:
     """A specification curve: one column per reading, sorted by its value (top panel, the paper's value as
     a line and its tolerance band shaded; the first reading, the default, ringed); optionally a

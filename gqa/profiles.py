@@ -190,7 +190,7 @@ _HINT_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": lis
                "Optional": typing.Optional}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parameters_cell(notebook: Path, mtime: float) -> dict[str, tuple[object, object]]:
     """{name: (default, type hint or None)} of a notebook's `parameters` cell. A parameter may carry a quoted
     annotation (`max_bytes: "Optional[int]" = 4000000`, quoted so the notebook never evaluates it, in the
@@ -205,7 +205,8 @@ def _parameters_cell(notebook: Path, mtime: float) -> dict[str, tuple[object, ob
                 elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
                     note = node.annotation
                     text = note.value if isinstance(note, ast.Constant) else ast.unparse(note)
-                    hint = eval(text, {"__builtins__": {}}, dict(_HINT_NAMES))  # a type in the names above, nothing else
+                    # a type in the names above, nothing else
+                    hint = eval(text, {"__builtins__": {}}, dict(_HINT_NAMES))
                     out[node.target.id] = (ast.literal_eval(node.value), hint)
             return out
     return {}
@@ -298,7 +299,9 @@ def _preset(value):
 
     names = value if isinstance(value, list) else [value]
     unknown = [n for n in names if n not in preset_names()]
-    return None if not unknown and names else f"unknown shape preset {unknown[0] if unknown else value!r}; see `gqa cost --list-presets`"
+    if not unknown and names:
+        return None
+    return f"unknown shape preset {unknown[0] if unknown else value!r}; see `gqa cost --list-presets`"
 
 
 def _dtype(value):

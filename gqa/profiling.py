@@ -20,9 +20,19 @@ from pathlib import Path
 import torch
 
 from gqa import attention
-from gqa.machine import (TORCH_DTYPES, cpu_peak_memory_supported, device_name, device_slug, heap_only_allocation,
-                         last_level_cache_bytes, memory_bandwidth, peak_extra_memory, read_bandwidth, time_call,
-                         time_cold)
+from gqa.machine import (
+    TORCH_DTYPES,
+    cpu_peak_memory_supported,
+    device_name,
+    device_slug,
+    heap_only_allocation,
+    last_level_cache_bytes,
+    memory_bandwidth,
+    peak_extra_memory,
+    read_bandwidth,
+    time_call,
+    time_cold,
+)
 from gqa.paths import PROFILES_DATA_DIR as PROFILE_DIR
 
 
@@ -62,7 +72,8 @@ class SweepConfig:
         if self.dtype not in TORCH_DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(TORCH_DTYPES)}, got {self.dtype!r}")
         for name in ("batch", "n_heads", "head_dim", "bandwidth_rounds"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")
         for name in ("kv_heads", "decode_contexts", "prefill_contexts", "backends"):
             if not isinstance(getattr(self, name), list):
@@ -168,7 +179,8 @@ def run_sweep(cfg: SweepConfig, progress: Iterable | None = None,
             log(f"skipped {c.backend} {c.phase} n_kv={c.n_kv} T={c.context}: needs "
                 f"{working_bytes(cfg, c) / 1e9:.1f} GB > max_working_bytes")
     bandwidth = memory_bandwidth(cfg.device)
-    reads = [read_bandwidth(cfg.device, rounds=cfg.bandwidth_rounds)]  # sampled again between groups of cases: a VM's bandwidth drifts
+    # sampled again between groups of cases: a VM's bandwidth drifts
+    reads = [read_bandwidth(cfg.device, rounds=cfg.bandwidth_rounds)]
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.node(),
             "device": cfg.device, "device_name": device_name(cfg.device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": cfg.dtype, "batch": cfg.batch,

@@ -157,8 +157,8 @@ def load_grid(path: Path | str | None = None) -> Grid:
     unknown = set(raw["points"]) - set(POINTS)
     missing = set(POINTS) - set(raw["points"])
     if unknown or missing:
-        raise ValueError(f"{where}: points must be exactly {', '.join(POINTS)} "
-                         f"({'unknown ' + ', '.join(sorted(unknown)) if unknown else 'missing ' + ', '.join(sorted(missing))})")
+        which = "unknown " + ", ".join(sorted(unknown)) if unknown else "missing " + ", ".join(sorted(missing))
+        raise ValueError(f"{where}: points must be exactly {', '.join(POINTS)} ({which})")
     points = {}
     for point in POINTS:
         options = (raw["points"][point] or {}).get("options") if isinstance(raw["points"][point], dict) else None
@@ -185,7 +185,8 @@ def _option(point: str, key: str, spec, where: str) -> Option:
     settings = {k: v for k, v in spec.items() if k not in ("label", "allows")}
     unknown = set(settings) - SETTINGS[point]
     if unknown:
-        raise ValueError(f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(sorted(SETTINGS[point]))})")
+        known = ", ".join(sorted(SETTINGS[point]))
+        raise ValueError(f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {known})")
     option = Option(point, key, spec["label"], spec["allows"], settings)
     try:
         _check_settings(option)
@@ -581,7 +582,8 @@ def range_text(v: dict, number=None) -> str:
     groups = v.get("range_by_accounting") or {}
     if len(groups) > 1 and low > 0 and high / low > UNIT_SPREAD:
         unit = f" (in units of {v['unit']})" if v.get("unit") else ""
-        return "; ".join(f"{ACCOUNTING_WORDS.get(k, k)}: {_number(a)} – {_number(b)}" for k, (a, b) in groups.items()) + unit
+        return "; ".join(f"{ACCOUNTING_WORDS.get(k, k)}: {_number(a)} – {_number(b)}"
+                         for k, (a, b) in groups.items()) + unit
     return f"{number(low)} – {number(high)}"
 
 
@@ -776,7 +778,8 @@ def worked_example_rows(fits: dict, check, target: float | None = None) -> list[
     opt_long = search.search(fits, target, LONG_CONTEXT, fig2.FIG2_SETTING)[0]
     share_long = opt_long.memory_bytes / fig2.shape_cost(fig2.BASELINE, LONG_CONTEXT)["memory_bytes"]
     rows = [{"claim": f"Table 4, L* = {r.target_loss:g}, T = {format_tokens(r.context)}", "source": "Table 4",
-             "unit": "(n_h, n_kv)", "paper": str(r.paper), "ours": str(r.ours), "status": r.status, "tolerance": "exact",
+             "unit": "(n_h, n_kv)", "paper": str(r.paper), "ours": str(r.ours), "status": r.status,
+             "tolerance": "exact",
              "ours, how": f"Step 3 on the Figure 2 fits; the paper's choice wins in {100 * r.paper_share:.0f}% "
                           "of bootstrap resamples"}
             for r in check.itertuples() if r.status != "not checkable"]
@@ -804,7 +807,8 @@ def worked_example_rows(fits: dict, check, target: float | None = None) -> list[
     for r in paper.table("appendix_i_fits").itertuples():
         rows.append(_not_checkable(f"App. I fit, {r.size}, {r.fit}, {r.train_context // 1024}K context", r.source,
                                    f"{r.a}·n_h^{r.b} + {r.c}", "loss",
-                                   "trained at short context with n_h varied at fixed size; no such points in Figure 2"))
+                                   "trained at short context with n_h varied at fixed size; "
+                                   "no such points in Figure 2"))
     for cid, why in (("ref_loss_llama3_1b", "no (32, 8) or Llama-3 series in Figure 2"),
                      ("ref_loss_llama3_3b", "no (32, 8) or Llama-3 series in Figure 2"),
                      ("ref_loss_llama3_8b", "no (32, 8) or Llama-3 series in Figure 2"),

@@ -137,7 +137,8 @@ def measure(name: str, contexts=CONTEXTS, *, decode_steps: int = 4, work: Path, 
                                peak - memory_predicted, prefill_s, decode_step, 1 / decode_step, bandwidth,
                                predicted_step, decode_step / predicted_step))
         log(f"{name} at {context:,}: KV {kv:,} B (predicted {kv_predicted:,}), peak RSS {peak / 1e9:.2f} GB, prefill "
-            f"{prefill_s:.1f} s, decode {1 / decode_step:.2f} tokens/s ({decode_step / predicted_step:.2f}x the roofline)")
+            f"{prefill_s:.1f} s, decode {1 / decode_step:.2f} tokens/s "
+            f"({decode_step / predicted_step:.2f}x the roofline)")
         del result, cache
     return out
 

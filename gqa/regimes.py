@@ -191,7 +191,8 @@ def facts(grids: Mapping[tuple[str, int], Grid], rows: Sequence[Variant], batche
             example = (k[0], k[1], hz, ht, *(prefill_seconds(c, k[1], setting) for c in costed),
                        *(c.time_s for c in costed))
             break
-    agree = {row: tuple(summary(grids[(row, b)], paper, fitted).agree for b in (first, last)) for row in (z_row, time_row)}
+    agree = {row: tuple(summary(grids[(row, b)], paper, fitted).agree for b in (first, last))
+             for row in (z_row, time_row)}
     return Facts(
         cells=len(keys), batches=tuple(batches),
         one_kv_head=tuple(summary(z[b], paper, fitted).one_kv_head for b in batches),

@@ -89,10 +89,10 @@ def render_site(notebooks: list[Path], out: Path | None = None) -> Rendered:
     """Build executed notebooks into the folder `out` (default: the first one's name + '_html'), written
     whole or not at all. ValueError for a file that is not an executed notebook, two runs with one name,
     or a build that fails."""
+    import yaml
+
     from gqa import book, launch
     from gqa.paths import BOOK_DIR
-
-    import yaml
 
     notebooks = [Path(n) for n in notebooks]
     if not notebooks:
@@ -130,7 +130,8 @@ def render_site(notebooks: list[Path], out: Path | None = None) -> Rendered:
     if proc.returncode != 0 or not (html / "index.html").exists():
         shutil.rmtree(work, ignore_errors=True)
         last = (proc.stderr or proc.stdout).strip().splitlines()
-        raise ValueError(f"rendering failed: {last[-1] if last else 'jupyter-book exited with ' + str(proc.returncode)}")
+        reason = last[-1] if last else f"jupyter-book exited with {proc.returncode}"
+        raise ValueError(f"rendering failed: {reason}")
     book.fix_root_redirect(html, config["title"])
     if out.exists():
         shutil.rmtree(out)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from gqa.paths import ROOT as REPO
 from gqa.paths import CACHE_DIR, RUNS_DIR, display_path
+from gqa.paths import ROOT as REPO
 
 
 def runs_dir(create: bool = False) -> Path:

@@ -4,7 +4,8 @@ L(N; H) = (a/N)^b + E, with N the non-embedding parameters (as in the paper). Fo
 Chinchilla replication, a fit minimises by default a Huber loss (δ = 1e-3) on log-space residuals
 log L_pred − log L_obs, by damped Gauss-Newton from a grid of starting points; `residuals="linear"`
 fits L_pred − L_obs instead, and `delta=math.inf` makes either plain least squares (the paper names
-no method, so `gqa readings` tries each). Uncertainty comes from a seeded bootstrap over runs. E is either one per configuration or one shared by all (`shared_e`).
+no method, so `gqa readings` tries each). Uncertainty comes from a seeded bootstrap over runs. E is either
+one per configuration or one shared by all (`shared_e`).
 The head-count law of the paper's Appendix I is L(n_h) = a·n_h^b + c.
 """
 

@@ -246,7 +246,7 @@ def anchors_from_shapes(shapes: list[tuple[int, int]], head_dim: int = PAPER_HEA
     return sorted(points)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def paper_anchors() -> Anchors:
     """The paper's Table 9 and Table 7 shapes as aspect-ratio anchors."""
     return tuple(anchors_from_shapes(list({**PAPER_SCALING_SHAPES, **PAPER_ANCHOR_SHAPES}.values())))

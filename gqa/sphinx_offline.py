@@ -8,6 +8,7 @@ extension removes both scripts from each page.
 
 from __future__ import annotations
 
+
 def _is_thebe(script) -> bool:
     name = getattr(script, "filename", None) or str(script)
     body = (getattr(script, "attributes", None) or {}).get("body", "")

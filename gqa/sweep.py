@@ -17,12 +17,10 @@ sweeps at once share the work and never train one run twice. `submit_sweep` runs
 
 from __future__ import annotations
 
-
 from gqa import runs
 from gqa.paths import CACHE_DIR
 from gqa.paths import RUN_CACHE_DIR as RUN_CACHE
 from gqa.train import TrainConfig, train
-
 
 
 def sweep_configs(section: dict) -> list[TrainConfig]:

@@ -15,8 +15,8 @@ HEADER = """\
 
 
 def finish(compiled: str) -> str:
-    text = re.sub(r"(# WARNING: pip install will require[^\n]*\n# Consider using[^\n]*\n)?gqa\[[^\]]*\] @ file:[^\n]*\n"
-                  r"(    # via[^\n]*\n)?", "", compiled)
+    text = re.sub(r"(# WARNING: pip install will require[^\n]*\n# Consider using[^\n]*\n)?"
+                  r"gqa(\[[^\]]*\])? @ file:[^\n]*\n(    # via[^\n]*\n)?", "", compiled)
     text = re.sub(r"-c \S*installed\.txt", "-c (the environment make installed)", text)
     lines = [line for line in text.splitlines() if not line.startswith(("--extra-index-url", "--find-links",
                                                                          "--index-url"))]

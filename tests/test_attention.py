@@ -137,7 +137,8 @@ def test_decode_with_a_per_head_mask_matches_the_reference():
     from gqa import attention
 
     g = torch.Generator().manual_seed(3)
-    q, k, v = torch.randn(2, 8, 1, 16, generator=g), torch.randn(2, 2, 50, 16, generator=g), torch.randn(2, 2, 50, 16, generator=g)
+    q = torch.randn(2, 8, 1, 16, generator=g)
+    k, v = torch.randn(2, 2, 50, 16, generator=g), torch.randn(2, 2, 50, 16, generator=g)
     mask = torch.rand(2, 8, 1, 50, generator=g) > 0.3
     mask[..., 0] = True
     out, ref = attention.sdpa_attention(None, q, k, v, mask)[0], attention.eager_attention(None, q, k, v, mask)[0]

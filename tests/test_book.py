@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gqa import book, paper, plots, profiles, reader
-from gqa.notebook import glued_values
 from gqa.cli import main
+from gqa.notebook import glued_values
 from gqa.notebook_inputs import notebook_inputs
 
 NOTEBOOKS = sorted(book.NOTEBOOK_DIR.glob("*.ipynb"))
@@ -331,15 +331,17 @@ def test_handout_rebases_urls_and_reads_titles_and_sections(tmp_path):
     from gqa import handout
 
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "intro.html").write_text('<html><head><title>x</title><link href="_static/a.css"></head><body>'
-                                         '<article class="bd-article"><h1>About <em>this</em> book<a class="headerlink" '
-                                         'href="#a">#</a></h1><h2>One</h2><img src="_images/a.png"></article></body></html>')
+    (tmp_path / "intro.html").write_text(
+        '<html><head><title>x</title><link href="_static/a.css"></head><body>'
+        '<article class="bd-article"><h1>About <em>this</em> book<a class="headerlink" '
+        'href="#a">#</a></h1><h2>One</h2><img src="_images/a.png"></article></body></html>')
     (tmp_path / "notebooks" / "ch.html").write_text(
         '<html><head></head><body><article class="bd-article" role="main"><h1>The cost model</h1>'
         '<img src="../_images/b.png"><a href="../intro.html#x">x</a><a href="#eq-4">Eq. 4</a>'
         '<img src="data:image/png;base64,AAAA"><h2>Takeaways &amp; more</h2></article></body></html>')
     (tmp_path / "index.html").write_text("<html><head></head><body>a redirect</body></html>")
-    text, chapters = handout.document(tmp_path, ["intro.html", "notebooks/ch.html"], ["Title", "sub"], {"intro.html": 3})
+    text, chapters = handout.document(tmp_path, ["intro.html", "notebooks/ch.html"], ["Title", "sub"],
+                                      {"intro.html": 3})
     assert [c.title for c in chapters] == ["About this book", "The cost model"]
     assert chapters[1].sections == ("Takeaways & more",)
     assert 'src="_images/b.png"' in text and 'href="intro.html#x"' in text and 'href="#eq-4"' in text
@@ -368,10 +370,12 @@ def test_a_student_build_leaves_every_solution_out(tmp_path):
         assert "{admonition} Solution" not in text
         for i in ids:
             assert f"**{i}**" in text and f"gqa exercise check {i} YOUR_ANSWER" in text, (stem, i)
-        glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in nb["cells"] for o in c.get("outputs", [])}
+        glued = {o.get("metadata", {}).get("scrapbook",
+                                           {}).get("name") for c in nb["cells"] for o in c.get("outputs", [])}
         assert not {"ex_" + i.replace(".", "_") for i in ids} & glued and {"ex_minutes"} <= glued
         page = (book.BUILD_DIR / "html" / "notebooks" / f"{stem}.html").read_text()
-        assert 'class="dropdown admonition"' not in page and page.count("this edition leaves the solution out") == len(ids)
+        assert 'class="dropdown admonition"' not in page
+        assert page.count("this edition leaves the solution out") == len(ids)
         assert (book.BUILD_DIR / "html" / "_sources" / "notebooks" / f"{stem}.ipynb").read_text().count(
             "YOUR_ANSWER") >= len(ids)  # the download button's copy
 
@@ -815,7 +819,8 @@ def test_cost_explorer_computes_what_gqa_cost_json_prints(capsys):
     r = json.loads(capsys.readouterr().out)
     from gqa.units import format_bytes, format_count
 
-    assert shown == {"kv": format_bytes(r["memory_bytes"]["kv_cache"]), "weights": format_bytes(r["memory_bytes"]["weights"]),
+    assert shown == {"kv": format_bytes(r["memory_bytes"]["kv_cache"]),
+                     "weights": format_bytes(r["memory_bytes"]["weights"]),
                      "kv-share": f"{100 * r['kv_share_of_memory_bytes']:.1f}%",
                      "flops-variant": format_count(r["flops_per_token"]["time_variant"]), "context-label": "1M tokens"}
     assert "1M is beyond the 128K context this model was built for" in beyond  # Qwen2.5-7B: 131,072

@@ -115,10 +115,10 @@ def test_side_by_side_panels_are_cut_out_one_by_one_in_reading_order():
 
 
 def test_responsive_figures_stack_side_by_side_panels_and_scroll_wide_ones():
-    from gqa.book import WIDE_FIGURE_PX, responsive_figures
-
     import base64
     import io
+
+    from gqa.book import WIDE_FIGURE_PX, responsive_figures
 
     def png(width, height):
         fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)

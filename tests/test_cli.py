@@ -110,4 +110,5 @@ def test_a_mistyped_option_is_named_by_its_command_with_the_closest_option(capsy
     assert capsys.readouterr().err.strip() == ("gqa cost: error: unrecognized arguments: --contxt 3 "
                                                "(did you mean --context?)")
     assert main(["bench", "train", "--stepz", "3"]) == 2
-    assert "gqa bench train: error: unrecognized arguments: --stepz 3 (did you mean --steps?)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "gqa bench train: error: unrecognized arguments: --stepz 3 (did you mean --steps?)" in err

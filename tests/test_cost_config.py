@@ -259,7 +259,8 @@ def test_hardware_flags_answer_prefill_decode_and_the_inverse_questions(capsys):
     assert d["hardware"] == "custom" and d["decode"]["efficiency"] == 0.5
     assert d["decode"]["s"] == pytest.approx(2 * d["decode"]["ideal_s"])
     # decode: a token's time is the step's; prefill: a prompt token's share of the prefill
-    assert d["decode"]["s_per_token"] == d["decode"]["s"] and d["decode"]["tokens_per_s_per_sequence"] == 1 / d["decode"]["s"]
+    assert d["decode"]["s_per_token"] == d["decode"]["s"]
+    assert d["decode"]["tokens_per_s_per_sequence"] == 1 / d["decode"]["s"]
     assert d["prefill"]["s_per_token"] == pytest.approx(d["prefill"]["s"] / 8192)
     matmul = counts.total - counts.embedding  # the untied input embedding is a lookup
     assert d["prefill"]["flops"] == pytest.approx(2 * matmul * 8192 + 4 * 32 * 32 * 128 * 8192 * 8193 / 2)

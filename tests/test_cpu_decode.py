@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
+from test_attention import assert_close_rel, naive_attention
 
 from gqa import attention, cpu_decode
-from test_attention import assert_close_rel, naive_attention
 
 DECODE_CASES = [  # (batch, n_h, n_kv, cached keys S, d_h)
     (1, 16, 1, 8192, 64),  # multi-query, split across threads
@@ -113,7 +113,8 @@ def test_cases_the_kernel_leaves_to_pytorch():
     assert attention.sdpa_attention(None, q[:0], k[:0], v[:0], None)[0].shape[0] == 0
     q2 = torch.cat([q, q])  # batch 2 against a cache of batch 1: PyTorch broadcasts, the kernel would not
     assert not cpu_decode.applies(q2, k, v, None)
-    assert_close_rel(attention.sdpa_attention(None, q2, k, v, None)[0], attention.eager_attention(None, q2, k, v, None)[0])
+    assert_close_rel(attention.sdpa_attention(None, q2, k, v, None)[0], attention.eager_attention(None, q2, k, v,
+                                                                                                  None)[0])
     assert not cpu_decode.applies(q, k, v[..., :16], None)  # V narrower than K
     assert not cpu_decode.applies(q, k, v, torch.ones(2, 1, 1, 64, dtype=torch.bool))  # mask batch 2, inputs 1
     assert not cpu_decode.applies(torch.randn(1, 6, 1, 32), torch.randn(1, 4, 64, 32), torch.randn(1, 4, 64, 32),
@@ -147,7 +148,8 @@ FALLBACK = """
 import torch
 from gqa import attention, cpu_decode
 g = torch.Generator().manual_seed(0)
-q, k, v = torch.randn(1, 8, 1, 32, generator=g), torch.randn(1, 2, 5000, 32, generator=g), torch.randn(1, 2, 5000, 32, generator=g)
+q = torch.randn(1, 8, 1, 32, generator=g)
+k, v = torch.randn(1, 2, 5000, 32, generator=g), torch.randn(1, 2, 5000, 32, generator=g)
 out = attention.sdpa_attention(None, q, k, v, None)[0]
 ref = attention.eager_attention(None, q, k, v, None)[0]
 torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())

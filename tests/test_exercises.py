@@ -22,7 +22,8 @@ def test_hand_derived_answers():
     # L = 2, d = 64, (4, 1), d_h = 16, d_ff = 192: 2·(4096 + 2048 + 4096 + 3·64·192) = 94,208 parameters
     assert exercises.get("3.1").answer() == 20 * 94_208
     floor, peak = 3e-4, 3e-3
-    assert exercises.get("3.2").answer() == pytest.approx(floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * 151 / 200)))
+    cosine = 0.5 * (1 + math.cos(math.pi * 151 / 200))
+    assert exercises.get("3.2").answer() == pytest.approx(floor + (peak - floor) * cosine)
     assert exercises.get("4.2").answer() == pytest.approx(0.301 * (8**-0.227 - 32**-0.227))
     assert exercises.get("5.1").answer() == pytest.approx(2e7 / 0.7 ** (1 / 0.35))
 

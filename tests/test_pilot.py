@@ -68,7 +68,8 @@ def test_gqa_pilot_reads_a_profiles_runs_and_states_the_decision(tmp_path, monke
     assert "1 of the 6 runs" in capsys.readouterr().err
     assert main(["pilot", "--profile", str(profile), "--partial"]) == 0
     out = capsys.readouterr().out
-    assert "5 of 6 runs recorded" in out and out.strip().splitlines()[-1].startswith("GO: the effect, 0.095 nats, is 12.0")
+    assert "5 of 6 runs recorded" in out
+    assert out.strip().splitlines()[-1].startswith("GO: the effect, 0.095 nats, is 12.0")
     assert main(["pilot", "--profile", str(profile), "--partial", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     # means 3.01 and 3.105; variances 1e-4 and 5e-5 pooled to sqrt(7.5e-5); SE = pooled·sqrt(1/3 + 1/2)

@@ -33,7 +33,8 @@ def test_extends_overrides_only_what_it_names(tmp_path):
     mine, cpu = profiles.load(path), profiles.load("cpu")
     assert mine.name == "mine" and [p.name for p in mine.chain] == ["mine.yaml", "cpu.yaml"]
     assert mine.notebook_parameters("06_paper_check")["context"] == 524288
-    assert mine.notebook_parameters("05_cost_optimal") == cpu.notebook_parameters("05_cost_optimal") | {"profile": mine.ref}
+    expected = cpu.notebook_parameters("05_cost_optimal") | {"profile": mine.ref}
+    assert mine.notebook_parameters("05_cost_optimal") == expected
     assert mine.section("attention_profile") == cpu.section("attention_profile")
     assert mine.section("sweep")["train"]["eval_tokens"] == 1024  # merged key by key
     assert mine.section("sweep")["train"]["lr"] == cpu.section("sweep")["train"]["lr"]
@@ -139,7 +140,8 @@ def test_missing_runs_and_sweeps_stop_the_build_with_the_command_that_makes_them
 # --- validation: one line per mistake, exit 2, nothing executed, no cache entry -----------------------
 
 BAD_PROFILES = [
-    ({"extends": "ci", "notebooks": {"06_paper_chek": {"context": 524288}}}, "notebooks.06_paper_chek: no such notebook"),
+    ({"extends": "ci", "notebooks": {"06_paper_chek": {"context": 524288}}},
+     "notebooks.06_paper_chek: no such notebook"),
     ({"extends": "ci", "notebooks": {"06_paper_check": {"contxt": 524288}}}, "06_paper_check.contxt: not a parameter"),
     ({"extends": "ci", "notebooks": {"06_paper_check": {"context": "512k"}}}, "06_paper_check.context: expected int"),
     ({"extends": "ci", "notebooks": {"04_scaling_fits": {"shared_e": "yes"}}}, "shared_e: expected bool"),
@@ -148,7 +150,8 @@ BAD_PROFILES = [
     ({"extends": "ci", "notebooks": {"03_training": {"retrain": True}}}, "retrain: set by gqa book itself"),
     ({"extends": "ci", "notebook": {}}, "notebook: unknown key"),
     ({"extends": "ci", "attention_profile": {"kv_head": [2]}}, "attention_profile.kv_head: unknown key"),
-    ({"extends": "ci", "attention_profile": {"kv_heads": ["two"]}}, "attention_profile.kv_heads: expected a list of int"),
+    ({"extends": "ci", "attention_profile": {"kv_heads": ["two"]}},
+     "attention_profile.kv_heads: expected a list of int"),
     ({"extends": "ci", "attention_profile": {"n_heads": 16, "kv_heads": [3]}}, "attention_profile:"),
     ({"extends": "ci", "sweep": {"train": {"lr": "fast"}}}, "sweep.train.lr: expected float"),
     ({"extends": "ci", "sweep": {"trian": {}}}, "sweep.trian: unknown key"),

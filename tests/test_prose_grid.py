@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_book import PRECISE_GLUES
 
 from gqa import book, profiles
 from gqa.notebook import glued_values
-from test_book import PRECISE_GLUES
-
 
 # Each chapter's parameters at a low and a high extreme; with the ci profile's values in between, every
 # parameter takes at least three values. Chosen to stay cheap on two cores (chapter 3 trains a tiny model).
@@ -24,14 +23,18 @@ PROSE_GRID = {
                        "baseline": "paper-85m", "baseline_heads": [12, 12], "ours": "paper-85m", "ours_heads": [1, 1]},
                       {"bar_context": 1048576, "contexts": [1024, 4194304], "dtype": "fp8",
                        "share_models": ["paper-85m", "paper-470m", "paper-1.2b", "paper-1.8b"],
-                       "baseline": "paper-1.8b", "baseline_heads": [16, 4], "ours": "paper-470m", "ours_heads": [4, 2]}),
+                       "baseline": "paper-1.8b", "baseline_heads": [16, 4], "ours": "paper-470m",
+                       "ours_heads": [4, 2]}),
     "02_attention": ({"live_sweep": True, "headline_context": 1024}, {"live_sweep": False, "headline_context": 65536}),
     "03_training": ({"vocab_size": 300, "max_bytes": 2000000, "layers": 2, "d_model": 16, "n_heads": 2, "n_kv_heads": 2,
-                     "head_dim": 8, "context": 16, "batch_size": 2, "tokens_per_param": 2, "lr": 1.0e-4, "eval_interval": 10,
-                     "eval_tokens": 1024, "limits_resamples": 10},
-                    {"vocab_size": 1024, "max_bytes": 2500000, "layers": 3, "d_model": 48, "n_heads": 6, "n_kv_heads": 3, "head_dim": 32,
-                     "context": 128, "batch_size": 16, "tokens_per_param": 4, "lr": 0.01, "eval_interval": 1000, "eval_tokens": 16384,
-                     "limits_resamples": 200}),
+                     "head_dim": 8, "context": 16, "batch_size": 2, "tokens_per_param": 2, "lr": 1.0e-4,
+                     "eval_interval": 10,
+                     "eval_tokens": 1024, "limits_resamples": 10, "pilot_profile": "ci"},
+                    {"vocab_size": 1024, "max_bytes": 2500000, "layers": 3, "d_model": 48, "n_heads": 6,
+                     "n_kv_heads": 3, "head_dim": 32,
+                     "context": 128, "batch_size": 16, "tokens_per_param": 4, "lr": 0.01, "eval_interval": 1000,
+                     "eval_tokens": 16384,
+                     "limits_resamples": 200, "pilot_profile": "cpu"}),
     "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
                         {"context": 1048576, "dtype": "fp8", "resamples": 200}),
     "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [4, 1], "headline_context": 1024,
@@ -98,5 +101,6 @@ def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path, stem, end):
     for name, text in glued.items():
         if name.startswith("panels:"):
             continue
-        problems += [f"{name}: {p}" for p in text_problems(text.strip("'\""), max_digits=4 if name in PRECISE_GLUES else 3)]
+        problems += [f"{name}: {p}" for p in text_problems(text.strip("'\""),
+                                                           max_digits=4 if name in PRECISE_GLUES else 3)]
     assert not problems, "\n".join(problems)

@@ -33,7 +33,8 @@ def test_a_batch_multiplies_the_kv_cache_and_the_flops_but_not_the_weights(batch
     assert c.memory_bytes == 2 * (TOTAL + batch * KV_VALUES)
     assert c.kv_bytes == 2 * batch * KV_VALUES
     assert c.flops == batch * (2 * TOTAL + 4 * T * 4 * 32 * 8)
-    assert search.kv_share(c, T, CostSetting(batch=batch)) == pytest.approx(batch * KV_VALUES / (TOTAL + batch * KV_VALUES))
+    assert search.kv_share(c, T,
+                           CostSetting(batch=batch)) == pytest.approx(batch * KV_VALUES / (TOTAL + batch * KV_VALUES))
     # the context at which B caches weigh as much as the weights is B times shorter
     assert search.balance_context_of_shape(SHAPE, CostSetting(batch=batch)) == pytest.approx(
         TOTAL / (batch * 2 * 4 * 32 * 2))

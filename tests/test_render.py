@@ -20,7 +20,8 @@ RAW_MYST = ("{glue", "{doc}", "{ref}", "{numref}", "(eq-", ")=", ":class:", "```
 
 def glue_output(name: str, text: str) -> dict:
     return nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": text},
-                                  metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
+                                  metadata={"scrapbook": {"name": name,
+                                                          "mime_prefix": "application/papermill.record/"}})
 
 
 def executed(tmp_path, markdown: str, glued: dict[str, str], name: str = "run"):

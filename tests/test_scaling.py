@@ -7,8 +7,7 @@ import pytest
 from scipy.optimize import minimize
 
 from gqa import search
-from gqa.scaling import (HUBER_DELTA, PowerLaw, _huber, bootstrap, fit_family, fit_head_law,
-                         fit_power_law, ols_check)
+from gqa.scaling import HUBER_DELTA, PowerLaw, _huber, bootstrap, fit_family, fit_head_law, fit_power_law, ols_check
 
 TRUTH = {(8, 8): PowerLaw(2e4, 0.35, 2.0), (8, 1): PowerLaw(4e4, 0.33, 2.05), (1, 1): PowerLaw(1e5, 0.30, 2.1)}
 SIZES = np.geomspace(3e4, 1e7, 8)
@@ -228,7 +227,8 @@ def test_pattern_diagnosis_recomputes_the_grid_where_the_sizes_balance():
     assert why.size_range == (1e4, 1e6)
     lo, hi = why.balance_contexts
     assert lo < hi and all(lo / 2 <= c <= hi * 2 for c in why.short_contexts)
-    rows, cols = search.grid_pattern(search.grid(fits, targets, why.short_contexts, setting), targets, why.short_contexts)
+    rows, cols = search.grid_pattern(search.grid(fits, targets, why.short_contexts, setting), targets,
+                                     why.short_contexts)
     assert (why.short_rows, why.short_cols) == (rows, cols)
     optima = [search.search(fits, t, c, setting)[0] for t in targets for c in contexts]
     assert why.min_kv_share == pytest.approx(min(search.kv_share(o, c, setting)

@@ -2,8 +2,17 @@ import math
 
 import pytest
 
-from gqa.shapes import (PUBLIC_MODELS, Shape, aspect_ratio_for, get_preset, paper_ffn_width,
-                        paper_shape, preset_names, shape_for_params, solve_layers)
+from gqa.shapes import (
+    PUBLIC_MODELS,
+    Shape,
+    aspect_ratio_for,
+    get_preset,
+    paper_ffn_width,
+    paper_shape,
+    preset_names,
+    shape_for_params,
+    solve_layers,
+)
 
 
 def test_paper_ffn_width_rounds_8d_over_3_up_to_32():

@@ -6,8 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from gqa.cli._common import (CliError, _finite_float, _heads_pair, _Parser, _positive_int, _positive_tokens,
-                             _profile_section, check_output)
+from gqa.cli._common import (
+    CliError,
+    _finite_float,
+    _heads_pair,
+    _Parser,
+    _positive_int,
+    _positive_tokens,
+    _profile_section,
+    check_output,
+)
 from gqa.units import format_tokens
 
 

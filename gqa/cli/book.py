@@ -24,8 +24,8 @@ def cmd_book(args: argparse.Namespace) -> int:
         raise CliError("--pdf needs the HTML build; drop --no-html")
     build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
     if args.pdf:
-        from gqa.reader import print_built_book
         from gqa.paths import display_path
+        from gqa.reader import print_built_book
 
         printed = print_built_book()
         print(f"printed {display_path(printed['path'])}: {printed['pages']} pages from "

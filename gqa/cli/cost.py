@@ -13,7 +13,6 @@ from gqa.cli._common import CliError, _finite_float, _int, _positive_float, _pos
 from gqa.shapes import PUBLIC_MODELS, Shape, get_preset, preset_names
 from gqa.units import format_bytes, format_count, format_duration, format_tokens
 
-
 COST_EPILOG = """\
 examples:
   gqa cost --preset llama-3.1-8b --context 128k
@@ -217,7 +216,8 @@ def _context_text(tokens: int) -> str:
 def _longest_context(m: dict) -> str:
     most, limit = m["max_context"], m["max_position_embeddings"]
     if most == 0:
-        return f"none: the weights alone ({format_bytes(m['weight_bytes'])}) exceed {format_bytes(m['memory_budget_bytes'])}"
+        return (f"none: the weights alone ({format_bytes(m['weight_bytes'])}) exceed "
+                f"{format_bytes(m['memory_budget_bytes'])}")
     if most is None:
         return ("every context fits in memory (each layer's cache stops growing at its window)"
                 + (f"; the model was built for {limit:,} tokens" if limit is not None else ""))
@@ -243,7 +243,8 @@ def _roofline_line(phase: str, r: dict, what: str, batch: int) -> str:
     tokens/s across the batch and per sequence. Ideal first; at the efficiency after, when it is below 1."""
     def figures(seconds: float, tokens_per_s: float) -> str:
         if phase == "prefill":
-            return f"{format_duration(seconds)}: {format_duration(seconds / r['tokens'])} a token, {tokens_per_s:,.0f} tokens/s"
+            return (f"{format_duration(seconds)}: {format_duration(seconds / r['tokens'])} a token, "
+                    f"{tokens_per_s:,.0f} tokens/s")
         return (f"{format_duration(seconds)} a token per sequence: {tokens_per_s:,.0f} tokens/s across the batch"
                 + (f", {tokens_per_s / batch:,.0f} per sequence" if batch > 1 else ""))
 

@@ -25,7 +25,8 @@ def cmd_exercise(args: argparse.Namespace) -> int:
         print(f"{exercise.id}: {exercises.format_answer(exercise)}")
         return 0
     if args.answer is None:
-        raise CliError(f"`gqa exercise check {exercise.id}` needs your answer, e.g. `gqa exercise check {exercise.id} 42`")
+        raise CliError(f"`gqa exercise check {exercise.id}` needs your answer, "
+                       f"e.g. `gqa exercise check {exercise.id} 42`")
     ok, verdict = exercise.check(args.answer)
     print(f"{exercise.id}: {verdict}")
     return 0 if ok else 1

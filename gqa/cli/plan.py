@@ -8,8 +8,16 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from gqa.cli._common import (CliError, _finite_float, _heads_pair, _non_negative_int, _positive_int, _positive_tokens,
-                              _shape_pair, check_output)
+from gqa.cli._common import (
+    CliError,
+    _finite_float,
+    _heads_pair,
+    _non_negative_int,
+    _positive_int,
+    _positive_tokens,
+    _shape_pair,
+    check_output,
+)
 from gqa.search import CostSetting
 from gqa.units import format_bytes, format_count, format_duration, format_tokens
 
@@ -71,7 +79,8 @@ def _plan_baseline(args: argparse.Namespace, source) -> Baseline:
                    (("head dim", shape.head_dim, setting.head_dim), ("vocabulary", shape.vocab, setting.vocab))
                    if mine != theirs]
         if differs:
-            how += "; its " + " and ".join(differs) + " differ from the fitted family's, so its costs are not like for like"
+            how += ("; its " + " and ".join(differs)
+                    + " differ from the fitted family's, so its costs are not like for like")
         return Baseline(shape, how, given_loss)
     heads = tuple(args.baseline)
     if args.baseline_shape:
@@ -135,7 +144,8 @@ def _restrict(source, wanted: list[tuple[int, int]] | None):
 
 def _extrapolation_note(label: str, factor: float, n: float, law) -> str | None:
     if factor is not None and math.isnan(factor):
-        return f"{label}: its fit does not say which sizes it saw, so whether N = {format_count(n)} extrapolates is unknown"
+        return (f"{label}: its fit does not say which sizes it saw, so whether N = {format_count(n)} "
+                "extrapolates is unknown")
     if factor is None or not math.isfinite(factor) or factor <= 1.0 + 1e-9:
         return None
     low, high = law.n_range
@@ -202,7 +212,8 @@ def _verdict(best, setting: CostSetting, n_fitted: int, context: int, confidence
     what = OBJECTIVE_WORDS[setting.objective]
     sure = ""
     if confidence:
-        sure = f"; optimal in {100 * confidence.get(f'{best.heads[0]},{best.heads[1]}', 0.0):.0f}% of bootstrap resamples"
+        share = confidence.get(f"{best.heads[0]},{best.heads[1]}", 0.0)
+        sure = f"; optimal in {100 * share:.0f}% of bootstrap resamples"
     far = (f"; an extrapolation ({best.extrapolation:.1f}x outside the sizes its fit saw)"
            if math.isfinite(best.extrapolation) and best.extrapolation > 1 + 1e-9 else "")
     where = f"at {format_tokens(context)}, batch {setting.batch}"
@@ -364,7 +375,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         line += f", ideal decode step {format_duration(best.time_s)} on {setting.hardware.name}"
     print(line)
     shares = report["z_shares"]
-    print(f"  Z's memory term carries {100 * shares['memory']:.1f}% of it and its FLOPs term {100 * shares['flops']:.1f}%, "
+    print(f"  Z's memory term carries {100 * shares['memory']:.1f}% of it and its FLOPs term "
+          f"{100 * shares['flops']:.1f}%, "
           f"in these units (memory in {setting.z_memory}, FLOPs {flops_unit}): the units decide how much FLOPs matter")
     if cmp is not None:
         b = report["baseline"]
@@ -373,8 +385,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         direction = f"{abs(gain):.3f} {'below' if gain > 0 else 'above'} the baseline's {b['baseline_loss']:g}"
         print(f"  vs baseline: {b['how']}")
         print(f"    at the baseline's loss {b['baseline_loss']:g}: {cmp.optimum.heads} changes {what} by "
-              f"{_change(cmp.saving)}, memory by {_change(b['memory_saving'])} and FLOPs by {_change(b['flops_saving'])}")
-        print(f"    at the baseline's {what}, {cmp.optimum.heads} reaches loss {b['loss_at_equal_cost']:.3f}, {direction}")
+              f"{_change(cmp.saving)}, memory by {_change(b['memory_saving'])} and FLOPs by "
+              f"{_change(b['flops_saving'])}")
+        print(f"    at the baseline's {what}, {cmp.optimum.heads} reaches loss {b['loss_at_equal_cost']:.3f}, "
+              f"{direction}")
     if report["confidence"]:
         shares = ", ".join(f"({k}) {100 * v:.0f}%" for k, v in list(report["confidence"].items())[:4])
         print(f"  optimal in bootstrap resamples: {shares}")
@@ -472,7 +486,8 @@ def cmd_table4(args: argparse.Namespace) -> int:
         row = []
         for c in contexts:
             cell = by_cell[(float(t), int(c))]
-            ours = "—" if cell["ours"] is None else "{},{}".format(*cell["ours"]) + ("†" if cell["extrapolated"] else "")
+            ours = ("—" if cell["ours"] is None
+                    else "{},{}".format(*cell["ours"]) + ("†" if cell["extrapolated"] else ""))
             share = f" {100 * cell['ours_share']:.0f}%" if cell["ours_share"] is not None and cell["ours"] else ""
             mark = {"reproduced": "=", "differs": "x", "not checkable": "?"}[cell["status"]]
             row.append(f"{ours}{share} {mark} {cell['paper'][0]},{cell['paper'][1]}")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from gqa.cli._common import (
     CliError,
-    _int,
-    _Parser,
-    _non_negative_int,
-    _positive_int,
     _finite_float,
+    _int,
+    _non_negative_int,
+    _Parser,
+    _positive_int,
     _profile_section,
     _tokens,
 )
