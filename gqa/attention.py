@@ -181,8 +181,8 @@ def flash_available() -> bool:
 def require_flash() -> None:
     """Raise a clear error unless flash-attn can run here."""
     if importlib.util.find_spec("flash_attn") is None:
-        raise ValueError("attention backend 'flash' needs flash-attn: pip install 'gqa[cuda]' on a CUDA "
-                         "machine, or choose 'sdpa'")
+        raise ValueError("attention backend 'flash' needs flash-attn 2 (pip install 'gqa[cuda]') or "
+                         "FlashAttention-4 (pip install flash-attn-4) on a CUDA machine, or choose 'sdpa'")
     if not torch.cuda.is_available():
         raise ValueError("attention backend 'flash' needs a CUDA device; choose 'sdpa' on CPU")
 
@@ -195,11 +195,19 @@ def flash_attention(module: torch.nn.Module | None, query: torch.Tensor, key: to
     _check_shapes(query, key)
     if attention_mask is not None and not bool(attention_mask.all()):
         raise ValueError("the 'flash' backend supports causal attention without padding only")
-    from flash_attn import flash_attn_func  # lazy: optional, CUDA only
+    causal = query.shape[2] > 1 and getattr(module, "is_causal", True)
+    q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
+    try:
+        from flash_attn import flash_attn_func  # lazy: optional, CUDA only (flash-attn 2)
+    except ImportError:  # FlashAttention-4 (package flash-attn-4): no dropout; returns (out, lse)
+        from flash_attn.cute import flash_attn_func
 
-    out = flash_attn_func(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
-                          dropout_p=dropout if _training(module) else 0.0, softmax_scale=scaling,
-                          causal=query.shape[2] > 1 and getattr(module, "is_causal", True))
+        if dropout and _training(module):
+            raise ValueError("FlashAttention-4 has no dropout; train with dropout 0 or another backend") from None
+        out = flash_attn_func(q, k, v, softmax_scale=scaling, causal=causal)
+        return (out[0] if isinstance(out, tuple) else out), None
+    out = flash_attn_func(q, k, v, dropout_p=dropout if _training(module) else 0.0, softmax_scale=scaling,
+                          causal=causal)
     return out, None
 
 

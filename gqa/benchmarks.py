@@ -168,28 +168,34 @@ def fitting_speed(resamples: int = 1000, seed: int = 0) -> dict:
 
 
 def decode_throughput(shape, context: int, *, steps: int = 32, batch: int = 1, backend: str = "sdpa",
-                      seed: int = 0, warmup: int = 4, device: str = "cpu") -> dict:
+                      seed: int = 0, warmup: int = 4, device: str = "cpu", dtype: str = "fp32") -> dict:
     """A whole model with random weights, prefilled to `context` tokens, then `steps` greedy decode
     steps with its KV cache: decode tokens/s (batch over the median step, which a stray slow step does not
     move), each step's time (median and the 10th-90th percentile spread), prefill seconds, cache bytes.
     The cache is transformers' dynamic cache, which appends each step's K/V with a concatenation: a step
-    also copies the cache it reads."""
+    also copies the cache it reads. A batch prefills one sequence (the last position's logits only) and copies
+    its cache to every sequence: a decode step's cost does not depend on what the caches hold, and a batch
+    that fits for decoding need not fit a batched prefill's activations."""
     from gqa.checks import cache_bytes
-    from gqa.machine import sync
+    from gqa.machine import TORCH_DTYPES, sync
     from gqa.model import build_model
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")
     model = build_model(shape, attention_backend=backend, seed=seed,
-                        max_context=context + steps + warmup + 1).eval().to(device)
-    ids = torch.randint(0, shape.vocab, (batch, context), generator=torch.Generator().manual_seed(seed)).to(device)
+                        max_context=context + steps + warmup + 1).eval().to(device=device, dtype=TORCH_DTYPES[dtype])
+    ids = torch.randint(0, shape.vocab, (1, context), generator=torch.Generator().manual_seed(seed)).to(device)
     step_s = []
     with torch.no_grad():
         start = time.perf_counter()
-        out = model(ids, use_cache=True)
+        out = model(ids, use_cache=True, logits_to_keep=1)
         sync(device)
         prefill_s = time.perf_counter() - start
         cache, token = out.cache, out.logits[:, -1:].argmax(-1)
+        if batch > 1:
+            for layer in cache.layers:
+                layer.keys, layer.values = layer.keys.repeat(batch, 1, 1, 1), layer.values.repeat(batch, 1, 1, 1)
+            token = token.repeat(batch, 1)
         for i in range(warmup + steps):
             sync(device)
             start = time.perf_counter()
