@@ -66,10 +66,10 @@ def read_config(path: str | Path):
     if missing:
         raise ValueError(f"{config_file}: {', '.join(missing)} missing; a config.json of a released model has them "
                          "(transformers would fill in a default model's values)")
+    # read as given, before transformers fills or rejects them
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
                 "intermediate_size", "vocab_size", "moe_intermediate_size", "shared_expert_intermediate_size",
                 "num_experts", "num_local_experts", "n_routed_experts", "num_experts_per_tok", "kv_lora_rank",
-                # read as given, before transformers fills or rejects them
                 "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_position_embeddings"):
         value = raw.get(key)
         if key in raw and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
