@@ -9,7 +9,8 @@ from gqa.pilot import analyse
 
 def _records(losses: dict[tuple[int, int], list[float]], layers: int = 2, d: int = 128) -> list[dict]:
     return [{"layers": layers, "d_model": d, "n_heads": h, "n_kv_heads": kv, "seed": seed, "val_loss": loss,
-             "n_non_embedding": 1000 * kv} for (h, kv), seeds in losses.items() for seed, loss in enumerate(seeds)]
+             "n_non_embedding": 1000 * (7 + kv), "tokens": 20_000 * (7 + kv)}
+            for (h, kv), seeds in losses.items() for seed, loss in enumerate(seeds)]
 
 
 def test_a_clear_effect_is_go():
@@ -81,8 +82,11 @@ def test_words_state_the_numbers_and_the_decision():
     from gqa.pilot import words
 
     r = analyse(_records({(8, 8): [2.49, 2.50, 2.51], (8, 1): [2.79, 2.80, 2.81]}))
-    said = words(r, 6, 6)
+    said = words(r, _records({(8, 8): [2.49, 2.50, 2.51], (8, 1): [2.79, 2.80, 2.81]}), 6)
     assert "2.50 nats with (8, 8) and 2.80 with (8, 1), a difference of +0.300 nats" in said["pilot_numbers"]
     assert said["pilot_decision"].startswith("Go: the effect, 0.300 nats, is 36.7 standard errors")
-    waiting = words(None, 5, 12)
+    assert said["pilot_confound"].startswith("(8, 1) has 47% fewer parameters than (8, 8) and, at 20 tokens per "
+                                             "parameter, 47% fewer training tokens")
+    assert "the smallest step, from (8, 8) to (8, 1), is 0.300 nats" in said["pilot_caveats"]
+    waiting = words(None, [{}] * 5, 12)
     assert waiting["pilot_numbers"].startswith("5 of its 12 runs are recorded")

@@ -53,5 +53,6 @@ def test_summary_states_what_the_rows_show(tmp_path, monkeypatch):
     real_models.write_csv(rows, tmp_path / "real_models_x.csv", {"cpu": "a CPU", "threads": 2})
     frame, machine = real_models.load(tmp_path)
     said = real_models.summary(frame, machine)
-    assert said["real_kv"] == "the cache tensors equal the predicted KV bytes in 2 of 2 measurements"
+    assert said["real_kv"] == "the cache tensors after the prefill equal the predicted KV bytes in 2 of 2 measurements"
+    assert "tiny-llama" in said["real_decode"] and "times the predicted weights and cache" in said["real_memory"]
     assert "tiny-llama at 8 to 16 tokens" in said["real_what"] and "real_models_x.csv" in said["real_what"]
