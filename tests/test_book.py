@@ -826,3 +826,16 @@ def test_cost_explorer_computes_what_gqa_cost_json_prints(capsys):
     assert "1M is beyond the 128K context this model was built for" in beyond  # Qwen2.5-7B: 131,072
     assert typo[0].startswith("batch must be a whole number from 1; showing batch 4.") and typo[1] == "true"
     assert typo[2] == shown["kv"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_cell_carries_its_alt_text_where_myst_nb_reads_it(path):
+    """A figure's alt text belongs in metadata.mystnb.image.alt (beside mystnb.figure); elsewhere myst-nb
+    ignores it and the page shows the file name, which the browser check only finds after a whole build."""
+    for cell in json.loads(path.read_text())["cells"]:
+        meta = cell.get("metadata", {})
+        assert "image" not in meta, (path.stem, "metadata.image: move it under metadata.mystnb")
+        figure = meta.get("mystnb", {}).get("figure")
+        if figure:
+            alt = meta["mystnb"].get("image", {}).get("alt", "")
+            assert len(alt) >= 15, (path.stem, figure.get("name"), alt)
