@@ -277,11 +277,13 @@ class Roofline:
 
 
 def _roofline(phase: str, tokens: int, bytes_moved: float, flops: float, device, efficiency: float) -> Roofline:
+    from gqa.hardware import decode_step_time
+
     if not 0 < efficiency <= 1:
         raise ValueError(f"efficiency must lie in (0, 1], got {efficiency!r}")
-    memory_s, compute_s = bytes_moved / device.bandwidth, flops / device.peak_flops
-    return Roofline(phase, tokens, bytes_moved, flops, max(memory_s, compute_s),
-                    "memory" if memory_s >= compute_s else "compute", efficiency)
+    seconds = decode_step_time(bytes_moved, flops, device)  # the roofline, whichever phase
+    bound = "memory" if bytes_moved / device.bandwidth >= flops / device.peak_flops else "compute"
+    return Roofline(phase, tokens, bytes_moved, flops, seconds, bound, efficiency)
 
 
 def decode_roofline(arch: Architecture, context: int, device, *, batch: int = 1, dtype: str = "bf16",

@@ -418,7 +418,8 @@ def provenance(result: Digitised, image: Path | str) -> dict:
 def write(result: Digitised, image: Path | str, out: Path | str) -> tuple[Path, Path]:
     """Write the points CSV and its provenance JSON beside it, atomically (temp file, then rename)."""
     import json
-    import os
+
+    from gqa.paths import write_text_atomic
 
     out = Path(out)
     meta = out.with_suffix(".json")
@@ -426,7 +427,5 @@ def write(result: Digitised, image: Path | str, out: Path | str) -> tuple[Path, 
     columns = ["panel", "n_h", "n_kv", "x", "loss", "pixel_x", "pixel_y", "score", "found_by"]
     for path, text in ((out, result.points[columns].to_csv(index=False, float_format="%.6g")),
                        (meta, json.dumps(provenance(result, image), indent=2) + "\n")):
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text_atomic(path, text)
     return out, meta

@@ -130,6 +130,7 @@ def run(dry_run: bool, out_dir: Path, log=print) -> dict:
     import torch
 
     from gqa.machine import device_slug
+    from gqa.paths import write_text_atomic
 
     sizes = _sizes(dry_run)
     if not dry_run and not torch.cuda.is_available():
@@ -145,10 +146,7 @@ def run(dry_run: bool, out_dir: Path, log=print) -> dict:
     train = training_row(sizes, log)
     summary = {"device": slug, "dry_run": dry_run, "torch": torch.__version__, "sweep_rows": len(sweep),
                "decode": decode, "training": train, "seconds": time.perf_counter() - started}
-    path = out_dir / f"gpu_check_{slug}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(path)
+    path = write_text_atomic(out_dir / f"gpu_check_{slug}.json", json.dumps(summary, indent=2))
     (ours, base) = (tuple(h) for h in decode["heads"])
     log(f"{ours} over {base} at batch 1: measured {decode['measured_ratio_batch_1']:.2f}x, Eq. 4's memory ratio "
         f"{decode['eq4_memory_ratio']:.2f}x, the paper's Table 5 {PAPER_RATIO:.2f}x; {summary['seconds']:.0f} s in all "

@@ -99,21 +99,31 @@ def analyse(records: Sequence[dict]) -> PilotResult:
     return PilotResult(sizes.pop(), tuple(configurations), pooled, effect, se, monotone, go, reason)
 
 
-def load(profile: str = "study-pilot") -> tuple[PilotResult | None, list[dict], int]:
-    """(the pilot's result, its recorded runs, the number planned) of a pilot profile, from any store of
-    data/runs/; the result is None while a configuration has fewer than two seeds recorded."""
+def recorded(profile: str = "study-pilot") -> tuple[list[dict], int]:
+    """(the runs of a pilot profile's sweep recorded in any store of data/runs/, each checked as a fit's input
+    is, the number of runs it plans)."""
     from gqa import profiles, runs
     from gqa.sweep import sweep_configs
 
-    planned = sweep_configs(profiles.load(profile).section("sweep"))
+    section = profiles.load(profile).section("sweep")
+    if not section:
+        raise ValueError(f"profile {profile!r} has no sweep section")
+    planned = sweep_configs(section)
     by_id = runs.index()
-    records = [by_id[c.run_id()][0] for c in planned if c.run_id() in by_id]
-    for record in records:
-        runs.check_record(record, f"{profile} run {record.get('run_id')}", runs.FIT_FIELDS + ("seed",))
+    found = [by_id[c.run_id()] for c in planned if c.run_id() in by_id]
+    for record, store in found:
+        runs.check_record(record, f"data/runs/{store}.jsonl run {record.get('run_id')}", runs.FIT_FIELDS + ("seed",))
+    return [record for record, _ in found], len(planned)
+
+
+def load(profile: str = "study-pilot") -> tuple[PilotResult | None, list[dict], int]:
+    """(the pilot's result, its recorded runs, the number planned) of a pilot profile; the result is None while
+    a configuration has fewer than two seeds recorded."""
+    records, planned = recorded(profile)
     try:
-        return analyse(records), records, len(planned)
+        return analyse(records), records, planned
     except ValueError:
-        return None, records, len(planned)
+        return None, records, planned
 
 
 def table(result: PilotResult):

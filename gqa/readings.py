@@ -28,14 +28,13 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from gqa import fig2, paper, scaling, search
-from gqa.paths import CACHE_DIR, ROOT, display_path
+from gqa.paths import CACHE_DIR, ROOT, display_path, write_text_atomic
 from gqa.profiles import load_yaml
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_ANCHOR_SHAPES, PAPER_SCALING_SHAPES, PUBLIC_MODELS, Shape, paper_anchors
@@ -399,9 +398,7 @@ def evaluate(grid: Grid | None = None, *, resamples: int = 200, seed: int = 0, c
     if cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes at once each write their own
-            tmp.write_text(json.dumps(report.data), encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, json.dumps(report.data))  # two processes at once each write their own
         except OSError as e:  # the cache is an optimisation: the report still comes out
             import warnings
 

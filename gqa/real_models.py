@@ -16,10 +16,9 @@ Units: bytes, seconds, tokens per second. Results go to data/profiles/real_model
 
 from __future__ import annotations
 
-import csv
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +41,6 @@ MODELS: dict[str, tuple[str, dict]] = {
                                             tie_word_embeddings=True)),
 }
 CONTEXTS = (1024, 2048, 4096, 8192, 16384)
-FIELDS = ("model", "context", "kv_bytes", "kv_bytes_predicted", "weight_bytes", "peak_rss_bytes",
-          "memory_predicted_bytes", "overhead_bytes", "prefill_s", "decode_step_s", "decode_tokens_per_s",
-          "bandwidth_bytes_per_s", "decode_step_predicted_s", "decode_vs_roofline")
 
 
 @dataclass(frozen=True)
@@ -63,6 +59,9 @@ class Measurement:
     bandwidth_bytes_per_s: float  # this machine's measured read bandwidth (numpy sum of a large array)
     decode_step_predicted_s: float  # bytes a decode step reads (weights but a lookup embedding, cache) / bandwidth
     decode_vs_roofline: float  # measured step / predicted step (1 = at the roofline)
+
+
+FIELDS = tuple(f.name for f in fields(Measurement))  # the CSV's columns
 
 
 def read_bandwidth(megabytes: int = 1024, repeats: int = 5) -> float:
@@ -147,18 +146,12 @@ def measure(name: str, contexts=CONTEXTS, *, decode_steps: int = 4, work: Path, 
 
 
 def write_csv(rows: list[Measurement], path: Path, machine: dict) -> None:
-    """Rows and a sidecar JSON of the machine, written atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(asdict(row))
-    tmp.replace(path)
-    meta = path.with_suffix(".json")
-    meta.with_suffix(".json.tmp").write_text(json.dumps(machine, indent=2))
-    meta.with_suffix(".json.tmp").replace(meta)
+    """Rows and a sidecar JSON of the machine, each written atomically."""
+    from gqa.paths import write_text_atomic
+    from gqa.profiling import write_rows
+
+    write_rows([asdict(row) for row in rows], path)
+    write_text_atomic(path.with_suffix(".json"), json.dumps(machine, indent=2))
 
 
 def load(directory: Path | None = None):

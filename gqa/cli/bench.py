@@ -70,13 +70,10 @@ def cmd_bench_fit(args: argparse.Namespace) -> int:
 def _write_report(out: Path, report: dict) -> None:
     """A benchmark's record as JSON, written atomically (a temporary file renamed into place)."""
     import json
-    import os
 
-    from gqa.paths import display_path
+    from gqa.paths import display_path, write_text_atomic
 
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(report, indent=1) + "\n")
     print(f"wrote {display_path(out)}", file=sys.stderr)
 
 

@@ -156,7 +156,7 @@ def cost_report(model: Architecture | Shape, context: int, *, dtype: str, kv_dty
     kw = dict(dtype=dtype, kv_dtype=kv_dtype, batch=batch, cache=cache)
     warnings = []
     if model.max_position is not None and context > model.max_position:
-        warnings.append(f"context {format_tokens(context)} ({context:,} tokens) is beyond the model's "
+        warnings.append(f"context {_context_text(context)} is beyond the model's "
                         f"max_position_embeddings = {model.max_position:,}: it was not built for it")
     alternative = None
     if model.alternative_cache:
@@ -202,11 +202,6 @@ def cost_report(model: Architecture | Shape, context: int, *, dtype: str, kv_dty
     }
 
 
-def _tokens_text(tokens: int) -> str:
-    short = format_tokens(tokens)
-    return f"{tokens:,} tokens" + (f" ({short})" if short != f"{tokens:,}" else "")
-
-
 def _context_text(tokens: int) -> str:
     """'128K (131,072 tokens)', or '1,536 tokens' where the short form adds nothing."""
     short = format_tokens(tokens)
@@ -221,7 +216,7 @@ def _longest_context(m: dict) -> str:
     if most is None:
         return ("every context fits in memory (each layer's cache stops growing at its window)"
                 + (f"; the model was built for {limit:,} tokens" if limit is not None else ""))
-    text = _tokens_text(most)
+    text = _context_text(most)
     if limit is not None and most > limit:
         text += f", beyond the model's max_position_embeddings = {limit:,}"
     return text

@@ -6,31 +6,16 @@ import argparse
 import json
 from dataclasses import asdict
 
-from gqa.cli._common import CliError, _profile_section
-
-
-def _records(profile: str, partial: bool) -> tuple[list[dict], int]:
-    from gqa import runs
-    from gqa.sweep import study_records, sweep_configs
-
-    section = _profile_section(profile, "sweep")
-    planned = sweep_configs(section)
-    if partial:
-        by_id = runs.index()
-        found = [by_id[c.run_id()] for c in planned if c.run_id() in by_id]
-    else:
-        records, _ = study_records(section, profile)  # an error naming what is missing
-        found = [(r, "") for r in records]
-    for record, store in found:  # what the analysis reads, checked as a fit's input is
-        runs.check_record(record, f"data/runs/{store or '*'}.jsonl run {record.get('run_id')}",
-                          runs.FIT_FIELDS + ("seed",))
-    return [record for record, _ in found], len(planned)
+from gqa.cli._common import CliError
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from gqa.pilot import analyse
+    from gqa.pilot import analyse, recorded
 
-    records, planned = _records(args.profile, args.partial)
+    records, planned = recorded(args.profile)
+    if not args.partial and len(records) < planned:
+        raise CliError(f"{planned - len(records)} of the {planned} runs of {args.profile}'s sweep are not recorded "
+                       f"in data/runs/: run `gqa sweep --profile {args.profile}` (or analyse what is there: --partial)")
     try:
         result = analyse(records)
     except ValueError as e:
