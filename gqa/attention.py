@@ -24,12 +24,14 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from . import cpu_decode
+from gqa import cpu_decode
+from gqa.config import ATTENTION_BACKENDS
 
 # user-facing name -> name registered with transformers. The registered names avoid the substrings
 # "flash" and "sdpa", which transformers reads as requests for its own implementations.
 REGISTERED_NAMES = {"eager": "gqa-ref", "sdpa": "gqa-native", "repeat": "gqa-repeat", "flash": "gqa-fa"}
-BACKENDS = tuple(REGISTERED_NAMES)
+BACKENDS = ATTENTION_BACKENDS  # the names a run's settings may give (gqa.config, torch-free)
+assert set(REGISTERED_NAMES) == set(BACKENDS), "every backend a run may name is registered here"
 
 
 def _check_shapes(query: torch.Tensor, key: torch.Tensor) -> int:

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import torch
 
-from gqa.train import TrainConfig, make_optimizer, next_token_loss, optimizer_step
+from gqa.config import TrainConfig
+from gqa.train import make_optimizer, next_token_loss, optimizer_step
 
 
 def _time_steps(step, batches: list[torch.Tensor], warmup: int) -> float:

@@ -87,7 +87,7 @@ def _train_tokens() -> float:
 
 
 def _lr_at(fraction: float, steps: int = 1000, max_lr: float = 3e-3) -> float:
-    from gqa.train import wsd_lr
+    from gqa.config import wsd_lr
 
     return wsd_lr(int(fraction * steps), steps, max_lr)
 
@@ -151,7 +151,7 @@ def _which_term_shrinks() -> str:
 def _decay_starts() -> str:
     """3.3: in a 1,000-step WSD run, after warm-up, the learning rate first falls below its maximum at
     (a) 10%, (b) 50%, (c) 80% or (d) 100% of the steps."""
-    from gqa.train import wsd_lr
+    from gqa.config import wsd_lr
 
     peak = 3e-3
     first = next(step for step in range(200, 1000) if wsd_lr(step, 1000, peak) < peak)

@@ -114,7 +114,7 @@ def decode_rows(sizes: dict, dry_run: bool, log) -> dict:
 
 def training_row(sizes: dict, log) -> list[dict]:
     from gqa.benchmarks import training_options
-    from gqa.train import TrainConfig
+    from gqa.config import TrainConfig
 
     device = sizes["device"]
     cfg = TrainConfig(layers=2, d_model=128, n_heads=8, n_kv_heads=2, head_dim=16, vocab_size=512,

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import torch
 
+from gqa.config import ATTENTION_DTYPES
+
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+assert tuple(TORCH_DTYPES) == ATTENTION_DTYPES, "the dtypes a profile may name (gqa.config) each map to torch"
 
 def device_name(device: str) -> str:
     if device.startswith("cuda"):

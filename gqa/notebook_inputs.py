@@ -115,7 +115,7 @@ def _attention_sweep(profile: Profile, params: dict, h: hashlib._Hash, gaps: lis
 
 def _run_records(profile: Profile, reads: Reads, h: hashlib._Hash, gaps: list[str]) -> None:
     from gqa import runs
-    from gqa.sweep import sweep_configs
+    from gqa.config import sweep_configs
 
     section = profile.section("sweep")
     if not section:

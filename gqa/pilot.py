@@ -103,7 +103,7 @@ def recorded(profile: str = "study-pilot") -> tuple[list[dict], int]:
     """(the runs of a pilot profile's sweep recorded in any store of data/runs/, each checked as a fit's input
     is, the number of runs it plans)."""
     from gqa import profiles, runs
-    from gqa.sweep import sweep_configs
+    from gqa.config import sweep_configs
 
     section = profiles.load(profile).section("sweep")
     if not section:

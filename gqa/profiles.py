@@ -6,7 +6,7 @@ A profile is `notebooks/params/<name>.yaml`, or any YAML file given by its path.
   description:       one line
   extends:           another profile (a name, or a path relative to this file) whose values it overrides
   notebooks:         {notebook stem: {parameter: value}}, the papermill parameters of each notebook
-  attention_profile: the attention sweep of `gqa profile` (fields of `gqa.profiling.SweepConfig`)
+  attention_profile: the attention sweep of `gqa profile` (fields of `gqa.config.SweepConfig`)
   sweep:             the training study of `gqa sweep` (`data`, `train`, `heads`, `sizes`, `seeds`)
   book:              how `gqa book` stages the pages: `solutions` (true, or false for a student build whose
                      pages, downloads and PDF leave out the exercises' solutions)
@@ -347,9 +347,8 @@ NOTEBOOK_RULES = {("01_cost_model", "baseline"): _preset, ("01_cost_model", "our
 
 def check_file(path: Path, raw: dict) -> list[str]:
     """Problems of one profile file on its own: keys, notebook names, parameter names and types."""
+    from gqa.config import SweepConfig, TrainConfig
     from gqa.data import DataSpec
-    from gqa.profiling import SweepConfig
-    from gqa.train import TrainConfig
 
     where = display_path(path)
     problems = [f"{where}: {key}: unknown key; known: {', '.join(TOP_LEVEL)}" for key in raw if key not in TOP_LEVEL]
@@ -413,8 +412,7 @@ def check_file(path: Path, raw: dict) -> list[str]:
 
 def check_merged(profile: Profile) -> list[str]:
     """Problems that only the merged values show: values each section's own constructor refuses."""
-    from gqa.profiling import SweepConfig
-    from gqa.sweep import sweep_configs
+    from gqa.config import SweepConfig, sweep_configs
 
     where = display_path(profile.path)
     problems = []

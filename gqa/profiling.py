@@ -14,12 +14,13 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from gqa import attention
+from gqa.config import SweepConfig
 from gqa.machine import (
     TORCH_DTYPES,
     cpu_peak_memory_supported,
@@ -42,67 +43,6 @@ def profile_path(device: str, profile: str) -> Path:
 
 
 # --- The attention sweep ---------------------------------------------------------------------------
-
-
-@dataclass
-class SweepConfig:
-    """One attention benchmark sweep (read from a profile's `attention_profile` section)."""
-
-    device: str = "cpu"
-    dtype: str = "fp32"
-    batch: int = 1
-    n_heads: int = 16
-    kv_heads: list[int] = field(default_factory=lambda: [2, 16])
-    head_dim: int = 64
-    decode_contexts: list[int] = field(default_factory=lambda: [1024, 4096, 16384, 32768, 65536])
-    prefill_contexts: list[int] = field(default_factory=lambda: [512, 1024, 2048, 4096])
-    backends: list[str] = field(default_factory=lambda: ["sdpa", "repeat", "eager"])
-    max_working_bytes: float = 4e9  # skip a case whose analytic working set exceeds this
-    min_seconds: float = 0.2  # time each case for at least this long
-    bandwidth_rounds: int = 5  # rounds of the read-bandwidth measurement before the sweep (the fastest counts);
-    # above 1 the bandwidth is also sampled again between groups of cases and at the end (a VM's drifts)
-
-    def __post_init__(self) -> None:
-        from gqa.attention import BACKENDS
-        from gqa.shapes import check_heads
-        from gqa.train import valid_device
-
-        if not valid_device(self.device):
-            raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
-        if self.dtype not in TORCH_DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(TORCH_DTYPES)}, got {self.dtype!r}")
-        for name in ("batch", "n_heads", "head_dim", "bandwidth_rounds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")
-        for name in ("kv_heads", "decode_contexts", "prefill_contexts", "backends"):
-            if not isinstance(getattr(self, name), list):
-                raise ValueError(f"{name} must be a list, got {getattr(self, name)!r}")
-        if not self.kv_heads or not self.backends or not (self.decode_contexts or self.prefill_contexts):
-            raise ValueError("kv_heads, backends and at least one list of contexts must not be empty")
-        for name in ("decode_contexts", "prefill_contexts"):
-            bad = [t for t in getattr(self, name) if isinstance(t, bool) or not isinstance(t, int) or t < 1]
-            if bad:
-                raise ValueError(f"{name} must hold positive whole numbers of tokens, got {bad[0]!r}")
-        unknown = [b for b in self.backends if b not in BACKENDS]
-        if unknown:
-            raise ValueError(f"backends: unknown {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
-        for name in ("max_working_bytes", "min_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for n_kv in self.kv_heads:
-            check_heads(self.n_heads, n_kv)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> SweepConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"unknown attention_profile keys: {', '.join(sorted(unknown))}")
-        return cls(**raw)
-
-
 
 
 @dataclass(frozen=True)

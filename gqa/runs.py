@@ -173,7 +173,7 @@ def settings_id(record: dict) -> str:
     """The run id a record's settings give today (`TrainConfig.run_id` of its `config`), which is how runs
     are matched: records written before ids were computed on typed settings keep their stored run_id, and
     still match. Falls back to the stored run_id when the record has no usable config."""
-    from gqa.train import TrainConfig
+    from gqa.config import TrainConfig
 
     try:
         return TrainConfig.from_dict(dict(record["config"])).run_id()

@@ -18,37 +18,10 @@ sweeps at once share the work and never train one run twice. `submit_sweep` runs
 from __future__ import annotations
 
 from gqa import runs
+from gqa.config import TrainConfig, sweep_configs
 from gqa.paths import CACHE_DIR
 from gqa.paths import RUN_CACHE_DIR as RUN_CACHE
-from gqa.train import TrainConfig, train
-
-
-def sweep_configs(section: dict) -> list[TrainConfig]:
-    """Every run of a sweep section, sizes outermost (small runs first), then seeds, then head
-    configurations (so a killed sweep has every head configuration of the first seed before the second)."""
-    for key in ("heads", "sizes"):
-        if not section.get(key):
-            raise ValueError(f"sweep section needs a non-empty {key!r} list")
-    shared = {**(section.get("data") or {}), **(section.get("train") or {})}
-    seeds = section.get("seeds")
-    if seeds is None:
-        seeds = [shared.get("seed", 0)]
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                      for s in seeds)):
-        raise ValueError(f"seeds must be a non-empty list of whole numbers >= 0, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat, got {seeds}")
-    configs = []
-    for size in section["sizes"]:
-        layers, d_model, *lr = size
-        for seed in seeds:
-            for n_heads, n_kv_heads in section["heads"]:
-                settings = {**shared, "layers": layers, "d_model": d_model, "n_heads": n_heads,
-                            "n_kv_heads": n_kv_heads, "seed": seed}
-                if lr:
-                    settings["lr"] = lr[0]
-                configs.append(TrainConfig.from_dict(settings))
-    return configs
+from gqa.train import train
 
 
 def train_claimed(profile: str, cfg: TrainConfig, label: str = "", *, progress: bool = True, log=print) -> dict | None:

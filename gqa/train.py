@@ -10,15 +10,13 @@ NCCL on CUDA); the batch size is global.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import pickle
-import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,151 +25,11 @@ import torch.nn.functional as F
 
 from gqa import data as datalib
 from gqa import runs
-from gqa.shapes import Shape
+from gqa.config import TrainConfig, wsd_lr
 
 
 class TrainingDiverged(RuntimeError):
     """The loss stopped being finite; the last good checkpoint is kept."""
-
-
-def valid_device(device: object) -> bool:
-    """cpu, cuda, or cuda:N: the devices training and profiling run on."""
-    return isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", device) is not None
-
-
-@dataclass
-class TrainConfig:
-    # model (the vocabulary comes from the tokenizer)
-    layers: int
-    d_model: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int = 64
-    d_ff: int | None = None
-    tied: bool = True
-    # data
-    corpus: str = "python-stdlib"
-    vocab_size: int = 4096
-    val_percent: float = 2.0
-    max_bytes: int | None = None
-    context: int = 256
-    batch_size: int = 16  # sequences per optimizer step, across all processes
-    # budget and optimisation
-    tokens: int | None = None  # None: tokens_per_param x non-embedding parameters
-    tokens_per_param: float = 20.0
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_frac: float = 0.1
-    decay_frac: float = 0.2
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    seed: int = 0
-    # execution (not part of the run's identity)
-    attention: str = "sdpa"
-    device: str = "cpu"
-    eval_interval: int = 0  # steps between validation losses (0: only at the end)
-    eval_tokens: int = 65_536  # validation tokens per evaluation
-    checkpoint_every: int = 50  # steps between checkpoints
-    log_every: int = 10  # steps between recorded training losses
-    compile: bool = False  # torch.compile the training forward (same arithmetic; `gqa bench train --options`)
-    extra: dict = field(default_factory=dict)  # free-form labels stored with the record
-
-    EXECUTION = ("attention", "device", "eval_interval", "checkpoint_every", "log_every", "compile", "extra")
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(float(b) for b in self.betas)
-        for f in fields(self):  # 20 and 20.0 are one setting: every number takes its field's type
-            value = getattr(self, f.name)
-            if f.type in ("float", "float | None") and isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, f.name, float(value))
-        for name in ("context", "batch_size", "checkpoint_every", "log_every", "eval_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.tokens is not None and self.tokens < 1:
-            raise ValueError(f"tokens must be positive, got {self.tokens}")
-        for name in ("lr", "tokens_per_param", "grad_clip"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("weight_decay", "warmup_frac", "decay_frac", "min_lr_ratio"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-        if self.eval_interval < 0:
-            raise ValueError(f"eval_interval must be >= 0 (0: only at the end), got {self.eval_interval}")
-        if not valid_device(self.device):
-            raise ValueError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
-        if not (len(self.betas) == 2 and all(math.isfinite(b) and 0 <= b < 1 for b in self.betas)):
-            raise ValueError(f"betas must be two numbers in [0, 1) (Adam's moment decays), got {list(self.betas)}")
-        from gqa.attention import BACKENDS
-
-        if self.attention not in BACKENDS:
-            raise ValueError(f"attention must be one of {', '.join(BACKENDS)}, got {self.attention!r}")
-        if self.tokens is None and self.tokens_per_param * self.shape(self.vocab_size).params().non_embedding < 1:
-            raise ValueError(f"tokens_per_param {self.tokens_per_param} gives no training tokens")
-        if self.warmup_frac + self.decay_frac > 1:
-            raise ValueError("warmup_frac + decay_frac must not exceed 1")
-        self.shape(self.vocab_size)  # validates the shape
-
-    def shape(self, vocab: int) -> Shape:
-        return Shape(self.layers, self.d_model, self.n_heads, self.n_kv_heads, head_dim=self.head_dim,
-                     d_ff=self.d_ff, vocab=vocab, tied=self.tied)
-
-    def data_spec(self) -> datalib.DataSpec:
-        return datalib.DataSpec(self.corpus, self.vocab_size, self.val_percent, self.max_bytes)
-
-    def identity(self) -> dict:
-        """Every field that determines the trained model (execution details left out)."""
-        return {k: v for k, v in asdict(self).items() if k not in self.EXECUTION}
-
-    def label(self) -> str:
-        """A run's name for people: heads, layers, width, head dimension and seed."""
-        return (f"H=({self.n_heads},{self.n_kv_heads}) L={self.layers} d={self.d_model} d_h={self.head_dim} "
-                f"seed {self.seed}")
-
-    def run_id(self) -> str:
-        """The run's identity: a hash of every setting that determines the trained model, each number in
-        its field's type (so 20 and 20.0 tokens per parameter are one run)."""
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
-
-    def settings_id(self) -> str:
-        """Hash of every setting, execution ones included (evaluation changes the recorded curves)."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-    def budget_tokens(self, vocab: int) -> int:
-        if self.tokens is not None:
-            return self.tokens
-        return int(round(self.tokens_per_param * self.shape(vocab).params().non_embedding))
-
-    def steps(self, vocab: int) -> int:
-        return max(1, math.ceil(self.budget_tokens(vocab) / (self.batch_size * self.context)))
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**raw)
-
-
-def wsd_lr(step: int, total_steps: int, max_lr: float, *, warmup_frac: float = 0.1,
-           decay_frac: float = 0.2, min_lr_ratio: float = 0.1) -> float:
-    """Warmup-stable-decay: linear warm-up, constant, cosine decay to min_lr_ratio x max_lr.
-
-    `step` counts from 0; the LR of step 0 is max_lr / warmup_steps (never zero).
-    """
-    warmup = max(1, math.ceil(warmup_frac * total_steps)) if warmup_frac > 0 else 0
-    decay = max(1, math.ceil(decay_frac * total_steps)) if decay_frac > 0 else 0
-    if step < warmup:
-        return max_lr * (step + 1) / warmup
-    decay_start = total_steps - decay
-    if step < decay_start or decay == 0:
-        return max_lr
-    progress = min(1.0, (step - decay_start + 1) / decay)
-    floor = min_lr_ratio * max_lr
-    return floor + (max_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

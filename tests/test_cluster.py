@@ -11,7 +11,7 @@ import pytest
 
 from gqa import runs
 from gqa.cli import main
-from gqa.sweep import sweep_configs
+from gqa.config import sweep_configs
 
 pytest.importorskip("submitit", reason="the cluster extra (pip install 'gqa[cluster]') is what this tests")
 

@@ -14,9 +14,10 @@ import torch
 import yaml
 
 from gqa import profiles, runs
+from gqa.config import TrainConfig
 from gqa.model import build_model
 from gqa.shapes import Shape
-from gqa.train import CheckpointError, TrainConfig, load_checkpoint, make_optimizer, save_checkpoint, train
+from gqa.train import CheckpointError, load_checkpoint, make_optimizer, save_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = Shape(1, 32, 2, 1, head_dim=16, vocab=64)

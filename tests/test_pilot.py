@@ -48,7 +48,7 @@ def test_gqa_pilot_reads_a_profiles_runs_and_states_the_decision(tmp_path, monke
 
     from gqa import runs
     from gqa.cli import main
-    from gqa.sweep import sweep_configs
+    from gqa.config import sweep_configs
 
     profile = tmp_path / "toy.yaml"
     profile.write_text("profile: toy\ndescription: a toy pilot\nsweep:\n  train: {head_dim: 8, context: 32}\n"

@@ -186,7 +186,7 @@ def test_grid_pattern_counts_rows_and_columns_that_follow_table4():
 def test_every_configuration_of_the_cpu_study_spans_a_decade_of_sizes():
     """The recorded cpu study (data/runs/, found by the cpu profile's settings) gives each fit a decade."""
     from gqa import profiles, runs
-    from gqa.sweep import sweep_configs
+    from gqa.config import sweep_configs
 
     found, missing = runs.records_for(sweep_configs(profiles.load("cpu").section("sweep")))
     assert not missing, f"{len(missing)} cpu runs are not recorded: run gqa sweep --profile cpu"

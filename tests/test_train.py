@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from gqa import runs
-from gqa.train import TrainConfig, TrainingDiverged, param_groups, train, wsd_lr
+from gqa.config import TrainConfig, sweep_configs, wsd_lr
+from gqa.train import TrainingDiverged, param_groups, train
 
 
 def flat(curve):
@@ -182,7 +183,7 @@ def test_sweep_trains_what_is_missing_and_skips_what_is_recorded(data_cache, sma
                "train": {"context": 32, "batch_size": 8, "tokens": 8 * 32 * 6, "head_dim": 8,
                          "eval_tokens": 1024, "checkpoint_every": 3},
                "heads": [[4, 4], [4, 1]], "sizes": [[1, 32], [2, 32, 2e-3]]}
-    configs = sweep.sweep_configs(section)
+    configs = sweep_configs(section)
     assert [(c.layers, c.n_heads, c.n_kv_heads, c.lr) for c in configs] == [
         (1, 4, 4, 1e-3), (1, 4, 1, 1e-3), (2, 4, 4, 2e-3), (2, 4, 1, 2e-3)]
     first = sweep.run_sweep("t", section, limit=3, progress=False, log=lambda *a: None)
@@ -194,17 +195,16 @@ def test_sweep_trains_what_is_missing_and_skips_what_is_recorded(data_cache, sma
 
 
 def test_sweep_seeds_train_every_configuration_once_per_seed():
-    from gqa import sweep
 
     section = {"train": {"context": 32, "head_dim": 8, "seed": 7}, "heads": [[4, 4], [4, 1]], "sizes": [[1, 32]]}
-    assert [c.seed for c in sweep.sweep_configs(section)] == [7, 7]  # no list: train.seed
-    configs = sweep.sweep_configs({**section, "seeds": [0, 3]})  # the list replaces train.seed
+    assert [c.seed for c in sweep_configs(section)] == [7, 7]  # no list: train.seed
+    configs = sweep_configs({**section, "seeds": [0, 3]})  # the list replaces train.seed
     assert [(c.seed, c.n_kv_heads) for c in configs] == [(0, 4), (0, 1), (3, 4), (3, 1)]
     assert len({c.run_id() for c in configs}) == 4  # the seed is part of a run's identity
     assert configs[2].label() == "H=(4,4) L=1 d=32 d_h=8 seed 3"
     for bad in ([], [0, 0], [-1], [1.5], "0"):
         with pytest.raises(ValueError, match="seeds"):
-            sweep.sweep_configs({**section, "seeds": bad})
+            sweep_configs({**section, "seeds": bad})
 
 
 def test_training_options_benchmark_keeps_the_arithmetic():

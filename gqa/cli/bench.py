@@ -35,7 +35,7 @@ def _bench_options(args: argparse.Namespace, cfg) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from gqa.benchmarks import training_throughput
-    from gqa.sweep import sweep_configs
+    from gqa.config import sweep_configs
 
     configs = sweep_configs(_profile_section(args.profile, "sweep"))
     cfg = max(configs, key=lambda c: (c.layers * c.d_model, c.n_heads + c.n_kv_heads))

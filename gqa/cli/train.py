@@ -53,8 +53,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from gqa import runs
+    from gqa.config import TrainConfig
     from gqa.paths import RUN_CACHE_DIR as RUN_CACHE
-    from gqa.train import TrainConfig, train
+    from gqa.train import train
 
     if args.preset:
         base = get_preset(args.preset)
@@ -130,7 +131,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gqa.sweep import run_sweep, sweep_configs
+    from gqa.config import sweep_configs
+    from gqa.sweep import run_sweep
 
     section = _profile_section(args.profile, "sweep")
     if args.dry_run:
