@@ -16,15 +16,15 @@ PROFILE ?= cpu
 
 .PHONY: book test test-fast setup check-book pdf gpu-check clean lock
 
-$(STAMP): pyproject.toml Makefile $(LOCK)
+$(STAMP): pyproject.toml booktools/pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(UNLOCKED),)
 	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . -e booktools
 else
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -e ".[models,book,dev,cluster]" "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -e ".[models,book,dev,cluster]" -e booktools "$(TORCH)"
 endif
 	touch $(STAMP)
 

@@ -1,5 +1,19 @@
 """Cost-optimal grouped-query attention: a reproducible companion to Chen et al., EMNLP 2025.
 
+The modules fall in layers; each imports only from its own layer and the ones above it
+(tests/test_layers.py reads every import, function-level ones included):
+
+  method        units, values, shapes, cost, architecture, hardware, scaling, search, regimes, study_limits:
+                the paper's cost model, fits and three-step search; numbers in, numbers out, no torch, no files
+  paper, data   paper, digitise, fig2, readings, sources (the paper's tables and their checks); paths, config
+                (training and sweep settings), profiles, data (corpora), runs (run stores), pilot, hf_config;
+                no torch
+  ML stack      attention, cpu_decode, model, train, sweep, machine: models, backends, training and the
+                machine they run on
+  measurement   profiling, checks, benchmarks, real_models, gpu_check: the ML stack run against the cost model
+  cli           `gqa`, one module per command
+
+The book's machinery is a separate package, `gqa_book` (booktools/ of a checkout); nothing here imports it.
 Importing `gqa` is cheap (no torch); modules that need torch import it themselves.
 """
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gqa.paths import CACHE_DIR
+from gqa.paths import CACHE_DIR, file_sha256
 
 EOS = "<|endoftext|>"
 DEFAULT_CACHE = CACHE_DIR / "gqa-data"
@@ -161,15 +161,6 @@ def _train_tokenizer(docs: list[Document], vocab_size: int):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator((d.text for d in docs), trainer=trainer)
     return tokenizer
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

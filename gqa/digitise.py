@@ -396,13 +396,14 @@ def digitise(path: Path | str, spec: FigureSpec = FIG2, *, min_score: float = 0.
 def provenance(result: Digitised, image: Path | str) -> dict:
     """What made the CSV: the image (path, sha256), the method, the calibration and the counts."""
     import datetime
-    import hashlib
+
+    from gqa.paths import file_sha256
 
     image = Path(image)
     return {
         "source": "Chen et al., Cost-Optimal Grouped-Query Attention for Long-Context Modeling, EMNLP 2025, "
                   "Figure 2 (fig2.png from github.com/THUNLP/cost-optimal-gqa)",
-        "image": image.name, "image_sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+        "image": image.name, "image_sha256": file_sha256(image),
         "method": "gqa.digitise: axes calibrated from tick marks (log x, linear y), markers found by "
                   "disk scoring per legend colour and matched across panels by row",
         "date": datetime.date.today().isoformat(),

@@ -162,10 +162,9 @@ def shape_cost(shape: Shape, context: int = CONTEXT) -> dict:
     """Figure 2's accounting of one exact shape: N (non-embedding), bytes of weights and KV cache,
     FLOPs per sequence (time-invariant 2N·T and total), and Z."""
     c = search.cost_of_shape(shape, context, FIG2_SETTING)
-    weights = c.params * BYTES
-    return {"params": c.params, "weights_bytes": weights, "kv_bytes": c.memory_bytes - weights,
-            "memory_bytes": c.memory_bytes, "flops_invariant": 2 * c.params * context, "flops": c.flops,
-            "z": c.z}
+    parts = search.cost_parts(c, context, FIG2_SETTING)  # the one split of a costed model
+    return {"params": c.params, **{k: parts[k] for k in ("weights_bytes", "kv_bytes", "memory_bytes",
+                                                          "flops_invariant", "flops")}, "z": c.z}
 
 
 def table4_check(fits: dict, setting: CostSetting = FIG2_SETTING, table: pd.DataFrame | None = None,
@@ -211,6 +210,7 @@ def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: H
     base = shape_cost(BASELINE, context)
     n_star = fits[heads].params_for_loss(target)
     ours = search.cost_at(heads, n_star, context, setting)
+    ours_parts = search.cost_parts(ours, context, setting)
     n_equal_z = search.params_for_score(heads, base["z"], context, setting)
     loss_equal_z = float(fits[heads].predict(n_equal_z))
     paper_models = shape_cost(PAPER_OPTIMUM, context)
@@ -218,7 +218,7 @@ def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: H
         "target": target, "heads": heads, "params_star": n_star, "layers_star": ours.layers,
         "d_model_star": ours.d_model, "baseline": base, "optimum_memory_bytes": ours.memory_bytes,
         "optimum_flops": ours.flops, "optimum_z": ours.z,
-        "optimum_weights_bytes": n_star * BYTES, "optimum_flops_invariant": 2 * n_star * context,
+        "optimum_weights_bytes": ours_parts["weights_bytes"], "optimum_flops_invariant": ours_parts["flops_invariant"],
         "memory_saving": 1 - ours.memory_bytes / base["memory_bytes"],
         "flops_saving": 1 - ours.flops / base["flops"],
         "params_equal_z": n_equal_z, "loss_equal_z": loss_equal_z, "loss_gain": target - loss_equal_z,

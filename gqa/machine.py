@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import functools
 import gc
+import os
 import platform
 import re
 import statistics
@@ -37,6 +38,15 @@ def device_name(device: str) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def describe() -> dict:
+    """Where a run ran, as its record says: host, processor or GPU, core count, torch and Python versions."""
+    info = {"host": platform.node(), "cpu": device_name("cpu"), "cores": os.cpu_count(),
+            "torch": torch.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
 
 
 def device_slug(device: str) -> str:

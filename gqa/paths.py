@@ -1,23 +1,47 @@
-"""Where things live in a checkout: the repository root and its folders, computed once."""
+"""Where things live, computed once: in a checkout, its folders; in an installed package, user folders.
+
+In a checkout (the package's parent holds pyproject.toml and notebooks/), data, run stores and caches stay
+where they are: data/, data/runs/, .cache/. An installed `gqa` never writes inside its install folder: its
+caches (checkpoints, claims, the token cache, the readings cache) go to $XDG_CACHE_HOME/gqa (default
+~/.cache/gqa), its run stores and measured profiles to $XDG_DATA_HOME/gqa (default ~/.local/share/gqa), and
+it reads the paper's tables and the profiles from the copies packaged with it. GQA_WORK_DIR, GQA_RUNS_DIR
+and GQA_CACHE override the folders in both cases.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT / "data"
-RUNS_DIR = Path(os.environ["GQA_RUNS_DIR"]) if os.environ.get("GQA_RUNS_DIR") else DATA_DIR / "runs"  # run stores
-PROFILES_DATA_DIR = DATA_DIR / "profiles"
-NOTEBOOK_DIR = ROOT / "notebooks"
-PARAMS_DIR = NOTEBOOK_DIR / "params"
+PACKAGE_DIR = Path(__file__).resolve().parent
+ROOT = PACKAGE_DIR.parent  # the repository root in a checkout
+IN_CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "notebooks").is_dir()
+
+
+def _user_dir(variable: str, default: str) -> Path:
+    """$variable/gqa (an XDG base directory), else ~/default/gqa."""
+    base = os.environ.get(variable)
+    return (Path(base).expanduser() if base and Path(base).is_absolute() else Path.home() / default) / "gqa"
+
+
+def _env_dir(variable: str, fallback: Path) -> Path:
+    return Path(os.environ[variable]).expanduser() if os.environ.get(variable) else fallback
+
+
+DATA_DIR = ROOT / "data" if IN_CHECKOUT else _user_dir("XDG_DATA_HOME", ".local/share")
+RUNS_DIR = _env_dir("GQA_RUNS_DIR", DATA_DIR / "runs")  # run stores
+PROFILES_DATA_DIR = DATA_DIR / "profiles"  # measured attention sweeps and benchmarks
+NOTEBOOK_DIR = ROOT / "notebooks"  # the book's folders: a checkout only
 BOOK_DIR = ROOT / "book"
 BUILD_DIR = BOOK_DIR / "_build"
-# checkpoints, claims
-CACHE_DIR = Path(os.environ["GQA_WORK_DIR"]) if os.environ.get("GQA_WORK_DIR") else ROOT / ".cache"
+# The profiles: notebooks/params/ in a checkout, the packaged copy (gqa/profile_data) in an installed wheel.
+PARAMS_DIR = NOTEBOOK_DIR / "params" if IN_CHECKOUT else PACKAGE_DIR / "profile_data"
+# checkpoints, claims, caches
+CACHE_DIR = _env_dir("GQA_WORK_DIR", ROOT / ".cache" if IN_CHECKOUT else _user_dir("XDG_CACHE_HOME", ".cache"))
 RUN_CACHE_DIR = CACHE_DIR / "runs"  # a run's checkpoints: <profile>/<run id>/, train/<run id>/, notebook/<settings id>/
 # The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
-PAPER_DATA_DIR = DATA_DIR / "paper" if (DATA_DIR / "paper").is_dir() else Path(__file__).resolve().parent / "paper_data"
+PAPER_DATA_DIR = ROOT / "data" / "paper" if IN_CHECKOUT else PACKAGE_DIR / "paper_data"
 
 
 FOLDER_VARIABLES = {"GQA_WORK_DIR": "checkpoints, claims and caches", "GQA_CACHE": "the token cache",
@@ -40,6 +64,22 @@ def display_path(path: Path | str) -> str:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks: the one way the package fingerprints a file."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_files(h: hashlib._Hash, files: list[Path]) -> None:
+    """Add a set of files to a running hash: each one's name (relative to the repository when inside it) and
+    its SHA-256, in name order, so a renamed file changes the hash as a changed one does."""
+    for path in sorted(files):
+        h.update(f"{display_path(path)}\0{file_sha256(path)}\n".encode())
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from gqa import fig2, paper, scaling, search
-from gqa.paths import CACHE_DIR, ROOT, display_path, write_text_atomic
+from gqa.paths import CACHE_DIR, PACKAGE_DIR, display_path, hash_files, write_text_atomic
 from gqa.profiles import load_yaml
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_ANCHOR_SHAPES, PAPER_SCALING_SHAPES, PUBLIC_MODELS, Shape, paper_anchors
@@ -377,9 +377,7 @@ class Report:
 def _digest(grid: Grid, resamples: int, seed: int) -> str:
     h = hashlib.sha256(f"{resamples}:{seed}".encode())
     tables = [paper.DATA_DIR / f"{name}.csv" for name in ("claims", "table4", "fig2_points")]
-    for path in [grid.path, *tables, *sorted((ROOT / "gqa").rglob("*.py"))]:  # subpackages too
-        h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
-        h.update(path.read_bytes())
+    hash_files(h, [grid.path, *tables, *PACKAGE_DIR.rglob("*.py")])  # subpackages too
     return h.hexdigest()[:24]
 
 

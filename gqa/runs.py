@@ -10,7 +10,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,19 +51,6 @@ def git_commit() -> str:
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def machine() -> dict:
-    """Where a run ran: host, processor or GPU, core count, torch version."""
-    import torch
-
-    from gqa.machine import device_name
-
-    info = {"host": platform.node(), "cpu": device_name("cpu"), "cores": os.cpu_count(),
-            "torch": torch.__version__, "python": platform.python_version()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def append(record: dict, path: Path) -> bool:
@@ -259,7 +245,7 @@ RECORD_SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "wall_time_s": (float, "training wall time, s"), "tokens_per_s": (float, "training throughput"),
     "corpus_fingerprint": (str, "hash of the token cache it trained on"),
     "git_commit": ((str, type(None)), "commit of the code that trained it, when known"),
-    "machine": (dict, "host, processor, cores, torch, python (runs.machine())"),
+    "machine": (dict, "host, processor, cores, torch, python (gqa.machine.describe())"),
     "finished_at": (str, "UTC time, ISO 8601"),
 }
 FIT_FIELDS = ("n_heads", "n_kv_heads", "head_dim", "vocab", "layers", "d_model", "n_non_embedding", "val_loss")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Heads = tuple[int, int]
+Heads = tuple[int, int]  # (n_h, n_kv): the key of every fit, search result and share in the package
 HUBER_DELTA = 1e-3
 RESIDUALS = ("log", "linear")  # log L_pred − log L_obs, or L_pred − L_obs (nats/token)
 

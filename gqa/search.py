@@ -21,10 +21,10 @@ import numpy as np
 
 from gqa import cost
 from gqa.hardware import Hardware, decode_step_time
-from gqa.scaling import Bootstrap, PowerLaw
+from gqa.scaling import Bootstrap, Heads, PowerLaw
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB, Anchors, Shape, solve_layers
+from gqa.units import json_safe
 
-Heads = tuple[int, int]
 OBJECTIVES = ("z", "memory", "flops", "time")  # what Step 3 minimises: Eq. 5's Z, bytes, FLOPs, decode time
 
 
@@ -115,18 +115,7 @@ class Candidate:
     score: float = float("nan")  # the value of the setting's objective; Step 3 minimises it
 
     def to_dict(self) -> dict:
-        return _json_safe({**asdict(self), "heads": list(self.heads)})
-
-
-def _json_safe(value):
-    """nan and inf become None, so the dictionary is valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+        return json_safe({**asdict(self), "heads": list(self.heads)})
 
 
 def _costed(heads: Heads, n_params: float, n_total: float, layers: float, d_model: float, head_dim: int,
@@ -330,7 +319,7 @@ class Comparison:
     equal_cost_extrapolation: float  # how far that size lies outside the optimum's fit (factor)
 
     def to_dict(self) -> dict:
-        return _json_safe({**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
+        return json_safe({**{k: v for k, v in asdict(self).items() if k not in ("optimum", "baseline")},
                            "optimum": self.optimum.to_dict(), "baseline": self.baseline.to_dict()})
 
 
@@ -427,16 +416,21 @@ def resampled_optima(boot: Bootstrap, target: float, context: int, setting: Cost
 def confidence(boot: Bootstrap, target: float, context: int, setting: CostSetting = CostSetting(), *,
                heads: Iterable[Heads] | None = None, max_extrapolation: float | None = None,
                optima: Sequence[Candidate | None] | None = None) -> dict:
-    """Share of bootstrap resamples in which each H comes out optimal (unreachable resamples counted), among
+    """Share of bootstrap resamples in which each H comes out optimal (None: unreachable in that resample), among
     `heads` (default: every fitted one) and under the same `max_extrapolation` as the search. `optima`:
     `resampled_optima`'s answer for the same question, when already computed."""
     if optima is None:
         optima = resampled_optima(boot, target, context, setting, heads=heads, max_extrapolation=max_extrapolation)
-    counts: dict[str, int] = {}
+    counts: dict[Heads | None, int] = {}
     for best in optima:
-        key = "unreachable" if best is None else f"{best.heads[0]},{best.heads[1]}"
+        key = None if best is None else best.heads
         counts[key] = counts.get(key, 0) + 1
     return {k: v / len(optima) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def heads_text(heads: Heads | None) -> str:
+    """A head configuration as a JSON key: "8,1", or "unreachable" for None (a resample with no optimum)."""
+    return "unreachable" if heads is None else f"{heads[0]},{heads[1]}"
 
 
 def brute_force(fits: Mapping[Heads, PowerLaw], target: float, context: int,

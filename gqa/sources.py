@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from gqa import values
 from gqa.runs import check_record
 from gqa.scaling import Bootstrap, PowerLaw
-from gqa.search import CostSetting, Heads, _json_safe
+from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB
+from gqa.units import json_safe
 
 
 def fits_from_records(records: Sequence[dict]) -> tuple[dict[Heads, tuple[list, list]], dict]:
@@ -59,7 +60,7 @@ class FitSource:
             out["bootstrap"] = {"resamples": self.boot.resamples, "seed": self.boot.seed,
                                 "shared_e": self.boot.shared_e,
                                 "intervals_95": {f"{h[0]},{h[1]}": self.boot.interval(h) for h in self.fits}}
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def source_from_records(path_or_records, *, resamples: int = 1000, seed: int = 0, shared_e: bool = False,

@@ -16,6 +16,7 @@ import os
 import pickle
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,8 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from gqa import data as datalib
+from gqa import machine as machine_info
 from gqa import runs
 from gqa.config import TrainConfig, wsd_lr
+from gqa.paths import file_sha256
+from gqa.shapes import Shape
 
 
 class TrainingDiverged(RuntimeError):
@@ -102,7 +106,7 @@ def save_checkpoint(directory: Path, model, optimizer, state: dict) -> None:
     tmp.mkdir(parents=True)
     save_model(model, str(tmp / "model.safetensors"), metadata={"run_id": state["run_id"], "step": str(state["step"])})
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    state = {**state, "digests": {name: datalib.file_sha256(tmp / name) for name in CHECKPOINT_FILES}}
+    state = {**state, "digests": {name: file_sha256(tmp / name) for name in CHECKPOINT_FILES}}
     (tmp / "state.json").write_text(json.dumps(state))
     prev = directory.with_name(directory.name + ".prev")
     if directory.exists():
@@ -130,7 +134,7 @@ def verify_checkpoint(directory: Path, run_id: str) -> dict:
         path = directory / name
         if not path.exists():
             raise CheckpointError(f"{path}: missing")
-        if datalib.file_sha256(path) != digests.get(name):
+        if file_sha256(path) != digests.get(name):
             raise CheckpointError(f"{path}: its SHA-256 differs from the one recorded when it was written (damaged)")
     with safe_open(str(directory / "model.safetensors"), framework="pt") as f:
         meta = f.metadata() or {}
@@ -146,8 +150,7 @@ def load_checkpoint(directory: Path, model, optimizer, run_id: str, log=print) -
     from safetensors.torch import load_model
 
     problems = []
-    for candidate in (directory, directory.with_name(directory.name + ".prev"),
-                      directory.with_name(directory.name + ".old")):
+    for candidate in (directory, directory.with_name(directory.name + ".prev")):
         if not (candidate / "state.json").exists() and not candidate.exists():
             continue
         try:
@@ -253,128 +256,184 @@ def _check_before_training(cfg: TrainConfig, train_tokens, val_tokens, record_to
                              "writable): the run's record would be lost")
 
 
-def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: Path | None = None,
-          progress: bool = True, log=print) -> TrainResult:
-    """Train one model; write checkpoints under out_dir; append a record when the run finishes.
+@dataclass
+class _Session:
+    """What a training run holds between its stages: the processes, the data, the model and optimizer."""
 
-    `resume` continues from out_dir's checkpoint (it is an error to start over a different run's).
-    """
-    from tqdm import tqdm
+    cfg: TrainConfig
+    dist: Dist
+    prepared: datalib.Prepared
+    shape: Shape  # with the tokenizer's vocabulary
+    steps: int
+    local_batch: int  # sequences per process and step
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    forward_model: torch.nn.Module  # what the training forward calls: DDP-wrapped and/or compiled
+    log: Callable[..., None]
 
+    @property
+    def quiet_log(self):
+        """The log on the main process; nothing elsewhere."""
+        return self.log if self.dist.main else (lambda *a: None)
+
+
+def _setup(cfg: TrainConfig, log) -> _Session:
+    """Join the process group, prepare the data (rank 0 first), build the model and its optimizer."""
+    from gqa import attention
     from gqa.model import build_model
 
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {cfg.device!r}: this torch ({torch.__version__}) sees no CUDA device")
-    from gqa import attention
-
     attention.check_backend(cfg.attention)
-    commit, machine = runs.git_commit(), runs.machine()  # the code and machine this process runs
     dist_info = init_distributed(cfg.device)
     if dist_info.world > 1 and not dist_info.main:
         torch.distributed.barrier()  # rank 0 builds the token cache first; the others then reuse it
     prepared = datalib.prepare(cfg.data_spec(), log=log if dist_info.main else (lambda *a: None))
     if dist_info.world > 1 and dist_info.main:
         torch.distributed.barrier()
-    vocab = prepared.vocab_size
-    shape = cfg.shape(vocab)
-    steps = cfg.steps(vocab)
     if cfg.batch_size % dist_info.world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {dist_info.world} processes")
-    local_batch = cfg.batch_size // dist_info.world
-
+    shape = cfg.shape(prepared.vocab_size)
     torch.manual_seed(cfg.seed)
     model = build_model(shape, attention_backend=cfg.attention, seed=cfg.seed, device=cfg.device,
                         max_context=cfg.context)
     model.train()
     optimizer = make_optimizer(model, cfg)
-    ddp_model = model
-    if dist_info.world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+    forward_model = torch.nn.parallel.DistributedDataParallel(model) if dist_info.world > 1 else model
     if cfg.compile:  # the training forward only; evaluation and checkpoints use the model itself
-        ddp_model = torch.compile(ddp_model)
+        forward_model = torch.compile(forward_model)
+    return _Session(cfg, dist_info, prepared, shape, cfg.steps(prepared.vocab_size), cfg.batch_size // dist_info.world,
+                    model, optimizer, forward_model, log)
 
-    out_dir = Path(out_dir)
-    ckpt_dir = out_dir / "checkpoint"
+
+def _resume(session: _Session, out_dir: Path, resume: bool) -> dict:
+    """The run's state: from its checkpoint when resuming (and one exists), else a fresh one. Starting over
+    another run's checkpoint without `resume` is an error; saves cut short by a kill are removed."""
+    cfg, ckpt_dir = session.cfg, out_dir / "checkpoint"
     state = {"run_id": cfg.run_id(), "step": 0, "train_losses": [], "val_losses": [], "elapsed": 0.0}
-    for leftover in ckpt_dir.parent.glob(ckpt_dir.name + ".tmp*") if dist_info.main else ():
+    for leftover in ckpt_dir.parent.glob(ckpt_dir.name + ".tmp*") if session.dist.main else ():
         shutil.rmtree(leftover, ignore_errors=True)  # saves cut short by a kill (the run is claimed: ours)
     if resume:
-        restored = load_checkpoint(ckpt_dir, model, optimizer, state["run_id"],
-                                   log=log if dist_info.main else (lambda *a: None))
+        restored = load_checkpoint(ckpt_dir, session.model, session.optimizer, state["run_id"], log=session.quiet_log)
         if restored is not None:
             state = {k: v for k, v in restored.items() if k != "digests"}
-            if dist_info.main:
-                log(f"resuming run {state['run_id']} at step {state['step']} of {steps}")
+            session.quiet_log(f"resuming run {state['run_id']} at step {state['step']} of {session.steps}")
     elif ckpt_dir.exists():
         raise ValueError(f"{ckpt_dir} already holds a checkpoint: pass --resume or use another --out")
-    if dist_info.main:
+    if session.dist.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    return state
 
-    train_tokens, val_tokens = prepared.tokens("train"), prepared.tokens("val")
-    _check_before_training(cfg, train_tokens, val_tokens, record_to)
+
+def _loop(session: _Session, state: dict, ckpt_dir: Path, train_tokens, val_tokens, *, resumed: bool,
+          progress: bool) -> tuple[float, float]:
+    """Train from `state["step"]` to the last step, recording losses in `state` and checkpointing; the last
+    training loss and this session's wall time (s). TrainingDiverged when the loss stops being finite."""
+    from tqdm import tqdm
+
+    cfg, dist_info, steps = session.cfg, session.dist, session.steps
     bar = tqdm(total=steps, initial=state["step"], disable=not (progress and dist_info.main),
                unit="step", dynamic_ncols=True, mininterval=2.0)
     started, tokens_this_session = time.perf_counter(), 0
     last_loss = state["train_losses"][-1][1] if state["train_losses"] else float("nan")
     step = state["step"]
-    saved_step = step if resume and step > 0 else None
+    saved_step = step if resumed and step > 0 else None
     while step < steps:
         lr = wsd_lr(step, steps, cfg.lr, warmup_frac=cfg.warmup_frac, decay_frac=cfg.decay_frac,
                     min_lr_ratio=cfg.min_lr_ratio)
-        for group in optimizer.param_groups:
+        for group in session.optimizer.param_groups:
             group["lr"] = lr
         batch = datalib.batch_at(train_tokens, cfg.context, cfg.batch_size, step * cfg.batch_size, cfg.seed)
-        batch = torch.from_numpy(batch[dist_info.rank * local_batch:(dist_info.rank + 1) * local_batch])
-        loss = next_token_loss(ddp_model, batch.to(cfg.device), cfg.device)
+        rows = slice(dist_info.rank * session.local_batch, (dist_info.rank + 1) * session.local_batch)
+        loss = next_token_loss(session.forward_model, torch.from_numpy(batch[rows]).to(cfg.device), cfg.device)
         loss_value = _mean_across(float(loss.detach()), dist_info)
         if not math.isfinite(loss_value):
             bar.close()
             kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_dir}" if saved_step is not None
                     else "no checkpoint was written before it")
             raise TrainingDiverged(f"loss became {loss_value} at step {step} (lr {lr:.3g}); {kept}")
-        optimizer_step(model, optimizer, loss, cfg.grad_clip)
+        optimizer_step(session.model, session.optimizer, loss, cfg.grad_clip)
         step += 1
         last_loss = loss_value
         tokens_this_session += cfg.batch_size * cfg.context
         if step % cfg.log_every == 0 or step == steps:
             state["train_losses"].append([step, loss_value])
         if cfg.eval_interval and step % cfg.eval_interval == 0 and step < steps:
-            val = evaluate(model, val_tokens, cfg.context, cfg.eval_tokens, local_batch, cfg.device)
-            state["val_losses"].append([step, _mean_across(val, dist_info)])
+            state["val_losses"].append([step, _validation_loss(session, val_tokens)])
         elapsed = time.perf_counter() - started
         bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}",
                         tok_s=f"{tokens_this_session / max(elapsed, 1e-9):,.0f}", refresh=False)
         bar.update()
         state["step"] = step
         if (step % cfg.checkpoint_every == 0 or step == steps) and dist_info.main:
-            save_checkpoint(ckpt_dir, model, optimizer,
+            save_checkpoint(ckpt_dir, session.model, session.optimizer,
                             {**state, "elapsed": state["elapsed"] + elapsed})
             saved_step = step
     bar.close()
-    wall = state["elapsed"] + (time.perf_counter() - started)
-    val_loss = _mean_across(evaluate(model, val_tokens, cfg.context, cfg.eval_tokens, local_batch,
-                                     cfg.device), dist_info)
-    state["val_losses"].append([steps, val_loss])
+    return last_loss, time.perf_counter() - started
+
+
+def _validation_loss(session: _Session, val_tokens) -> float:
+    """The validation loss, averaged across processes."""
+    cfg = session.cfg
+    return _mean_across(evaluate(session.model, val_tokens, cfg.context, cfg.eval_tokens, session.local_batch,
+                                 cfg.device), session.dist)
+
+
+def build_record(session: _Session, state: dict, *, final_train_loss: float, val_loss: float, wall: float,
+                 commit: str | None, machine: dict) -> dict:
+    """The run's record: exactly the fields of `runs.RECORD_SCHEMA`, checked against it."""
+    cfg, shape, steps = session.cfg, session.shape, session.steps
     params = shape.params()
-    record = {
-        "run_id": state["run_id"], "config": cfg.identity(), "execution": {
-            "attention": cfg.attention, "device": cfg.device, "processes": dist_info.world,
-            "dtype": "bf16-autocast" if cfg.device.startswith("cuda") else "fp32", "compiled": cfg.compile},
+    tokens = steps * cfg.batch_size * cfg.context
+    values = {
+        "run_id": state["run_id"], "config": cfg.identity(),
+        "execution": {"attention": cfg.attention, "device": cfg.device, "processes": session.dist.world,
+                      "dtype": "bf16-autocast" if cfg.device.startswith("cuda") else "fp32", "compiled": cfg.compile},
         "labels": cfg.extra,
         "n_heads": shape.n_heads, "n_kv_heads": shape.n_kv_heads, "head_dim": shape.head_dim,
-        "layers": shape.layers, "d_model": shape.d_model, "d_ff": shape.d_ff, "vocab": vocab,
+        "layers": shape.layers, "d_model": shape.d_model, "d_ff": shape.d_ff, "vocab": session.prepared.vocab_size,
         "n_non_embedding": params.non_embedding, "n_total": params.total, "n_numel": params.numel,
-        "tokens": steps * cfg.batch_size * cfg.context, "steps": steps, "seed": cfg.seed,
-        "final_train_loss": last_loss, "val_loss": val_loss,
+        "tokens": tokens, "steps": steps, "seed": cfg.seed,
+        "final_train_loss": final_train_loss, "val_loss": val_loss,
         "train_losses": state["train_losses"], "val_losses": state["val_losses"],
-        "wall_time_s": wall, "tokens_per_s": steps * cfg.batch_size * cfg.context / wall,
-        "corpus_fingerprint": prepared.meta["corpus_fingerprint"],
+        "wall_time_s": wall, "tokens_per_s": tokens / wall,
+        "corpus_fingerprint": session.prepared.meta["corpus_fingerprint"],
         "git_commit": commit, "machine": machine,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if set(values) != set(runs.RECORD_SCHEMA):
+        differ = sorted(set(values) ^ set(runs.RECORD_SCHEMA))
+        raise AssertionError(f"a record's fields differ from runs.RECORD_SCHEMA: {differ}")
+    record = {key: values[key] for key in runs.RECORD_SCHEMA}
     runs.check_record(record, f"the record of run {record['run_id']}", fields=runs.RECORD_SCHEMA)
-    if dist_info.main:
+    return record
+
+
+def train(cfg: TrainConfig, out_dir: Path, *, resume: bool = False, record_to: Path | None = None,
+          progress: bool = True, log=print) -> TrainResult:
+    """Train one model; write checkpoints under out_dir; append a record when the run finishes.
+
+    `resume` continues from out_dir's checkpoint (it is an error to start over a different run's). The
+    stages: set up (processes, data, model), resume, check what would fail only at the end, the loop, the
+    final evaluation, and the record.
+    """
+    commit, machine = runs.git_commit(), machine_info.describe()  # the code and machine this process runs
+    session = _setup(cfg, log)
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoint"
+    state = _resume(session, out_dir, resume)
+    train_tokens, val_tokens = session.prepared.tokens("train"), session.prepared.tokens("val")
+    _check_before_training(cfg, train_tokens, val_tokens, record_to)
+    last_loss, this_session = _loop(session, state, ckpt_dir, train_tokens, val_tokens, resumed=resume,
+                                    progress=progress)
+    wall = state["elapsed"] + this_session
+    val_loss = _validation_loss(session, val_tokens)
+    state["val_losses"].append([session.steps, val_loss])
+    record = build_record(session, state, final_train_loss=last_loss, val_loss=val_loss, wall=wall, commit=commit,
+                          machine=machine)
+    if session.dist.main:
         (out_dir / "record.json").write_text(json.dumps(record, indent=2))
         if record_to is not None and not runs.append(record, record_to):
             log(f"run {record['run_id']} is already recorded in {record_to}: not recorded twice")

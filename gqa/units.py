@@ -9,6 +9,7 @@ integers keep every digit.
 
 from __future__ import annotations
 
+import math
 import re
 
 _TOKEN_SUFFIX = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
@@ -127,3 +128,17 @@ def format_bytes(n: float, digits: int = SIGNIFICANT) -> str:
 def format_count(n: float, digits: int = SIGNIFICANT) -> str:
     """Large counts with SI prefixes to `digits` significant digits: 1.04e9 -> '1.04 G', 605.03e6 -> '605 M'."""
     return _scaled(n, [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")], digits)
+
+
+def json_safe(value):
+    """A value as strict JSON holds it: nan and inf become None, numpy scalars Python numbers, tuples and
+    arrays lists, mappings and lists converted item by item (keys kept). The package's one JSON encoder."""
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":  # numpy scalars and arrays
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from gqa import plots  # noqa: E402
+from gqa_book import plots  # noqa: E402
 
 
 def two_panels(left: str, right: str, *, twin: str | None = None, split: bool = False):
@@ -118,7 +118,7 @@ def test_responsive_figures_stack_side_by_side_panels_and_scroll_wide_ones():
     import base64
     import io
 
-    from gqa.book import WIDE_FIGURE_PX, responsive_figures
+    from gqa_book.book import WIDE_FIGURE_PX, responsive_figures
 
     def png(width, height):
         fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)

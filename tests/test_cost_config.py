@@ -381,42 +381,70 @@ def test_a_missing_extra_is_named_not_a_traceback():
     assert describe_error(KeyError("x"))[0].startswith("KeyError: 'x'")
 
 
-@pytest.mark.slow
-def test_the_wheel_carries_the_paper_tables_and_plans_without_a_checkout(tmp_path):
-    import shutil
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
-    wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+
+@pytest.mark.slow
+def test_the_wheel_installed_anywhere_plans_and_never_writes_into_its_install_folder(tmp_path):
+    """Build the core wheel, install it with --target, run readings, plan and cost from another folder: the
+    caches go to the user's folders (XDG), the install folder is left as it was, and `gqa book` says in one
+    line that it needs a checkout."""
+    import shutil
+    import zipfile
+
+    wheels, site, source, elsewhere = (tmp_path / n for n in ("wheels", "site", "source", "elsewhere"))
     source.mkdir()  # build from a copy, so setuptools' build/ folder never lands in the checkout
+    elsewhere.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "gqa", source / "gqa", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data" / "paper", source / "data" / "paper")
+    shutil.copytree(ROOT / "notebooks" / "params", source / "notebooks" / "params")
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels),
                             str(source)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheels.glob("gqa-*.whl"))
-    import zipfile
-
     names = zipfile.ZipFile(wheel).namelist()
-    for table in ("claims.csv", "fig2_points.csv", "table4.csv", "table9.csv"):
+    for table in ("claims.csv", "fig2_points.csv", "table4.csv", "table9.csv", "readings.yaml"):
         assert f"gqa/paper_data/{table}" in names
-    assert "gqa/kernels/decode_cpu.cpp" in names  # the CPU decode kernel's source, built on first use
+    assert "gqa/profile_data/cpu.yaml" in names and "gqa/kernels/decode_cpu.cpp" in names
+    assert not [n for n in names if n.startswith("gqa_book")]  # the book's machinery is not in the wheel
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                               str(wheel)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr[-2000:]
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import gqa, gqa.paper\n"
-            "assert gqa.__file__.startswith(sys.argv[1]), gqa.__file__\n"
-            "from gqa.cli import main\n"
-            "sys.exit(main(['plan', '--context', '128k', '--target-loss', '2.615', '--json', '--resamples', '0']))")
-    proc = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path)
+    before = _snapshot(site)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GQA_")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg-cache"), XDG_DATA_HOME=str(tmp_path / "xdg-data"))
+
+    def gqa(*argv: str) -> subprocess.CompletedProcess:
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); import gqa\n"
+                "assert gqa.__file__.startswith(sys.argv[1]), gqa.__file__\n"
+                "from gqa.cli import main; sys.exit(main(sys.argv[2:]))")
+        return subprocess.run([sys.executable, "-c", code, str(site), *argv], capture_output=True, text=True,
+                              cwd=elsewhere, env=env)
+
+    proc = gqa("plan", "--context", "128k", "--target-loss", "2.615", "--json", "--resamples", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["recommended"] == {"n_heads": 8, "n_kv_heads": 1, "head_dim": 64}
+    proc = gqa("readings", "--json", "--resamples", "5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["readings"] and list((tmp_path / "xdg-cache" / "gqa" / "readings").glob("*.json"))
+    assert gqa("cost", "--preset", "llama-3.1-8b", "--context", "32k").returncode == 0
+    proc = gqa("sweep", "--profile", "ci", "--dry-run")  # the packaged profiles, no notebooks parsed
+    assert proc.returncode == 0 and "runs" in proc.stdout + proc.stderr, proc.stderr[-2000:]
+    proc = gqa("book", "--profile", "ci")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "checkout" in lines[0], proc.stderr
     kernel = ("import sys; sys.path.insert(0, sys.argv[1]); from gqa import cpu_decode\n"
               "assert cpu_decode.SOURCE.is_file() and cpu_decode.SOURCE.is_relative_to(sys.argv[1])\n"
               "print(cpu_decode.available(), cpu_decode.reason())")
-    proc = subprocess.run([sys.executable, "-c", kernel, str(site)], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "GQA_WORK_DIR": str(tmp_path / "work")})
+    proc = subprocess.run([sys.executable, "-c", kernel, str(site)], capture_output=True, text=True, cwd=elsewhere,
+                          env=env)
     assert proc.returncode == 0 and proc.stdout.startswith("True"), proc.stdout + proc.stderr[-2000:]
+    assert (tmp_path / "xdg-cache" / "gqa" / "kernels").exists() or list((tmp_path / "xdg-cache").rglob("*.so"))
+    assert _snapshot(site) == before, "an installed gqa wrote inside its install folder"
+    assert not list(elsewhere.iterdir())  # nor into the folder it ran from
 
 
 def test_every_example_in_cost_help_runs(capsys):

@@ -4,12 +4,13 @@ questions and solutions in place, and `gqa exercise` telling right from wrong.""
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from gqa import exercises
 from gqa.cli import main
+from gqa_book import exercises
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -174,7 +175,7 @@ def test_teaching_recipe_runs_verbatim():
     assert len(block) == 1
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block[0]], cwd=NOTEBOOKS.parent, capture_output=True,
                           text=True, timeout=300, env={**__import__("os").environ,
-                                                       "PATH": f"{NOTEBOOKS.parent / '.venv' / 'bin'}:"
+                                                       "PATH": f"{Path(sys.executable).parent}:"
                                                                + __import__("os").environ["PATH"]})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "1.3: right" in proc.stdout and "1.3: b" in proc.stdout and "concept" in proc.stdout

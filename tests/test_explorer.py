@@ -7,9 +7,9 @@ import re
 import pytest
 
 from gqa import cost
-from gqa.explorer import cost_explorer_html, preset_constants
 from gqa.shapes import get_preset, preset_names
 from gqa.units import format_bytes
+from gqa_book.explorer import cost_explorer_html, preset_constants
 
 
 def test_first_view_shows_gqa_costs_numbers():

@@ -16,6 +16,7 @@ import yaml
 from gqa import profiles, runs
 from gqa.config import TrainConfig
 from gqa.model import build_model
+from gqa.paths import file_sha256
 from gqa.shapes import Shape
 from gqa.train import CheckpointError, load_checkpoint, make_optimizer, save_checkpoint, train
 
@@ -393,13 +394,12 @@ def test_a_checkpoint_holding_code_is_refused_in_one_sentence(two_checkpoints):
     someone planting it would) is refused without torch's advice to retry with weights_only=False."""
     import pickle
 
-    from gqa import data
 
     for folder in (two_checkpoints, two_checkpoints.with_name("checkpoint.prev")):
         path = folder / "optimizer.pt"
         torch.save({"state": {}, "param_groups": [], "planted": _Planted()}, path, pickle_module=pickle)
         state = json.loads((folder / "state.json").read_text())
-        state["digests"]["optimizer.pt"] = data.file_sha256(path)
+        state["digests"]["optimizer.pt"] = file_sha256(path)
         (folder / "state.json").write_text(json.dumps(state))
     model, optimizer = _model_and_optimizer(seed=1)
     with pytest.raises(CheckpointError) as caught:

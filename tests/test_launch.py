@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from gqa import book, launch, profiles
+from gqa import profiles
 from gqa.cli import main
+from gqa_book import book, launch
 
 URL = "https://github.com/example/gqa-companion"
 

@@ -5,10 +5,11 @@ import json
 import pytest
 import yaml
 
-from gqa import book, notebook_inputs, profiles, runs
+from gqa import profiles, runs
 from gqa.cli import main
+from gqa_book import book, notebook_inputs, notebook_params
 
-STEMS = profiles.notebook_stems()
+STEMS = notebook_params.notebook_stems()
 
 
 def write(path, values) -> str:
@@ -198,7 +199,7 @@ def test_the_other_commands_validate_profiles_too(tmp_path, capsys):
     ([1, 2], [1024], True), ([1, "2k"], [1024], False), ("x", [1], False), (None, None, True), ([1], None, True),
 ])
 def test_parameter_types_follow_the_notebook_defaults(value, default, ok):
-    assert (profiles.value_problem(value, default) is None) == ok
+    assert (notebook_params.value_problem(value, default) is None) == ok
 
 
 def test_an_empty_notebooks_section_is_no_notebooks(tmp_path):
@@ -210,6 +211,6 @@ def test_an_empty_notebooks_section_is_no_notebooks(tmp_path):
 def test_the_student_profile_is_the_cpu_book_without_solutions():
     student, cpu = profiles.load("student"), profiles.load("cpu")
     assert not student.solutions and cpu.solutions and profiles.load("ci").solutions
-    for stem in profiles.notebook_stems():
+    for stem in notebook_params.notebook_stems():
         mine, theirs = student.notebook_parameters(stem), cpu.notebook_parameters(stem)
         assert {k: v for k, v in mine.items() if k != "profile"} == {k: v for k, v in theirs.items() if k != "profile"}

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from test_book import PRECISE_GLUES
 
-from gqa import book, profiles
-from gqa.notebook import glued_values
+from gqa import profiles
+from gqa_book import book, notebook_params
+from gqa_book.notebook import glued_values
 
 # Each chapter's parameters at a low and a high extreme; with the ci profile's values in between, every
 # parameter takes at least three values. Chosen to stay cheap on two cores (chapter 3 trains a tiny model).
@@ -49,8 +50,8 @@ PROSE_GRID = {
 
 def test_the_prose_grid_covers_every_parameter_three_times():
     ci = profiles.load("ci")
-    for stem in profiles.notebook_stems():
-        cell = profiles.notebook_parameters_cell(stem)
+    for stem in notebook_params.notebook_stems():
+        cell = notebook_params.notebook_parameters_cell(stem)
         low, high = PROSE_GRID[stem]
         middle = {k: ci.notebook_parameters(stem).get(k, cell[k][0]) for k in cell}
         for i, end in enumerate((low, high)):  # each end a profile may hold
@@ -87,8 +88,8 @@ def _ends() -> list[tuple[str, int]]:
 def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path, stem, end):
     """A chapter executed with its parameters at one end of PROSE_GRID (the ci book is the middle): no glued
     sentence or value shows nonsense (`text_problems`), and every value the prose cites is glued."""
-    from gqa.notebook import text_problems
-    from gqa.render import GLUE_ROLE
+    from gqa_book.notebook import text_problems
+    from gqa_book.render import GLUE_ROLE
 
     (params,) = [p for s, i, p in _prose_grid_runs(tmp_path) if (s, i) == (stem, end)]
     out = tmp_path / f"{stem}-{end}.ipynb"

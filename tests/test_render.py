@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from gqa.cli import main
-from gqa.notebook import count_phrase, signed
-from gqa.render import render_site
+from gqa_book.notebook import count_phrase, signed
+from gqa_book.render import render_site
 
 PNG = base64.b64encode(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
                                      "0000000d4944415478da6360000002000100e221bc330000000049454e44ae426082")).decode()
@@ -119,7 +119,7 @@ def test_render_shows_the_values_the_run_used_and_escapes_glued_text(tmp_path):
 
 
 def test_a_runs_scripts_do_not_reach_its_page():
-    from gqa.render import without_scripts
+    from gqa_book.render import without_scripts
 
     nb = {"cells": [
         {"cell_type": "markdown", "source": ["Text <script>alert(1)</script> and <img src=x onerror=\"alert(2)\">"]},

@@ -137,7 +137,7 @@ def test_confidence_counts_bootstrap_winners():
     counts = {}
     for i in range(boot.resamples):
         heads = search.brute_force(boot.laws(i), 2.3, 8192)
-        counts[f"{heads[0]},{heads[1]}"] = counts.get(f"{heads[0]},{heads[1]}", 0) + 1
+        counts[heads] = counts.get(heads, 0) + 1
     assert shares == pytest.approx({k: v / boot.resamples for k, v in counts.items()})
 
 

@@ -10,16 +10,12 @@ import warnings
 
 from gqa.cli._common import CliError, _Parser
 from gqa.cli.bench import add_bench
-from gqa.cli.book import add_book
 from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
-from gqa.cli.exercise import add_exercise
 from gqa.cli.pilot import add_pilot
 from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
 from gqa.cli.readings import add_readings
-from gqa.cli.render import add_render
-from gqa.cli.run import add_run
 from gqa.cli.train import add_data, add_sweep, add_train
 
 
@@ -39,11 +35,37 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub)
     add_digitise(sub)
     add_readings(sub)
-    add_book(sub)
-    add_render(sub)
-    add_run(sub)
-    add_exercise(sub)
+    add_plugin_commands(sub)
     return parser
+
+
+# The book's commands live in the book tools (package gqa_book, installed from booktools/ of a checkout),
+# which register them under this entry-point group; the library never imports them.
+COMMAND_GROUP = "gqa.commands"
+BOOK_COMMANDS = {"book": "execute the notebooks and build the HTML book (a checkout's book tools)",
+                 "render": "render an executed notebook as one HTML page (a checkout's book tools)",
+                 "run": "execute one chapter with other parameters (a checkout's book tools)",
+                 "exercise": "a chapter's exercises and their checks (a checkout's book tools)"}
+
+
+def _needs_book_tools(args: argparse.Namespace) -> int:
+    raise CliError("this command builds the book from a checkout of the repository, with its book tools "
+                   "installed: git clone the repository, then run `make book` there (it installs them)")
+
+
+def add_plugin_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands registered by installed packages (the book tools' `book`, `render`, `run`, `exercise`); a
+    book command whose tools are not installed is still listed, and says in one line what it needs."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=COMMAND_GROUP):
+        entry.load()(sub)
+    for name, help_text in BOOK_COMMANDS.items():
+        if name not in sub.choices:
+            # every argument is taken as it comes (no option prefix), so any invocation gets the one line
+            p = sub.add_parser(name, help=help_text, add_help=False, prefix_chars="\0")
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(func=_needs_book_tools)
 
 
 # Which extra installs a missing module (named in the error instead of a traceback).

@@ -198,8 +198,7 @@ def cmd_bench_real(args: argparse.Namespace) -> int:
     import torch
 
     from gqa import real_models
-    from gqa.machine import device_slug
-    from gqa.runs import machine
+    from gqa.machine import describe, device_slug
 
     unknown = [m for m in args.models if m not in real_models.MODELS]
     if unknown:
@@ -213,7 +212,7 @@ def cmd_bench_real(args: argparse.Namespace) -> int:
         for name in args.models:
             rows += real_models.measure(name, args.contexts, decode_steps=args.steps, work=Path(work),
                                         bandwidth=bandwidth)
-    real_models.write_csv(rows, out, {**machine(), "threads": torch.get_num_threads(),
+    real_models.write_csv(rows, out, {**describe(), "threads": torch.get_num_threads(),
                                       "command": "gqa bench real " + " ".join(args.models)})
     print(f"wrote {out}")
     return 0

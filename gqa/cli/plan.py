@@ -348,8 +348,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if note:
             warnings.append(note)
     report["warnings"] = warnings
-    report["confidence"] = (search.confidence(source.boot, args.target_loss, args.context, setting, optima=optima)
-                            if optima is not None else None)
+    report["confidence"] = ({search.heads_text(h): share for h, share in search.confidence(
+        source.boot, args.target_loss, args.context, setting, optima=optima).items()} if optima is not None else None)
     same_loss = cmp is None or cmp.baseline_loss == args.target_loss  # the confidence is at the target
     report["verdict"] = _verdict(best, setting, len(fits), args.context, report["confidence"] if same_loss else None,
                                  cmp, interval, baseline_name, args.target_loss)

@@ -8,7 +8,7 @@ Layout of the build folder (all under book/_build/, never committed):
   html/                             the rendered book
 
 The cache is addressed by content: a notebook runs again only when its inputs change
-(`gqa.notebook_inputs`), and two profiles that give a notebook the same inputs share one execution. Before
+(`gqa_book.notebook_inputs`), and two profiles that give a notebook the same inputs share one execution. Before
 anything runs the profile is validated (`gqa.profiles`) and every notebook's data is looked up; a gap stops
 the build with one line per gap naming the command that fills it.
 """
@@ -27,10 +27,11 @@ from pathlib import Path
 
 import yaml
 
-from gqa import launch, profiles
-from gqa.notebook import with_used_values
-from gqa.notebook_inputs import environment_digest, notebook_inputs
+from gqa import profiles
 from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT
+from gqa_book import launch, notebook_params
+from gqa_book.notebook import with_used_values
+from gqa_book.notebook_inputs import environment_digest, notebook_inputs
 
 # Static files served by the book. Not `_static`: Jupyter Book 1 adds every .js under a `_static` folder
 # to every page, which would load all of MathJax's extensions eagerly.
@@ -109,11 +110,11 @@ class Plan:
 
 def plan(profile_name: str, *, force: bool = False) -> Plan:
     """Validate the profile and find every notebook's cached output and missing data; runs nothing."""
-    profile = profiles.load(profile_name)
+    profile = notebook_params.load(profile_name)
     items, gaps, environment = [], [], environment_digest()
     for nb in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         params = profile.notebook_parameters(nb.stem)
-        if force and "retrain" in profiles.notebook_defaults(nb.stem):
+        if force and "retrain" in notebook_params.notebook_defaults(nb.stem):
             params["retrain"] = True
         inputs = notebook_inputs(nb, params, profile, environment)
         items.append((nb, params, EXECUTED_DIR / nb.stem / f"{inputs.key}.ipynb"))
@@ -144,10 +145,10 @@ def execute_all(profile_name: str, *, force: bool = False, only: list[str] | Non
     """Execute every notebook (or only some) under a profile, reusing unchanged results."""
     _require_checkout()
     if only:
-        unknown = set(only) - set(profiles.notebook_stems())
+        unknown = set(only) - set(notebook_params.notebook_stems())
         if unknown:
             raise ValueError(f"no such notebook: {', '.join(sorted(unknown))}; known: "
-                             f"{', '.join(profiles.notebook_stems())}")
+                             f"{', '.join(notebook_params.notebook_stems())}")
     build = plan(profile_name, force=force)
     if build.gaps:
         raise MissingData("\n".join(["data the notebooks read is missing (nothing was executed):"] + build.gaps))
@@ -206,7 +207,7 @@ def _png_size(encoded: str) -> tuple[int, int]:
 
 def responsive_figures(nb: dict) -> int:
     """Give each captioned figure an HTML version (in place) that a phone can read: a figure whose panels
-    stand side by side (its output carries `gqa_panels`, from `gqa.plots.show_responsive`) shows them
+    stand side by side (its output carries `gqa_panels`, from `gqa_book.plots.show_responsive`) shows them
     stacked below 600 px; a wide single-column figure scrolls in its own box there. Desktop and print show
     the figure as drawn. The cell's alt text goes on every image. Returns how many figures changed."""
     import html as html_lib
@@ -310,7 +311,7 @@ def stage(profile_name: str, executed: list[Execution]) -> Path:
         src.mkdir(parents=True, exist_ok=True)
         (src / "_config.yml").write_text(text)
     wanted.add(src / "_config.yml")
-    solutions = profiles.load(profile_name).solutions
+    solutions = notebook_params.load(profile_name).solutions
     changed = False
     for ex in executed:
         staged = src / "notebooks" / f"{ex.stem}.ipynb"

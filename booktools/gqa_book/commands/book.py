@@ -8,11 +8,14 @@ from gqa.cli._common import CliError
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from gqa.book import build_book
-    from gqa.reader import check_built_book
+    from gqa_book.commands import require_checkout
+
+    require_checkout()
+    from gqa_book.book import build_book
+    from gqa_book.reader import check_built_book
 
     if args.sync_launch:
-        from gqa import launch
+        from gqa_book import launch
 
         changed = launch.sync()
         print(f"first cells name {launch.repository_url() or 'no repository'}: "
@@ -25,7 +28,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
     if args.pdf:
         from gqa.paths import display_path
-        from gqa.reader import print_built_book
+        from gqa_book.reader import print_built_book
 
         printed = print_built_book()
         print(f"printed {display_path(printed['path'])}: {printed['pages']} pages from "

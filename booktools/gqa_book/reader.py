@@ -1,5 +1,5 @@
 """The built book as a reader meets it: every page checked in headless Chromium (links offline, images,
-captions, a glued value visible, no console errors) and the whole book printed to one PDF. `gqa.book`
+captions, a glued value visible, no console errors) and the whole book printed to one PDF. `gqa_book.book`
 builds; this module reads what it built.
 """
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gqa.notebook import glued_values
 from gqa.paths import BOOK_DIR, BUILD_DIR, ROOT
+from gqa_book.notebook import glued_values
 
 if TYPE_CHECKING:
-    from gqa.browser import PageReport
-    from gqa.linkcheck import LinkReport
+    from gqa_book.browser import PageReport
+    from gqa_book.linkcheck import LinkReport
 
 
 # Every page of the book, and what must be visible on it: a glued value (notebook, name) or a text.
@@ -65,8 +65,8 @@ def handout_title_lines() -> list[str]:
 
 def print_built_book(out: Path = PDF_PATH) -> dict:
     """The whole built book as one handout PDF, printed by headless Chromium: title page, contents with
-    page numbers, numbered pages, chapter titles in the outline (`gqa.handout`)."""
-    from gqa.browser import print_book
+    page numbers, numbered pages, chapter titles in the outline (`gqa_book.handout`)."""
+    from gqa_book.browser import print_book
 
     return print_book(BUILD_DIR / "html", reading_order(), out, handout_title_lines())
 
@@ -76,7 +76,7 @@ def check_built_book(profile_name: str) -> tuple[LinkReport, list[PageReport]]:
     (images loaded, a glued value visible, no console errors, nothing clipped and no sideways scroll at 1280
     and at 390 px), with screenshots in book/_build/screenshots/.
     Returns (LinkReport, [PageReport]); prints a summary."""
-    from gqa import browser, linkcheck
+    from gqa_book import browser, linkcheck
 
     html_dir = BUILD_DIR / "html"
     links = linkcheck.check_links(html_dir)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from gqa.paths import DATA_DIR, ROOT
+from gqa.paths import DATA_DIR, PACKAGE_DIR, hash_files
 from gqa.profiles import INJECTED, Profile
 
 # Libraries whose versions can change what a notebook computes or draws.
@@ -69,22 +69,18 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _hash_files(h: hashlib._Hash, files: list[Path]) -> None:
-    for path in sorted(files):
-        h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
-        h.update(path.read_bytes())
-
-
 def source_files() -> list[Path]:
-    """The package's code, Python and the C++ of its CPU decode kernel (chapter 2 times it)."""
-    folder = ROOT / "gqa"
-    return sorted([*folder.rglob("*.py"), *(folder / "kernels").glob("*.cpp"), *(folder / "kernels").glob("*.h")])
+    """The code a notebook runs: the library's Python and the C++ of its CPU decode kernel (chapter 2 times
+    it), and the book's machinery (glue, plots, exercises)."""
+    folder, book = PACKAGE_DIR, Path(__file__).resolve().parent
+    return sorted([*folder.rglob("*.py"), *(folder / "kernels").glob("*.cpp"), *(folder / "kernels").glob("*.h"),
+                   *book.rglob("*.py"), *book.glob("*.js")])
 
 
 def environment_digest() -> str:
     """What every notebook's key shares: the `gqa` source and the library versions (hash it once a build)."""
     h = hashlib.sha256()
-    _hash_files(h, source_files())
+    hash_files(h, source_files())
     h.update(json.dumps(library_versions(), sort_keys=True).encode())
     return h.hexdigest()
 
@@ -142,11 +138,11 @@ def notebook_inputs(notebook: Path, params: dict, profile: Profile, environment:
     `environment_digest()`, passed in when several notebooks are keyed at once."""
     reads = READS.get(notebook.stem, EVERYTHING)
     h, gaps = hashlib.sha256(), []
-    _hash_files(h, [notebook])
+    hash_files(h, [notebook])
     h.update(json.dumps({k: v for k, v in params.items() if k not in INJECTED}, sort_keys=True).encode())
     h.update(json.dumps({s: profile.section(s) for s in reads.sections}, sort_keys=True, default=str).encode())
     if reads.paper_data:
-        _hash_files(h, paper_files())
+        hash_files(h, paper_files())
     if reads.attention_sweep:
         _attention_sweep(profile, params, h, gaps)
     if reads.run_records:

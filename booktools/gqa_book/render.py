@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gqa.notebook import glued_outputs
+from gqa_book.notebook import glued_outputs
 
 # {glue:text}`name`, {glue:}`name`, {glue}`name`, and {glue:text}`name:.2f` (a format for a number)
 GLUE_ROLE = re.compile(r"\{glue(?::text|:)?\}`([^`:]+)(?::([^`]*))?`")
@@ -91,8 +91,8 @@ def render_site(notebooks: list[Path], out: Path | None = None) -> Rendered:
     or a build that fails."""
     import yaml
 
-    from gqa import book, launch
     from gqa.paths import BOOK_DIR
+    from gqa_book import book, launch
 
     notebooks = [Path(n) for n in notebooks]
     if not notebooks:

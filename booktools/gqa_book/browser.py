@@ -370,7 +370,7 @@ def print_book(html_dir: Path, pages: list[str], out: Path, title_lines: list[st
 
     from pypdf import PdfReader, PdfWriter
 
-    from gqa import handout
+    from gqa_book import handout
 
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").exists():

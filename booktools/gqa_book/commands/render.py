@@ -9,7 +9,7 @@ from gqa.cli._common import CliError
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from gqa.render import render_site
+    from gqa_book.render import render_site
 
     try:
         result = render_site(args.notebooks, args.out)

@@ -3,7 +3,8 @@
 One setting drives both: `repository.url` in book/_config.yml (or the environment variable
 GQA_REPOSITORY_URL, which wins). When it is set, `gqa book` turns on the Colab and Binder launch buttons,
 and every notebook's first cell (tagged remove-cell, so the book never shows it) names the same URL: in
-a runtime where `import gqa` fails (Colab), it clones the repository, installs it with its book extra, and
+a runtime where `import gqa` fails (Colab), it clones the repository, installs it with its book extra and
+the book tools (booktools/), and
 sets HOSTED_PROFILE = "ci" in the kernel, so the notebook runs its ci-sized parameters (`hosted_parameters`).
 Binder builds its image from binder/ (repo2docker's conventions: runtime.txt, requirements.txt, postBuild
 installing the companion, and a start script exporting GQA_HOSTED_PROFILE=ci, which the cell reads); a book
@@ -33,19 +34,20 @@ import os
 REPOSITORY = {url!r}  # book/_config.yml repository.url, written by `gqa book --sync-launch`
 HOSTED_PROFILE = os.environ.get("GQA_HOSTED_PROFILE") or None  # read by the cell after the parameters
 try:
-    import gqa  # noqa: F401
+    import gqa, gqa_book  # noqa: F401
 except ImportError:
     import subprocess, sys
     if not REPOSITORY:
         print("gqa is not installed here and this copy names no repository to install it from: install the "
-              "companion (pip install -e '.[book]' in a checkout), or set repository.url in book/_config.yml "
+              "companion (make setup in a checkout), or set repository.url in book/_config.yml "
               "and run `gqa book --sync-launch` to turn on the Colab and Binder buttons")
     else:
         here = os.path.expanduser("~/gqa-companion")
         if not os.path.isdir(here):
             subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, here], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]"], check=True)
-        sys.path.insert(0, here)  # an editable install is seen by new processes; this kernel needs the path
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]", "-e", here + "/booktools"],
+                       check=True)
+        sys.path[:0] = [here, here + "/booktools"]  # new processes see editable installs; this kernel needs the paths
         HOSTED_PROFILE = "ci"'''
 
 
@@ -136,6 +138,6 @@ def hosted_parameters(stem: str, name: str | None) -> dict:
     `globals().update(hosted_parameters("01_cost_model", globals().get("HOSTED_PROFILE")))`."""
     if not name:
         return {}
-    from gqa import profiles
+    from gqa_book import notebook_params
 
-    return profiles.load(name).notebook_parameters(stem)
+    return notebook_params.load(name).notebook_parameters(stem)

@@ -350,7 +350,7 @@ def record_panels(name: str, fig: plt.Figure | None = None) -> None:
     then show the figure (in a kernel) with what a phone needs: `show_responsive`."""
     import json
 
-    from gqa.notebook import glue
+    from gqa_book.notebook import glue
 
     if fig is None:
         if not plt.get_fignums():
@@ -427,7 +427,7 @@ def panel_images(fig: plt.Figure, dpi: float | None = None) -> list[bytes]:
 def show_responsive(fig: plt.Figure) -> None:
     """Show a figure as the inline backend would (one PNG), and close it; where it has panels side by side,
     the output's metadata also carries each panel as its own PNG (`gqa_panels`), from which the book
-    builds a version that stacks on a phone (`gqa.book.responsive_figures`). Outside a kernel: nothing."""
+    builds a version that stacks on a phone (`gqa_book.book.responsive_figures`). Outside a kernel: nothing."""
     import base64
     import io
 

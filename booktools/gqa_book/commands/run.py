@@ -30,12 +30,16 @@ def parse_value(text: str) -> object:
 def cmd_run(args: argparse.Namespace) -> int:
     import yaml
 
-    from gqa import book, profiles
+    from gqa import profiles
+    from gqa_book import book, notebook_params
+    from gqa_book.commands import require_checkout
 
+    require_checkout()
     notebook = Path(args.notebook)
     stem = notebook.stem
-    if stem not in profiles.notebook_stems():
-        raise CliError(f"{args.notebook}: not one of the book's notebooks ({', '.join(profiles.notebook_stems())})")
+    stems = notebook_params.notebook_stems()
+    if stem not in stems:
+        raise CliError(f"{args.notebook}: not one of the book's notebooks ({', '.join(stems)})")
     out = Path(args.output)
     if out.suffix != ".ipynb":
         raise CliError(f"{args.output}: the output must be a .ipynb file")
@@ -47,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         mine = Path(tmp) / "run.yaml"
         mine.write_text(yaml.safe_dump({"extends": str(base), "notebooks": {stem: overrides}}))
         try:
-            profile = profiles.load(mine)
+            profile = notebook_params.load(mine)
         except profiles.ProfileError as e:
             raise CliError("\n".join(line.replace(str(mine), "-p") for line in e.problems)) from None
     name = args.profile if base.parent == profiles.PARAMS_DIR else str(base.resolve())  # what the notebook loads
