@@ -38,7 +38,7 @@ lock: $(STAMP)
 	  -c .cache/lock/installed.txt -o .cache/lock/lock.txt pyproject.toml
 	$(BIN)/python requirements/finish_lock.py .cache/lock/lock.txt $(LOCK)
 
-# The book's browser checks (tests/test_book.py) open pages in Debian's chromium; install it if missing.
+# The book's browser checks (tests/book/test_book.py) open pages in Debian's chromium; install it if missing.
 $(CHROMIUM): | $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the book's browser checks"; \
@@ -51,7 +51,7 @@ setup: $(STAMP) $(CHROMIUM)
 book: $(STAMP)
 	$(BIN)/gqa book --profile $(PROFILE)
 
-# Two workers, one test file each at a time (every build of the ci book is in tests/test_book.py, so one
+# Two workers, one test file each at a time (every build of the ci book is in tests/book/test_book.py, so one
 # worker builds it, once at a time).
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

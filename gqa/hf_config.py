@@ -4,7 +4,7 @@
 folder. The file is read by `transformers.AutoConfig` with `local_files_only=True`: nothing is
 downloaded, and transformers' configuration classes need no torch (`pip install 'gqa[hf]'`). Families,
 and what each adds to a plain Llama shape (the parameter count of each equals that of the model
-transformers builds from the same config; tests/test_cost_config.py checks one published config each):
+transformers builds from the same config; tests/test_hf_config.py checks one published config each):
 
   llama, granite  attention_bias (Q, K, V and O), mlp_bias, head_dim when given
   mistral         head_dim when given; sliding_window (every layer keeps the last W tokens)

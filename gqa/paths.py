@@ -36,12 +36,13 @@ NOTEBOOK_DIR = ROOT / "notebooks"  # the book's folders: a checkout only
 BOOK_DIR = ROOT / "book"
 BUILD_DIR = BOOK_DIR / "_build"
 # The profiles: notebooks/params/ in a checkout, the packaged copy (gqa/profile_data) in an installed wheel.
-PARAMS_DIR = NOTEBOOK_DIR / "params" if IN_CHECKOUT else PACKAGE_DIR / "profile_data"
+PARAMS_DIR = NOTEBOOK_DIR / "params" if (NOTEBOOK_DIR / "params").is_dir() else PACKAGE_DIR / "profile_data"
 # checkpoints, claims, caches
 CACHE_DIR = _env_dir("GQA_WORK_DIR", ROOT / ".cache" if IN_CHECKOUT else _user_dir("XDG_CACHE_HOME", ".cache"))
 RUN_CACHE_DIR = CACHE_DIR / "runs"  # a run's checkpoints: <profile>/<run id>/, train/<run id>/, notebook/<settings id>/
 # The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
-PAPER_DATA_DIR = ROOT / "data" / "paper" if IN_CHECKOUT else PACKAGE_DIR / "paper_data"
+# (An unpacked sdist has data/paper/ and notebooks/params/ without being a checkout: it reads them in place.)
+PAPER_DATA_DIR = ROOT / "data" / "paper" if (ROOT / "data" / "paper").is_dir() else PACKAGE_DIR / "paper_data"
 
 
 FOLDER_VARIABLES = {"GQA_WORK_DIR": "checkpoints, claims and caches", "GQA_CACHE": "the token cache",

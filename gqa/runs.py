@@ -16,6 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from gqa.config import TrainConfig, sweep_configs
 from gqa.paths import CACHE_DIR, RUNS_DIR, display_path
 from gqa.paths import ROOT as REPO
 
@@ -159,8 +160,6 @@ def settings_id(record: dict) -> str:
     """The run id a record's settings give today (`TrainConfig.run_id` of its `config`), which is how runs
     are matched: records written before ids were computed on typed settings keep their stored run_id, and
     still match. Falls back to the stored run_id when the record has no usable config."""
-    from gqa.config import TrainConfig
-
     try:
         return TrainConfig.from_dict(dict(record["config"])).run_id()
     except (KeyError, TypeError, ValueError):
@@ -224,6 +223,20 @@ def frame(records: list[dict]):
 def load(path: Path):
     """A store's records as a pandas DataFrame (see `frame`)."""
     return frame(read(path))
+
+
+def study_records(section: dict, profile: str = "this profile") -> tuple[list[dict], str]:
+    """The records of every run a sweep section plans, found by settings in any store of data/runs/, and
+    a label naming the stores they came from. An error names the command that trains what is missing."""
+    configs = sweep_configs(section)
+    by_id = index()
+    missing = [c for c in configs if c.run_id() not in by_id]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of the {len(configs)} runs of {profile}'s sweep are not "
+                                f"recorded in data/runs/: run `gqa sweep --profile {profile}`")
+    found = [by_id[c.run_id()] for c in configs]
+    stores = sorted({store for _, store in found})
+    return [record for record, _ in found], ", ".join(f"data/runs/{name}.jsonl" for name in stores)
 
 
 # --- The run record --------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class StudyLimits:
 
 
 def study_limits(records: Sequence[dict], fits: dict[Heads, PowerLaw], boot: Bootstrap | None) -> StudyLimits:
-    """The limits of a study from its records (as `gqa.sweep.study_records` returns them) and its fits."""
+    """The limits of a study from its records (as `gqa.runs.study_records` returns them) and its fits."""
     if not records:
         raise ValueError("no run records: a study without runs has no limits to state")
     per_model = Counter((r["n_heads"], r["n_kv_heads"], r["layers"], r["d_model"]) for r in records)

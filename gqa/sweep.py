@@ -114,17 +114,3 @@ def submit_sweep(profile: str, section: dict, executor, *, limit: int | None = N
         if record is not None:
             written.append(record)
     return written
-
-
-def study_records(section: dict, profile: str = "this profile") -> tuple[list[dict], str]:
-    """The records of every run a sweep section plans, found by settings in any store of data/runs/, and
-    a label naming the stores they came from. An error names the command that trains what is missing."""
-    configs = sweep_configs(section)
-    by_id = runs.index()
-    missing = [c for c in configs if c.run_id() not in by_id]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} of the {len(configs)} runs of {profile}'s sweep are not "
-                                f"recorded in data/runs/: run `gqa sweep --profile {profile}`")
-    found = [by_id[c.run_id()] for c in configs]
-    stores = sorted({store for _, store in found})
-    return [record for record, _ in found], ", ".join(f"data/runs/{name}.jsonl" for name in stores)

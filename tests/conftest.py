@@ -36,3 +36,21 @@ def python():
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# What only a checkout of the repository has: the notebooks, the book, its machinery (booktools/) and the
+# committed run stores. In an unpacked sdist (the library, its tests and the paper's tables) the tests that
+# read them are skipped, each with this reason, and tests/book/ (which imports gqa_book) is not collected.
+IN_CHECKOUT = all((ROOT / name).is_dir() for name in ("notebooks", "book", "booktools", "data/runs"))
+NOT_A_CHECKOUT = ("needs a checkout of the repository (notebooks/, book/, booktools/, data/runs/): "
+                  "an unpacked sdist carries the library, its tests and the paper's tables only")
+collect_ignore_glob = [] if IN_CHECKOUT else ["book/*"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if IN_CHECKOUT:
+        return
+    skip = pytest.mark.skip(reason=NOT_A_CHECKOUT)
+    for item in items:
+        if item.get_closest_marker("checkout"):
+            item.add_marker(skip)

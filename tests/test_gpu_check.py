@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,6 +37,7 @@ def test_no_cuda_is_one_line(capsys):
     assert "torch sees no CUDA device" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # every part of the GPU check, tiny, on the CPU: about 25 s
 def test_dry_run_measures_every_part_at_tiny_sizes(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gqa.gpu_check", "--dry-run", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)

@@ -1,6 +1,8 @@
 """pyproject.toml and environment.yml list the same dependencies."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 try:
@@ -8,7 +10,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10: pip vendors the same parser
     from pip._vendor import tomli as tomllib
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.checkout  # reads the checkout's notebooks, book, README or lock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +91,37 @@ def test_make_installs_from_the_lock_by_default():
     assert "--require-hashes --no-deps -r $(LOCK)" in makefile and "ifeq ($(UNLOCKED),)" in makefile
     workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
     assert "download.pytorch.org/whl/cpu" in workflow and "TORCH=torch" not in workflow
+
+
+@pytest.mark.slow
+def test_the_sdist_and_wheel_build_without_warnings(tmp_path):
+    """setuptools' own build hooks (what `python -m build` calls), every Python warning an error: no missing
+    package, no deprecated setting; the sdist carries the tests' shared fixtures and the lock."""
+    import shutil
+    import tarfile
+
+    source = tmp_path / "source"
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:  # the committed tree only, as a clean checkout has it
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    code = ("import sys; from setuptools import build_meta as b\n"
+            "print(b.build_sdist(sys.argv[1])); print(b.build_wheel(sys.argv[1]))")
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code, str(tmp_path / "dist")], cwd=source,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning" not in proc.stderr, proc.stderr[-3000:]
+    sdist = next((tmp_path / "dist").glob("gqa-*.tar.gz"))
+    names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
+    assert {"tests/conftest.py", "requirements/lock.txt", "pyproject.toml", "LICENSE"} <= names
+    # Its tests run where it is unpacked: a library module's pass, a checkout's are skipped with the reason.
+    tarfile.open(sdist).extractall(tmp_path / "unpacked", filter="data")
+    unpacked = next((tmp_path / "unpacked").iterdir())
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "tests/test_shapes.py", "tests/test_search.py"], cwd=unpacked, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "passed" in proc.stdout and "needs a checkout of the repository" in proc.stdout, proc.stdout[-3000:]
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert meta["urls"] and any("Artificial Intelligence" in c for c in meta["classifiers"])

@@ -68,6 +68,7 @@ def test_bad_sweep_settings_are_clear_errors():
         profiling.run_sweep(profiling.SweepConfig(backends=["xformers"]))
 
 
+@pytest.mark.slow  # a whole attention sweep through the command: about 20 s
 def test_profile_cli_writes_csv(tmp_path, capsys):
     out = tmp_path / "sweep.csv"
     assert main(["profile", "--profile", "ci", "--out", str(out)]) == 0
@@ -89,6 +90,7 @@ def test_profile_cli_errors(capsys):
 
 
 
+@pytest.mark.checkout
 def test_bench_decode_measures_both_models_and_their_real_kv_cache(capsys):
     import json
 
@@ -112,7 +114,7 @@ def test_bench_decode_measures_both_models_and_their_real_kv_cache(capsys):
     assert report["predicted_by_memory"] == pytest.approx(base["memory_bytes"] / opt["memory_bytes"])
     # both models at buildable shapes whose fitted losses are within 0.02 nat: refit and predict independently
     from gqa import profiles, sources
-    from gqa.sweep import study_records
+    from gqa.runs import study_records
 
     records, _ = study_records(profiles.load("ci").section("sweep"), "ci")
     fits = sources.source_from_records(records, resamples=0).fits

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.checkout  # reads the checkout's notebooks, book, README or lock
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BIN = Path(sys.executable).parent
@@ -40,6 +42,7 @@ def test_cost_console_examples_print_what_the_readme_shows(example):
             assert line in printed, line
 
 
+@pytest.mark.slow  # the recipes at their own sizes (1,000 resamples): about 25 s
 def test_fit_and_plan_recipes_run_verbatim(tmp_path):
     """Every line of the "Fit and plan" block, in a scratch folder with the repository's data linked in
     (`gqa digitise` needs the paper's image beside the checkout; it runs when that image is there)."""

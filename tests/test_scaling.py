@@ -183,6 +183,7 @@ def test_grid_pattern_counts_rows_and_columns_that_follow_table4():
     assert search.grid_pattern(cells, targets, contexts) == (1, 2)
 
 
+@pytest.mark.checkout
 def test_every_configuration_of_the_cpu_study_spans_a_decade_of_sizes():
     """The recorded cpu study (data/runs/, found by the cpu profile's settings) gives each fit a decade."""
     from gqa import profiles, runs

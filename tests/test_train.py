@@ -89,6 +89,7 @@ def _train_cli(corpus, out, record, *extra):
             "--record", str(record), *extra]
 
 
+@pytest.mark.slow  # two training processes, one killed: about 30 s
 def test_sigkill_then_resume_matches_an_uninterrupted_run(data_cache, small_corpus, tmp_path):
     from gqa import data
 
@@ -153,6 +154,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(data_
     assert not store.exists()
 
 
+@pytest.mark.slow  # torchrun with two processes: about 20 s
 def test_ddp_two_processes_match_one(data_cache, small_corpus, tmp_path):
     from gqa import data
 

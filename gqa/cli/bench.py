@@ -88,8 +88,8 @@ def cmd_bench_decode(args: argparse.Namespace) -> int:
     from gqa import profiles, search, sources
     from gqa.benchmarks import decode_throughput
     from gqa.machine import last_level_cache_bytes, read_bandwidth
+    from gqa.runs import study_records
     from gqa.shapes import shapes_at_loss
-    from gqa.sweep import study_records
 
     records, stores = study_records(profiles.load(args.profile).section("sweep"), args.profile)
     source = sources.source_from_records(records, resamples=0, label=stores)

@@ -9,6 +9,8 @@ from gqa import profiles, runs
 from gqa.cli import main
 from gqa_book import book, notebook_inputs, notebook_params
 
+pytestmark = pytest.mark.checkout  # reads the checkout's notebooks, book, README or lock
+
 STEMS = notebook_params.notebook_stems()
 
 

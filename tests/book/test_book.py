@@ -516,7 +516,7 @@ def test_ci_book_sentences_follow_the_glued_numbers():
     assert words in _page_text("05_cost_optimal")
     # chapter 5: why its grid differs from the paper's, recomputed from the same records
     from gqa import search
-    from gqa.sweep import study_records
+    from gqa.runs import study_records
 
     params = profiles.load("ci").notebook_parameters("05_cost_optimal")
     records, _ = study_records(profiles.load("ci").section("sweep"), "ci")
@@ -633,7 +633,7 @@ def test_referee_corrections_hold_in_the_ci_book():
     extrapolation label in chapter 5's takeaway, E at its bound in chapter 4, the study's limits box linked
     from chapters 4 and 5, the tally of the paper's text claims apart from Figure 1's bars."""
     from gqa import readings
-    from gqa.sweep import study_records
+    from gqa.runs import study_records
     from gqa.units import format_number
 
     assert main(["book", "--profile", "ci"]) == 0

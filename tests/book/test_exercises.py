@@ -12,7 +12,7 @@ import pytest
 from gqa.cli import main
 from gqa_book import exercises
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def test_hand_derived_answers():

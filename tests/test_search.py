@@ -125,6 +125,7 @@ def test_plan_json_reports_the_share_of_z_each_term_carries(capsys):
     assert report["z_shares"]["memory"] + report["z_shares"]["flops"] == pytest.approx(1)
 
 
+@pytest.mark.checkout
 def test_z_shares_by_hand_and_the_notation_pages_table():
     from pathlib import Path
 
