@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gqa.paths import CACHE_DIR, file_sha256
+from gqa.paths import CACHE_DIR, env_folder, file_sha256
 
 EOS = "<|endoftext|>"
 DEFAULT_CACHE = CACHE_DIR / "gqa-data"
@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("GQA_CACHE", DEFAULT_CACHE))
+    return env_folder("GQA_CACHE") or DEFAULT_CACHE
 
 
 # --- Corpora -----------------------------------------------------------------------------------------

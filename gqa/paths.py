@@ -1,11 +1,11 @@
-"""Where things live, computed once: in a checkout, its folders; in an installed package, user folders.
+"""Where things live, computed once: in a source tree, its folders; in an installed package, user folders.
 
-In a checkout (the package's parent holds pyproject.toml and notebooks/), data, run stores and caches stay
-where they are: data/, data/runs/, .cache/. An installed `gqa` never writes inside its install folder: its
-caches (checkpoints, claims, the token cache, the readings cache) go to $XDG_CACHE_HOME/gqa (default
-~/.cache/gqa), its run stores and measured profiles to $XDG_DATA_HOME/gqa (default ~/.local/share/gqa), and
-it reads the paper's tables and the profiles from the copies packaged with it. GQA_WORK_DIR, GQA_RUNS_DIR
-and GQA_CACHE override the folders in both cases.
+In a source tree (the package's parent holds pyproject.toml and notebooks/: a checkout, or an unpacked
+sdist), data, run stores and caches stay where they are: data/, data/runs/, .cache/. An installed `gqa`
+never writes inside its install folder: its caches (checkpoints, claims, the token cache, the readings
+cache) go to $XDG_CACHE_HOME/gqa (default ~/.cache/gqa), its run stores and measured profiles to
+$XDG_DATA_HOME/gqa (default ~/.local/share/gqa), and it reads the paper's tables and the profiles from the
+copies packaged with it. GQA_WORK_DIR, GQA_RUNS_DIR and GQA_CACHE override the folders in both cases.
 """
 
 from __future__ import annotations
@@ -25,8 +25,16 @@ def _user_dir(variable: str, default: str) -> Path:
     return (Path(base).expanduser() if base and Path(base).is_absolute() else Path.home() / default) / "gqa"
 
 
+def env_folder(variable: str) -> Path | None:
+    """The folder an environment variable names (GQA_WORK_DIR, GQA_RUNS_DIR, GQA_CACHE): `~` expanded and a
+    relative path made absolute against the current folder; None when unset. Child processes that run
+    elsewhere (the book's notebooks run in notebooks/) get the absolute form (`absolute_folder_variables`)."""
+    value = os.environ.get(variable)
+    return Path(value).expanduser().resolve() if value else None
+
+
 def _env_dir(variable: str, fallback: Path) -> Path:
-    return Path(os.environ[variable]).expanduser() if os.environ.get(variable) else fallback
+    return env_folder(variable) or fallback
 
 
 DATA_DIR = ROOT / "data" if IN_CHECKOUT else _user_dir("XDG_DATA_HOME", ".local/share")
@@ -41,12 +49,17 @@ PARAMS_DIR = NOTEBOOK_DIR / "params" if (NOTEBOOK_DIR / "params").is_dir() else 
 CACHE_DIR = _env_dir("GQA_WORK_DIR", ROOT / ".cache" if IN_CHECKOUT else _user_dir("XDG_CACHE_HOME", ".cache"))
 RUN_CACHE_DIR = CACHE_DIR / "runs"  # a run's checkpoints: <profile>/<run id>/, train/<run id>/, notebook/<settings id>/
 # The paper's tables: data/paper/ in a checkout, the packaged copy (gqa/paper_data) in an installed wheel.
-# (An unpacked sdist has data/paper/ and notebooks/params/ without being a checkout: it reads them in place.)
 PAPER_DATA_DIR = ROOT / "data" / "paper" if (ROOT / "data" / "paper").is_dir() else PACKAGE_DIR / "paper_data"
 
 
 FOLDER_VARIABLES = {"GQA_WORK_DIR": "checkpoints, claims and caches", "GQA_CACHE": "the token cache",
                     "GQA_RUNS_DIR": "the run stores"}
+
+
+def absolute_folder_variables() -> dict[str, str]:
+    """The folder variables that are set, each as an absolute path: for the environment of a child process
+    that runs in another folder."""
+    return {name: str(env_folder(name)) for name in FOLDER_VARIABLES if os.environ.get(name)}
 
 
 def check_environment() -> None:

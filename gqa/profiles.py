@@ -13,9 +13,11 @@ A profile is `notebooks/params/<name>.yaml`, or any YAML file given by its path.
 
 Merging: a mapping merges key by key, recursively; an empty section overrides nothing; any other value
 (a list too) replaces the parent's.
-`load` validates before it returns: unknown keys in every section, notebook names, parameters that the
-notebook's `parameters` cell does not define, and wrong types are each reported on one line that names
-the file and the key. Nothing else in the package reads a profile's YAML.
+`load` validates what the library reads before it returns: unknown keys in every section, wrong types and
+values each constructor refuses, each reported on one line that names the file and the key. The notebooks'
+parameters (names, types, meanings) are checked by the book tools, which add their checks to `load`
+(`gqa_book.notebook_params.load`); the ML commands never parse a notebook. Nothing else in the package reads
+a profile's YAML.
 """
 
 from __future__ import annotations

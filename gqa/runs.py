@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from gqa.config import TrainConfig, sweep_configs
-from gqa.paths import CACHE_DIR, RUNS_DIR, display_path
+from gqa.paths import CACHE_DIR, IN_CHECKOUT, RUNS_DIR, display_path, env_folder
 from gqa.paths import ROOT as REPO
 
 
@@ -25,8 +25,8 @@ def runs_dir(create: bool = False) -> Path:
     """The folder of the run stores: data/runs/, or GQA_RUNS_DIR, which must name a folder (a file, or for a
     reader a folder that is not there, would silently read as "no runs recorded"). A writer (`create`)
     makes the folder. ValueError otherwise."""
-    if os.environ.get("GQA_RUNS_DIR"):
-        given = Path(os.environ["GQA_RUNS_DIR"])
+    given = env_folder("GQA_RUNS_DIR")
+    if given is not None:
         if given.is_file():
             raise ValueError(f"GQA_RUNS_DIR={given} names a file; it must name the folder of the run stores")
         if create:
@@ -34,7 +34,7 @@ def runs_dir(create: bool = False) -> Path:
         if not given.is_dir():
             raise ValueError(f"GQA_RUNS_DIR={given} does not exist; create the folder or unset GQA_RUNS_DIR "
                              "(default: data/runs/)")
-    return RUNS_DIR
+    return given or RUNS_DIR
 
 
 def store_path(name: str) -> Path:
@@ -43,7 +43,10 @@ def store_path(name: str) -> Path:
 
 
 def git_commit() -> str:
-    """The repository's HEAD commit, with '+dirty' when tracked files differ from it."""
+    """The repository's HEAD commit, with '+dirty' when tracked files differ from it; "unknown" outside a
+    checkout (an installed package must not record the commit of whatever repository it sits in)."""
+    if not IN_CHECKOUT:
+        return "unknown"
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()

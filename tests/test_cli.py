@@ -112,3 +112,32 @@ def test_a_mistyped_option_is_named_by_its_command_with_the_closest_option(capsy
     assert main(["bench", "train", "--stepz", "3"]) == 2
     err = capsys.readouterr().err
     assert "gqa bench train: error: unrecognized arguments: --stepz 3 (did you mean --steps?)" in err
+
+
+def test_a_broken_or_clashing_command_plugin_is_named_and_never_fatal(monkeypatch, capsys):
+    """An entry point of group gqa.commands that fails to load (an editable install whose folder is gone), or
+    that would replace a command, gets one warning line; every other command works."""
+    from importlib import metadata
+
+    from gqa.cli import main as gqa_main
+
+    class Broken:
+        value = "gone_package.commands:add"
+
+        def load(self):
+            raise ModuleNotFoundError("No module named 'gone_package'")
+
+    class Clashing:
+        value = "other.commands:add"
+
+        def load(self):
+            return lambda sub: sub.add_parser("cost", help="not the real one")
+
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [Broken(), Clashing()])
+    assert gqa_main(["cost", "--preset", "llama-3.1-8b", "--context", "8k", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert '"model"' in captured.out or '"params"' in captured.out
+    warnings = [line for line in captured.err.splitlines() if line.startswith("gqa: warning:")]
+    assert len(warnings) == 2 and "gone_package" in warnings[0] and "replace the command `gqa cost`" in warnings[1]
+    assert gqa_main(["book", "--profile", "ci"]) == 2  # the book tools did not load: one line says what is needed
+    assert "book tools" in capsys.readouterr().err

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 METHOD = {"units", "values", "shapes", "cost", "architecture", "hardware", "scaling", "search", "regimes",
           "study_limits"}
 PAPER_AND_DATA = {"paths", "paper", "digitise", "fig2", "readings", "sources", "config", "data", "profiles", "runs",
-                  "pilot", "hf_config"}
+                  "pilot", "hf_config", "exercises"}
 ML_STACK = {"attention", "cpu_decode", "model", "train", "sweep", "machine"}
 MEASUREMENT = {"profiling", "checks", "benchmarks", "real_models", "gpu_check"}
 ML_PACKAGES = {"torch", "transformers", "tokenizers", "safetensors", "flash_attn", "submitit"}
@@ -44,8 +44,13 @@ def _imports(name: str) -> set[str]:
     for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # `from .paths import X` in gqa/cpu_decode.py is gqa.paths
+                package = name.split(".") if MODULES[name].name == "__init__.py" else name.split(".")[:-1]
+                base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
         else:
             continue
         for target in targets:
@@ -74,6 +79,27 @@ def test_the_method_paper_and_data_never_import_the_ml_stack_or_torch(module):
     imported = _imports(module)
     assert not {_short(i) for i in imported} & (ML_STACK | MEASUREMENT), module
     assert not {i.split(".")[0] for i in imported} & TORCH, module  # (hf_config: transformers' config classes)
+
+
+LAYERS = [METHOD, PAPER_AND_DATA, ML_STACK, MEASUREMENT]  # each may import only its own layer and those before
+
+
+def _layer(module: str) -> int:
+    short = _short(module)
+    if short == "cli" or short.startswith("cli."):
+        return len(LAYERS)
+    return next(i for i, layer in enumerate(LAYERS) if short in layer)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("gqa.") and _short(m) != "kernels"))
+def test_no_module_imports_a_later_layer(module):
+    later = {i for i in _imports(module) if i.startswith("gqa.") and _short(i) != "kernels"
+             and _layer(i) > _layer(module)}
+    assert not later, f"{module} (layer {_layer(module)}) imports {later}"
+
+
+def test_relative_imports_are_read():
+    assert "gqa.paths" in _imports("gqa.cpu_decode")
 
 
 def test_nothing_in_the_library_imports_the_book_machinery():

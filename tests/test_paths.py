@@ -54,3 +54,19 @@ def test_one_file_hash_and_one_json_encoder(tmp_path):
              "heads": (8, 1), "arr": np.array([1.0, np.nan])}
     assert json.loads(json.dumps(json_safe(value), allow_nan=False)) == {
         "x": 1.5, "n": 3, "bad": None, "inf": None, "heads": [8, 1], "arr": [1.0, None]}
+
+
+def test_folder_variables_expand_home_and_become_absolute(tmp_path, monkeypatch):
+    """GQA_RUNS_DIR=~/runs names the folder under $HOME for readers and writers alike (never ./~/runs), and
+    a relative GQA_CACHE is made absolute against the current folder, for the notebooks' kernels too."""
+    from gqa import data, runs
+    from gqa.paths import absolute_folder_variables
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GQA_RUNS_DIR", "~/runs")
+    assert runs.store_path("x") == tmp_path / "home" / "runs" / "x.jsonl"
+    assert runs.runs_dir() == tmp_path / "home" / "runs" and not (tmp_path / "~").exists()
+    monkeypatch.setenv("GQA_CACHE", "tokens")
+    assert data.cache_root() == tmp_path / "tokens"
+    assert absolute_folder_variables()["GQA_CACHE"] == str(tmp_path / "tokens")

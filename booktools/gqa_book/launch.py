@@ -34,7 +34,7 @@ import os
 REPOSITORY = {url!r}  # book/_config.yml repository.url, written by `gqa book --sync-launch`
 HOSTED_PROFILE = os.environ.get("GQA_HOSTED_PROFILE") or None  # read by the cell after the parameters
 try:
-    import gqa, gqa_book  # noqa: F401
+    import gqa  # noqa: F401
 except ImportError:
     import subprocess, sys
     if not REPOSITORY:
@@ -48,7 +48,13 @@ except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]", "-e", here + "/booktools"],
                        check=True)
         sys.path[:0] = [here, here + "/booktools"]  # new processes see editable installs; this kernel needs the paths
-        HOSTED_PROFILE = "ci"'''
+        HOSTED_PROFILE = "ci"
+else:
+    try:
+        import gqa_book  # noqa: F401
+    except ImportError:
+        print("gqa is installed, but not the book tools these notebooks use: `make setup` in a checkout "
+              "(or pip install -e booktools)")'''
 
 
 def repository_url() -> str:

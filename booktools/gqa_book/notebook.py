@@ -26,8 +26,8 @@ def glue(name: str, value: object, display: bool = False) -> None:
 
 def glue_exercises(stem: str) -> None:
     """Glue what a chapter's exercises show: each answer (`ex_1_1`, for its hidden solution), each time
-    (`ex_1_1_min`) and the chapter's total (`ex_minutes`), all computed by `gqa_book.exercises`."""
-    from gqa_book import exercises
+    (`ex_1_1_min`) and the chapter's total (`ex_minutes`), all computed by `gqa.exercises`."""
+    from gqa import exercises
 
     mine = exercises.for_chapter(stem)
     for exercise in mine:

@@ -12,6 +12,7 @@ from gqa.cli._common import CliError, _Parser
 from gqa.cli.bench import add_bench
 from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
+from gqa.cli.exercise import add_exercise
 from gqa.cli.pilot import add_pilot
 from gqa.cli.plan import add_fit_plan
 from gqa.cli.profile import add_profile
@@ -35,8 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub)
     add_digitise(sub)
     add_readings(sub)
+    add_exercise(sub)
     add_plugin_commands(sub)
     return parser
+
+
+class _NoOverride:
+    """The subparsers as a plugin sees them: adding a command that already exists is an error."""
+
+    def __init__(self, sub: argparse._SubParsersAction, taken: set[str]):
+        self._sub, self._taken = sub, taken
+
+    def add_parser(self, name: str, **kwargs):
+        if name in self._taken:
+            raise ValueError(f"it would replace the command `gqa {name}`")
+        return self._sub.add_parser(name, **kwargs)
 
 
 # The book's commands live in the book tools (package gqa_book, installed from booktools/ of a checkout),
@@ -44,22 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
 COMMAND_GROUP = "gqa.commands"
 BOOK_COMMANDS = {"book": "execute the notebooks and build the HTML book (a checkout's book tools)",
                  "render": "render an executed notebook as one HTML page (a checkout's book tools)",
-                 "run": "execute one chapter with other parameters (a checkout's book tools)",
-                 "exercise": "a chapter's exercises and their checks (a checkout's book tools)"}
+                 "run": "execute one chapter with other parameters (a checkout's book tools)"}
 
 
 def _needs_book_tools(args: argparse.Namespace) -> int:
-    raise CliError("this command builds the book from a checkout of the repository, with its book tools "
+    from gqa.paths import IN_CHECKOUT
+
+    if IN_CHECKOUT:
+        raise CliError("this command comes with the book tools, which this checkout has not installed: "
+                       "`make setup` (or `pip install -e booktools`)")
+    raise CliError("this command works on the book of a checkout of the repository, with its book tools "
                    "installed: git clone the repository, then run `make book` there (it installs them)")
 
 
 def add_plugin_commands(sub: argparse._SubParsersAction) -> None:
-    """Commands registered by installed packages (the book tools' `book`, `render`, `run`, `exercise`); a
-    book command whose tools are not installed is still listed, and says in one line what it needs."""
+    """Commands registered by installed packages (the book tools' `book`, `render`, `run`); a book command
+    whose tools are not installed is still listed, and says in one line what it needs. A plugin that fails
+    to load (an editable install whose folder has gone) or that reuses a command's name is skipped with one
+    warning line: it never stops the other commands."""
     from importlib.metadata import entry_points
 
     for entry in entry_points(group=COMMAND_GROUP):
-        entry.load()(sub)
+        try:
+            register = entry.load()
+            before = set(sub.choices)
+            register(_NoOverride(sub, before))
+        except Exception as e:  # noqa: BLE001 -- a broken plugin is named, never fatal
+            print(f"gqa: warning: the commands of {entry.value} were not loaded ({type(e).__name__}: {e})",
+                  file=sys.stderr)
     for name, help_text in BOOK_COMMANDS.items():
         if name not in sub.choices:
             # every argument is taken as it comes (no option prefix), so any invocation gets the one line

@@ -199,11 +199,12 @@ def cmd_bench_real(args: argparse.Namespace) -> int:
 
     from gqa import real_models
     from gqa.machine import describe, device_slug
+    from gqa.paths import PROFILES_DATA_DIR
 
     unknown = [m for m in args.models if m not in real_models.MODELS]
     if unknown:
         raise CliError(f"--models: unknown {', '.join(unknown)}; known: {', '.join(real_models.MODELS)}")
-    out = Path(args.out or f"data/profiles/real_models_{device_slug('cpu')}.csv")
+    out = Path(args.out) if args.out else PROFILES_DATA_DIR / f"real_models_{device_slug('cpu')}.csv"
     check_output(out)
     bandwidth = real_models.read_bandwidth()
     print(f"read bandwidth {bandwidth / 1e9:.1f} GB/s; {torch.get_num_threads()} threads; bf16 weights and cache")

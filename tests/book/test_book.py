@@ -357,7 +357,7 @@ def test_handout_rebases_urls_and_reads_titles_and_sections(tmp_path):
 def test_a_student_build_leaves_every_solution_out(tmp_path):
     """A profile with `book: {solutions: false}`: the pages and the notebooks offered for download keep every
     question and say how to check an answer, and hold no solution and no glued answer."""
-    from gqa_book import exercises
+    from gqa import exercises
 
     mine = tmp_path / "class.yaml"
     mine.write_text("extends: ci\nbook:\n  solutions: false\n")

@@ -7,7 +7,6 @@ import argparse
 from gqa.cli._common import CliError
 from gqa.paths import IN_CHECKOUT, ROOT
 from gqa_book.commands.book import add_book
-from gqa_book.commands.exercise import add_exercise
 from gqa_book.commands.render import add_render
 from gqa_book.commands.run import add_run
 
@@ -20,8 +19,7 @@ def require_checkout() -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """`gqa book`, `gqa render`, `gqa run` and `gqa exercise`."""
+    """`gqa book`, `gqa render` and `gqa run`."""
     add_book(sub)
     add_render(sub)
     add_run(sub)
-    add_exercise(sub)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gqa import exercises
 from gqa.cli import main
-from gqa_book import exercises
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def test_hand_derived_answers():

@@ -9,7 +9,7 @@ from gqa.cli._common import CliError
 
 
 def cmd_exercise(args: argparse.Namespace) -> int:
-    from gqa_book import exercises
+    from gqa import exercises
 
     if args.action == "list":
         for e in exercises.EXERCISES.values():
