@@ -824,3 +824,73 @@ def format_value(v) -> str:
     if v is None or isinstance(v, str):
         return v or ""
     return format_number(v)
+
+
+@dataclass(frozen=True)
+class WhatReproduced:
+    """What the landing page ("What reproduced") states, computed from the report: `values` are the glued
+    names and their text (every percentage and count the page quotes), `findings` the headline findings
+    by claim id (`findings`), and `table` the verdict rows the page shows (single claims first, joint ones
+    after, the Figure 1 bar heights left out)."""
+
+    values: dict[str, object]
+    findings: dict[str, dict]
+    table: list[dict]
+
+
+def _pct(x: float) -> str:
+    from gqa.units import format_number
+
+    return f"{format_number(100 * x)}%"
+
+
+def what_reproduced(report: Report) -> WhatReproduced:
+    """The landing page's numbers and verdicts, each computed here from the report (the page only glues)."""
+    from gqa.units import format_number
+
+    found = {f["claim_id"]: f for f in findings(report)}
+    v: dict[str, object] = {"wr_n_readings": report.data["n_readings"]}
+    v["wr_min_mem"] = _pct(found["fig1_memory_saving"]["range"][0])
+    v["wr_min_flops"] = _pct(found["fig1_flops_saving"]["range"][0])
+    v["wr_f_mem"] = _pct(found["fig1_memory_saving"]["ours"])
+    v["wr_f_flops"] = _pct(found["fig1_flops_saving"]["ours"])
+    v["wr_f_gain"] = format_number(found["fig1_loss_gain_equal_z"]["ours"])
+    v["wr_f_size"] = format_number(found["fig1_optimum_size"]["ours"])
+    v["wr_f_t4"] = found[TABLE4]["ours"]
+    v["wr_f_t4_within"] = report.default()["table4_agree_within"]
+    both = next(j for j in report.joint if j["claim"] == "joint:both_savings")
+    v["wr_joint_baseline"] = " or ".join(shared_options(report, both["which"]).get("baseline", ["of any kind"]))
+    named_both = sum(r["options"]["baseline"] == "table9_32x8" for r in report.readings if r["id"] in both["which"])
+    v["wr_joint_named"] = "none" if named_both == 0 else f"{named_both}"
+    for cid, key in (("fig1_loss_gain_equal_z", "wr_f_gain_verdict"), ("fig1_optimum_size", "wr_f_size_verdict")):
+        f = found[cid]
+        v[key] = f"reproduced under {f['reproduced_in']} of {f['readings']} readings, {f['why']}"
+    rows = headline_table(report)
+    for row in rows:
+        v[f"wr_verdict_{row['claim_id']}"] = row["verdict"]
+        v[f"wr_reproduced_in_{row['claim_id']}"] = row["reproduced in"]
+    for j in report.joint:
+        v[f"wr_{j['claim'].replace(':', '_')}"] = f"{j['reproduced_in']} of {j['readings']}"
+    v["wr_t4_ztol"] = f"{100 * TABLE4_Z_TOLERANCE:g}%"
+    rows = ([r for r in rows if not r["claim_id"].startswith("joint:")]
+            + [r for r in rows if r["claim_id"].startswith("joint:")])
+    single = [r for r in rows if r["claim_id"] in TEXT_CLAIMS]  # Table 4 once (exactly); no bar heights
+    named = {c: under_option(report, "baseline", "table9_32x8", c) for c in ("fig1_memory_saving", "fig1_flops_saving")}
+    v["wr_named_baseline"] = (f"{named['fig1_memory_saving']['reproduced']} and "
+                              f"{named['fig1_flops_saving']['reproduced']} of its "
+                              f"{named['fig1_memory_saving']['readings']} readings")
+    v["wr_bars"] = next(r for r in rows if r["claim_id"] == "fig1_bars")["reproduced in"]
+    shares_512k = [r["claims"]["memory_share_512k"]["ours"] for r in report.readings
+                   if r["claims"]["memory_share_512k"]["ours"] is not None]
+    v["wr_strict_512k"] = (f"no reading goes under 10% itself (the lowest is {format_number(min(shares_512k))})"
+                           if min(shares_512k) >= 0.10 else f"{sum(s < 0.10 for s in shares_512k)} readings go under "
+                                                            "10% itself")
+    v["wr_t4_within"] = next(r for r in rows if r["claim_id"] == TABLE4_WITHIN)["reproduced in"]
+    as_written, plotted = named_models("equations_as_written"), named_models("figure2")
+    v["wr_savings_elsewhere"] = (f"{_pct(as_written['memory_saving'])} and {_pct(as_written['flops_saving'])} as "
+                                 f"Eq. 3-5 are written, {_pct(plotted['memory_saving'])} and "
+                                 f"{_pct(plotted['flops_saving'])} as Figure 2 counts")
+    for verdict, key in (("every reading", "wr_every"), ("some readings", "wr_some"), ("no reading", "wr_none")):
+        v[key] = "; ".join(r["claim"] for r in single if r["verdict"] == verdict) or "none of them"
+    v["wr_t4_unchecked"] = len(paper.table("table4")) - report.readings[0]["table4_checkable"]
+    return WhatReproduced(v, found, [r for r in rows if r["claim_id"] != "fig1_bars"])

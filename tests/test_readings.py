@@ -339,3 +339,26 @@ def test_an_unwritable_cache_is_a_warning_not_a_lost_report(tmp_path, monkeypatc
         report = readings.evaluate(small, resamples=4)
     assert len(report.readings) == 3
     assert any("cannot be written" in str(w.message) for w in caught)
+
+
+def test_the_landing_pages_values_follow_from_the_report(report):
+    """What the "What reproduced" page states, read back against the report it comes from."""
+    from gqa.units import format_number
+
+    page = readings.what_reproduced(report)
+    v = page.values
+    assert v["wr_n_readings"] == len(report.readings)
+    assert v["wr_f_mem"] == f"{format_number(100 * report.default()['memory_saving'])}%"
+    assert v["wr_f_flops"] == f"{format_number(100 * report.default()['flops_saving'])}%"
+    worst = min(r["memory_saving"] for r in report.readings if r["memory_saving"] is not None)
+    assert v["wr_min_mem"] == f"{format_number(100 * worst)}%"
+    rows = {r["claim_id"]: r for r in readings.headline_table(report)}
+    single = {rows[c]["claim"]: rows[c]["verdict"] for c in readings.TEXT_CLAIMS}
+    listed = {key: set(v[key].split("; ")) - {"none of them"} for key in ("wr_every", "wr_some", "wr_none")}
+    assert listed == {key: {c for c, verdict in single.items() if verdict == words}
+                      for key, words in (("wr_every", "every reading"), ("wr_some", "some readings"),
+                                         ("wr_none", "no reading"))}
+    ids = [r["claim_id"] for r in page.table]
+    first_joint = next(i for i, c in enumerate(ids) if c.startswith("joint:"))
+    assert "fig1_bars" not in ids and all(c.startswith("joint:") for c in ids[first_joint:])
+    assert v["wr_t4_unchecked"] == len(readings.paper.table("table4")) - report.default()["table4_checkable"]
