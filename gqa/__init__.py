@@ -3,8 +3,9 @@
 The modules fall in layers; each imports only from its own layer and the ones above it
 (tests/test_layers.py reads every import, function-level ones included):
 
-  method        units, values, shapes, cost, architecture, hardware, scaling, search, regimes, study_limits:
-                the paper's cost model, fits and three-step search; numbers in, numbers out, no torch, no files
+  method        units, values, shapes, cost, architecture, hardware, scaling, search, regimes, study_limits,
+                head_law: the paper's cost model, fits and three-step search; numbers in, numbers out, no torch,
+                no files
   paper, data   paper, digitise, fig2, readings, sources (the paper's tables and their checks); paths, config
                 (training and sweep settings), profiles, data (corpora), runs (run stores), pilot, hf_config, exercises;
                 no torch

@@ -142,3 +142,16 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def count_phrase(k: int, n: int, noun: str) -> str:
+    """'all 5 sizes', 'none of the 5 sizes', '3 of the 5 sizes', 'both sizes', 'the only size'."""
+    if n == 1:
+        return f"the only {noun}" if k == 1 else f"not the only {noun}"
+    if n == 2 and k == 2:
+        return f"both {noun}s"
+    if k == n:
+        return f"all {n} {noun}s"
+    if k == 0:
+        return f"none of the {n} {noun}s"
+    return f"{k} of the {n} {noun}s"

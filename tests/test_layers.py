@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = {"units", "values", "shapes", "cost", "architecture", "hardware", "scaling", "search", "regimes",
-          "study_limits"}
+          "study_limits", "head_law"}
 PAPER_AND_DATA = {"paths", "paper", "digitise", "fig2", "readings", "sources", "config", "data", "profiles", "runs",
                   "pilot", "hf_config", "exercises"}
 ML_STACK = {"attention", "cpu_decode", "model", "train", "sweep", "machine"}

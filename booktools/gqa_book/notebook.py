@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from gqa.units import count_phrase  # noqa: F401 -- the notebooks import it from here, with choose and glue
+
 _GLUED: dict[str, str] = {}
 
 
@@ -72,19 +74,6 @@ def and_list(items) -> str:
     """Items in words: 'a', 'a and b', 'a, b and c'."""
     items = [str(i) for i in items]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def count_phrase(k: int, n: int, noun: str) -> str:
-    """'all 5 sizes', 'none of the 5 sizes', '3 of the 5 sizes', 'both sizes', 'the only size'."""
-    if n == 1:
-        return f"the only {noun}" if k == 1 else f"not the only {noun}"
-    if n == 2 and k == 2:
-        return f"both {noun}s"
-    if k == n:
-        return f"all {n} {noun}s"
-    if k == 0:
-        return f"none of the {n} {noun}s"
-    return f"{k} of the {n} {noun}s"
 
 
 def with_used_values(source: str, params: dict) -> str:
