@@ -333,3 +333,26 @@ def _newest_record(pattern: str, what: str, device: str, directory: Path | None,
         return None
     here = device_name(device) if kind == "cpu" else None
     return max(found, key=lambda r: (r.get("device_name") == here, r.get("date", "")))
+
+
+SLOPE_FOLLOWS = 0.5  # a backend whose decode time grows slower than bytes^0.5 does not follow the KV cache
+
+
+def time_per_byte_slopes(rows: Iterable[dict], *, min_context: int = 8192) -> dict[str, float]:
+    """Per backend, the log-log slope of decode time against the KV-cache bytes read, over the steps that read
+    from memory (`from_memory` true) at contexts of at least `min_context` (long enough to dwarf a call's
+    overhead), where a backend has three such points or more. A slope near 1: time follows the bytes GQA
+    saves; near 0: it does not (repeat's copies to all n_h heads cost the same for every n_kv)."""
+    import numpy as np
+
+    points: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        if r["from_memory"] and r["context"] >= min_context:
+            points.setdefault(r["backend"], []).append((r["kv_cache_bytes"], r["time_ms"]))
+    return {backend: float(np.polyfit(np.log([b for b, _ in pts]), np.log([t for _, t in pts]), 1)[0])
+            for backend, pts in points.items() if len(pts) >= 3}
+
+
+def not_following_the_cache(slopes: dict[str, float]) -> list[str]:
+    """The backends whose time does not grow with the bytes they read (slope under SLOPE_FOLLOWS)."""
+    return [backend for backend, slope in slopes.items() if slope < SLOPE_FOLLOWS]

@@ -200,3 +200,22 @@ def test_a_users_profile_named_like_a_built_in_one_never_overwrites_its_measurem
     assert _output_name(str(other)) != name
     mine.write_text(mine.read_text() + "\n# changed\n")
     assert _output_name(str(mine)) != name
+
+
+def test_time_per_byte_slopes_tell_a_backend_that_follows_the_cache_from_one_that_does_not():
+    """Synthetic decode rows: sdpa's time is bytes / bandwidth (slope 1), repeat's a constant copy cost
+    (slope 0); rows in cache or at short contexts are left out, and a backend with under three points too."""
+    rows = []
+    for context in (1024, 8192, 16384, 32768, 65536):
+        kv = context * 4096.0
+        rows.append({"backend": "sdpa", "context": context, "kv_cache_bytes": kv, "time_ms": kv / 1e7,
+                     "from_memory": True})
+        rows.append({"backend": "repeat", "context": context, "kv_cache_bytes": kv, "time_ms": 5.0,
+                     "from_memory": True})
+        rows.append({"backend": "eager", "context": context, "kv_cache_bytes": kv, "time_ms": 1.0,
+                     "from_memory": context == 65536})  # one point from memory: no slope
+    rows.append({"backend": "sdpa", "context": 2048, "kv_cache_bytes": 1.0, "time_ms": 1e6, "from_memory": True})
+    slopes = profiling.time_per_byte_slopes(rows)
+    assert set(slopes) == {"sdpa", "repeat"}
+    assert abs(slopes["sdpa"] - 1) < 1e-9 and abs(slopes["repeat"]) < 1e-9
+    assert profiling.not_following_the_cache(slopes) == ["repeat"]
