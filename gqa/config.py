@@ -29,14 +29,12 @@ ATTENTION_DTYPES = ("fp32", "bf16", "fp16")
 
 
 @functools.cache
-def _float_fields(cls: type) -> dict[str, object]:
+def _float_fields(cls: type) -> tuple[str, ...]:
     """The fields of a dataclass whose type is float (or float | None), from its resolved type hints."""
-    out = {}
-    for name, hint in typing.get_type_hints(cls).items():
-        options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-        if float in options:
-            out[name] = hint
-    return out
+    def options(hint):
+        return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+
+    return tuple(name for name, hint in typing.get_type_hints(cls).items() if float in options(hint))
 
 
 def valid_device(device: object) -> bool:
@@ -86,8 +84,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
-        for name, hint in _float_fields(type(self)).items():  # 20 and 20.0 are one setting: a number takes
-            value = getattr(self, name)                            # its field's type
+        for name in _float_fields(type(self)):  # 20 and 20.0 are one setting: a number takes its field's type
+            value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
                 setattr(self, name, float(value))
         for name in ("context", "batch_size", "checkpoint_every", "log_every", "eval_tokens"):

@@ -115,8 +115,7 @@ def _plan_at(target: float, context: int) -> str:
     from gqa import search, sources
 
     src = sources.figure2(resamples=0)
-    heads = search.search(src.fits, target, context, src.setting)[0].heads
-    return f"{heads[0]},{heads[1]}"
+    return search.heads_text(search.search(src.fits, target, context, src.setting)[0].heads)
 
 
 def _best_shape_rule_key() -> str:

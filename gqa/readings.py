@@ -38,6 +38,7 @@ from gqa.paths import CACHE_DIR, PACKAGE_DIR, display_path, hash_files, write_te
 from gqa.profiles import load_yaml
 from gqa.search import CostSetting, Heads
 from gqa.shapes import PAPER_ANCHOR_SHAPES, PAPER_SCALING_SHAPES, PUBLIC_MODELS, Shape, paper_anchors
+from gqa.units import format_number, format_tokens
 
 POINTS = ("irreducible_loss", "fit_objective", "size_to_shape", "baseline", "cost_accounting")
 POINT_LABELS = {"irreducible_loss": "E", "fit_objective": "fit", "size_to_shape": "size to shape",
@@ -710,8 +711,6 @@ VERDICT_COLORS = {"every reading": "#d4edda", "some readings": "#fff3cd", "no re
 
 
 def _number(v) -> str:
-    from gqa.units import format_number
-
     return format_number(v)
 
 
@@ -763,8 +762,6 @@ def worked_example_rows(fits: dict, check, target: float | None = None) -> list[
     """Every numeric claim of the paper under the worked example's reading (Figure 2's fits `fits`, the
     Table 4 check `check` from `fig2.table4_check`): Table 4's checkable cells, Figure 1's headline and bars,
     the KV share and the 512K bound judged by claims.csv's tolerances, and what cannot be checked, and why."""
-    from gqa.units import format_tokens
-
     claims = paper.claims()
     target = claims["ref_loss_llama3_1b"].value if target is None else target
     head = fig2.headline(fits, target=target)
@@ -819,8 +816,6 @@ def worked_example_rows(fits: dict, check, target: float | None = None) -> list[
 
 def format_value(v) -> str:
     """A table cell: text as is, numbers by the book's one formatter (three significant digits)."""
-    from gqa.units import format_number
-
     if v is None or isinstance(v, str):
         return v or ""
     return format_number(v)
@@ -839,15 +834,11 @@ class WhatReproduced:
 
 
 def _pct(x: float) -> str:
-    from gqa.units import format_number
-
     return f"{format_number(100 * x)}%"
 
 
 def what_reproduced(report: Report) -> WhatReproduced:
     """The landing page's numbers and verdicts, each computed here from the report (the page only glues)."""
-    from gqa.units import format_number
-
     found = {f["claim_id"]: f for f in findings(report)}
     v: dict[str, object] = {"wr_n_readings": report.data["n_readings"]}
     v["wr_min_mem"] = _pct(found["fig1_memory_saving"]["range"][0])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from gqa import values
 from gqa.runs import check_record
 from gqa.scaling import Bootstrap, PowerLaw
-from gqa.search import CostSetting, Heads
+from gqa.search import CostSetting, Heads, heads_text
 from gqa.shapes import PAPER_HEAD_DIM, PAPER_VOCAB
 from gqa.units import json_safe
 
@@ -59,7 +59,7 @@ class FitSource:
         if self.boot is not None:
             out["bootstrap"] = {"resamples": self.boot.resamples, "seed": self.boot.seed,
                                 "shared_e": self.boot.shared_e,
-                                "intervals_95": {f"{h[0]},{h[1]}": self.boot.interval(h) for h in self.fits}}
+                                "intervals_95": {heads_text(h): self.boot.interval(h) for h in self.fits}}
         return json_safe(out)
 
 

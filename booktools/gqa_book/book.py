@@ -15,7 +15,6 @@ the build with one line per gap naming the command that fills it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from gqa import profiles
-from gqa.paths import BOOK_DIR, BUILD_DIR, FOLDER_VARIABLES, NOTEBOOK_DIR, ROOT, absolute_folder_variables
+from gqa.paths import BOOK_DIR, BUILD_DIR, NOTEBOOK_DIR, ROOT, absolute_folder_variables
 from gqa_book import launch, notebook_params
 from gqa_book.notebook import with_used_values
 from gqa_book.notebook_inputs import environment_digest, notebook_inputs
@@ -59,21 +58,6 @@ class Execution:
     seconds: float
 
 
-@contextlib.contextmanager
-def _absolute_folder_variables():
-    """GQA_WORK_DIR, GQA_RUNS_DIR and GQA_CACHE as absolute paths while a notebook runs in another folder."""
-    saved = {name: os.environ.get(name) for name in FOLDER_VARIABLES}
-    os.environ.update(absolute_folder_variables())
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
     """Run one notebook with papermill, writing `output` atomically (never a partial file)."""
     import papermill
@@ -81,7 +65,7 @@ def execute_notebook(notebook: Path, output: Path, params: dict) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_suffix(".partial.ipynb")
     try:
-        with launch.outside_hosted_session(), _absolute_folder_variables():  # the kernel runs in notebooks/
+        with launch.outside_hosted_session(), launch.environment(absolute_folder_variables()):  # runs in notebooks/
             papermill.execute_notebook(str(notebook), str(partial), parameters=params,
                                        kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR))
     except Exception as e:

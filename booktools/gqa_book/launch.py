@@ -125,15 +125,31 @@ def sync(url: str | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def outside_hosted_session():
-    """Run a block (a papermill execution) with GQA_HOSTED_PROFILE removed from the environment its kernel
-    inherits: the parameters a build or `gqa run` passes are then the ones the notebook uses."""
-    saved = os.environ.pop(HOSTED_ENV, None)
+def environment(changes: dict[str, str | None]):
+    """Run a block with environment variables set (a value) or removed (None), each restored afterwards;
+    yields what they were before."""
+    saved = {name: os.environ.get(name) for name in changes}
+    _set_environment(changes)
     try:
         yield saved
     finally:
-        if saved is not None:
-            os.environ[HOSTED_ENV] = saved
+        _set_environment(saved)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextlib.contextmanager
+def outside_hosted_session():
+    """Run a block (a papermill execution) with GQA_HOSTED_PROFILE removed from the environment its kernel
+    inherits: the parameters a build or `gqa run` passes are then the ones the notebook uses."""
+    with environment({HOSTED_ENV: None}) as saved:
+        yield saved[HOSTED_ENV]
 
 
 def hosted_parameters(stem: str, name: str | None) -> dict:

@@ -290,7 +290,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                          "hardware": asdict(setting.hardware) if setting.hardware else None,
                          "lambda": setting.hw.lam, "alpha": setting.hw.alpha, "beta": setting.hw.beta,
                          "description": setting.describe()},
-              "candidates": {"considered": [f"{h[0]},{h[1]}" for h in fits], "why": why,
+              "candidates": {"considered": [search.heads_text(h) for h in fits], "why": why,
                              "max_extrapolation": args.max_extrapolation},
               "recommended": {"n_heads": best.heads[0], "n_kv_heads": best.heads[1], "head_dim": setting.head_dim},
               "params_non_embedding": best.params,
@@ -458,7 +458,7 @@ def cmd_table4(args: argparse.Namespace) -> int:
     report = {"source": source.description, "regime": setting.describe(), "resamples": args.resamples,
               "cells": cells, "checkable": len(checkable), "agree": agree,
               "not_checkable": int((frame.status == "not checkable").sum()),
-              "fitted": [f"{h[0]},{h[1]}" for h in source.fits]}
+              "fitted": [search.heads_text(h) for h in source.fits]}
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
         return 0

@@ -20,10 +20,6 @@ from gqa.paths import CACHE_DIR, RUN_CACHE_DIR, RUNS_DIR, display_path
 from gqa.shapes import get_preset
 
 
-def _where(path) -> str:
-    """A default folder as this install has it: relative to the checkout, else the user folder it is."""
-    return display_path(path)
-
 def cmd_data(args: argparse.Namespace) -> int:
     from gqa import data
 
@@ -41,7 +37,7 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     prep = dsub.add_parser(
         "prepare", help="train the BPE tokenizer and cache train/validation token streams",
         description="Tokenize a corpus once (byte-level BPE trained on it) and cache the token ids "
-                    f"as fingerprinted memmaps under {_where(CACHE_DIR / 'gqa-data')} (or $GQA_CACHE).")
+                    f"as fingerprinted memmaps under {display_path(CACHE_DIR / 'gqa-data')} (or $GQA_CACHE).")
     _add_data_args(prep)
     prep.add_argument("--rebuild", action="store_true", help="rebuild even if a valid cache exists")
     p.set_defaults(func=cmd_data)
@@ -128,9 +124,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=_positive_int, default=50, help="steps between checkpoints")
     t.add_argument("--log-every", type=_positive_int, default=10)
     o = p.add_argument_group("output")
-    o.add_argument("--out", help=f"run folder (default {_where(RUN_CACHE_DIR / 'train')}/<run id>)")
+    o.add_argument("--out", help=f"run folder (default {display_path(RUN_CACHE_DIR / 'train')}/<run id>)")
     o.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    o.add_argument("--record", metavar="JSONL", help=f"run store (default {_where(RUNS_DIR / 'train.jsonl')})")
+    o.add_argument("--record", metavar="JSONL", help=f"run store (default {display_path(RUNS_DIR / 'train.jsonl')})")
     o.add_argument("--no-record", action="store_true", help="do not append a record")
     p.set_defaults(func=cmd_train)
 
@@ -149,7 +145,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             mark = "done" if cfg.run_id() in done else "todo"
             print(f"{mark}  {cfg.run_id()}  {cfg.label()}")
         todo = sum(cfg.run_id() not in done for cfg in configs)
-        print(f"{len(configs)} runs: {len(configs) - todo} recorded in {_where(RUNS_DIR)}/, {todo} to train")
+        print(f"{len(configs)} runs: {len(configs) - todo} recorded in {display_path(RUNS_DIR)}/, {todo} to train")
         return 0
     from gqa import runs
     from gqa.cli._common import check_output, profile_identity
@@ -174,10 +170,10 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep", help="train every (head configuration, size) of a profile not yet recorded",
         description="Train the profile's sweep: every head configuration at every size. A run recorded "
-                    f"in any store under {_where(RUNS_DIR)}/ (found by its settings) is skipped, a run another "
+                    f"in any store under {display_path(RUNS_DIR)}/ (found by its settings) is skipped, a run another "
                     "process is training is left to it, and an interrupted run resumes from its last "
                     "good checkpoint, so sweeps can be stopped, restarted and run side by side. New "
-                    f"records go to {_where(RUNS_DIR)}/<profile>.jsonl (a profile given as a file: "
+                    f"records go to {display_path(RUNS_DIR)}/<profile>.jsonl (a profile given as a file: "
                     "<its stem>-<digest of its path and content>.jsonl, never a built-in profile's store).")
     p.add_argument("--profile", default="cpu", help="a profile's name in notebooks/params/ or a YAML path")
     p.add_argument("--limit", type=_positive_int, help="train at most this many runs now")
@@ -186,7 +182,7 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="inline: train here, one run after another (default); slurm: one Slurm job per run "
                         "through submitit (pip install 'gqa[cluster]'); local: the same jobs as subprocesses "
                         "here. A job claims its run before it trains, so sweeps and jobs never train one run "
-                        f"twice (claims are file locks in {_where(CACHE_DIR / 'claims')}: put it on a shared "
+                        f"twice (claims are file locks in {display_path(CACHE_DIR / 'claims')}: put it on a shared "
                         "file system with working locks)")
     p.add_argument("--partition", help="Slurm partition")
     p.add_argument("--account", help="Slurm account")
