@@ -4,11 +4,11 @@ The modules fall in layers; each imports only from its own layer and the ones ab
 (tests/test_layers.py reads every import, function-level ones included):
 
   method        units, values, shapes, cost, architecture, hardware, scaling, search, regimes, study_limits,
-                head_law: the paper's cost model, fits and three-step search; numbers in, numbers out, no torch,
-                no files
-  paper, data   paper, digitise, fig2, readings, sources (the paper's tables and their checks); paths, config
-                (training and sweep settings), profiles, data (corpora), runs (run stores), pilot, hf_config, exercises;
-                no torch
+                head_law, optimum_words: the paper's cost model, fits and three-step search, and the sentences
+                chapters state about them; numbers in, numbers out, no torch, no files
+  paper, data   paper, digitise, figure1, fig2, readings, sources (the paper's tables and their checks); paths,
+                config (training and sweep settings), profiles, data (corpora), runs (run stores), study, pilot,
+                hf_config, exercises; no torch
   ML stack      attention, cpu_decode, model, train, sweep, machine: models, backends, training and the
                 machine they run on
   measurement   profiling, checks, benchmarks, real_models, gpu_check: the ML stack run against the cost model

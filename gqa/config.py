@@ -148,6 +148,11 @@ class TrainConfig:
     def steps(self, vocab: int) -> int:
         return max(1, math.ceil(self.budget_tokens(vocab) / (self.batch_size * self.context)))
 
+    def learning_rate(self, step: int, steps: int) -> float:
+        """The learning rate of `step` (from 0) of a run of `steps` steps, by this config's WSD schedule."""
+        return wsd_lr(step, steps, self.lr, warmup_frac=self.warmup_frac, decay_frac=self.decay_frac,
+                      min_lr_ratio=self.min_lr_ratio)
+
     @classmethod
     def from_dict(cls, raw: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}

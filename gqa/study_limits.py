@@ -17,6 +17,7 @@ import numpy as np
 from gqa.scaling import Bootstrap, PowerLaw
 from gqa.search import Heads
 from gqa.shapes import Shape
+from gqa.units import format_number
 
 E_AT_BOUND = 1e-6  # a fitted E at or below this sits at the fit's lower bound, 0: the law is a pure power law
 
@@ -90,3 +91,60 @@ def study_limits(records: Sequence[dict], fits: dict[Heads, PowerLaw], boot: Boo
         configurations=len(fits), median_loss=median,
         most_params=max(sized, key=sized.get), fewest_params=min(sized, key=sized.get),
         heads_pair=pair, heads_ratio=ratio, heads_ratio_interval=interval)
+
+
+LIMIT_KEYS = ("lim_context", "lim_seeds", "lim_steps", "lim_embedding", "lim_width", "lim_e", "lim_premise")
+
+
+def words(lim: StudyLimits | None) -> dict[str, str]:
+    """Each limit as the clause chapter 3's box states it (keys `lim_context` ... `lim_premise`); None, a study
+    without runs, gives "no runs recorded" for each. The premise clause says whether the 95% bootstrap interval
+    of the parameter ratio lies above 1 (more query heads need more parameters: the opposite of the paper's
+    premise), below 1 (the premise holds) or around 1 (the study cannot tell)."""
+    if lim is None:
+        return dict.fromkeys(LIMIT_KEYS, "no runs recorded")
+    rates = (f"one peak learning rate ({lim.learning_rates[0]:g}) for every size" if len(lim.learning_rates) == 1
+             else f"peak learning rates {', '.join(f'{x:g}' for x in lim.learning_rates)}")
+    e_interval = (f"; upper 95% limits {format_number(lim.e_upper[0])} to {format_number(lim.e_upper[1])}"
+                  if lim.e_upper[0] == lim.e_upper[0] else "; as many sizes as constants, so no interval")
+    return {
+        "lim_context": (f"every run was trained at a context of {', '.join(map(str, lim.train_contexts))} tokens, but "
+                        "chapters 4 and 5 cost the models at 8K to 128K: there only the cost model speaks, not the "
+                        "training"),
+        "lim_seeds": (f"{lim.seeds_per_model} seed per configuration and size ({lim.runs} runs), so a difference "
+                      "between head configurations at one size cannot be set against seed noise"
+                      if lim.seeds_per_model == 1 else
+                      f"up to {lim.seeds_per_model} seeds per configuration and size ({lim.runs} runs)"),
+        "lim_steps": f"{lim.steps[0]:,} to {lim.steps[1]:,} optimizer steps, with {rates}, not tuned per size",
+        "lim_embedding": (f"the embedding (vocabulary {lim.vocab:,}, tied, counted once) holds more parameters "
+                          f"than the rest of the model in {lim.embedding_heavier} of {lim.runs} runs; N counts only "
+                          "the rest"),
+        "lim_width": (f"the widest model has d = {lim.widest}, "
+                      + ("below" if lim.widest < lim.query_width else "not above")
+                      + f" n_h·d_h = {lim.query_width} at the largest n_h, so going from 1 to {lim.max_heads} query "
+                      f"heads adds {100 * lim.head_growth[0]:.0f}–{100 * lim.head_growth[1]:.0f}% parameters at a "
+                      f"fixed depth and width (from 1 to {lim.max_heads} on the paper's 1.2B backbone, "
+                      f"{100 * lim.paper_head_growth:.0f}%)"),
+        "lim_e": (f"E sits at its lower bound, 0, for {len(lim.e_at_bound)} of the {lim.configurations} configurations "
+                  f"({', '.join(f'({a}, {b})' for a, b in lim.e_at_bound)}{e_interval}): these laws are pure power "
+                  "laws with no floor, so every size N* inverted from them follows the power law to any target, "
+                  "however low" if lim.e_at_bound else "no configuration's E sits at its lower bound"),
+        "lim_premise": _premise(lim),
+    }
+
+
+def _premise(lim: StudyLimits) -> str:
+    if not lim.heads_pair:
+        return "the study has no two query-head counts with one KV head to compare"
+    (many, few), (lo, hi) = lim.heads_pair, lim.heads_ratio_interval
+    if lo <= 1 <= hi or lo != lo:
+        verdict = (": the study cannot tell whether more query heads save parameters at equal loss, the paper's "
+                   "premise, so it neither supports nor contradicts it")
+    elif lo > 1:
+        verdict = ": more query heads need more parameters here, the opposite of the paper's premise"
+    else:
+        verdict = ": more query heads save parameters here, as the paper's premise has it"
+    return (f"at the study's median loss ({format_number(lim.median_loss)}) the fits need "
+            f"{format_number(lim.heads_ratio)} times as many parameters for ({many[0]}, {many[1]}) as for "
+            f"({few[0]}, {few[1]})" + (f" (95% bootstrap interval {format_number(lo)}–{format_number(hi)})"
+                                       if lo == lo else "") + verdict)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from gqa import data as datalib
 from gqa import machine as machine_info
 from gqa import runs
-from gqa.config import TrainConfig, wsd_lr
+from gqa.config import TrainConfig
 from gqa.paths import file_sha256
 from gqa.shapes import Shape
 
@@ -340,8 +340,7 @@ def _loop(session: _Session, state: dict, ckpt_dir: Path, train_tokens, val_toke
     step = state["step"]
     saved_step = step if resumed and step > 0 else None
     while step < steps:
-        lr = wsd_lr(step, steps, cfg.lr, warmup_frac=cfg.warmup_frac, decay_frac=cfg.decay_frac,
-                    min_lr_ratio=cfg.min_lr_ratio)
+        lr = cfg.learning_rate(step, steps)
         for group in session.optimizer.param_groups:
             group["lr"] = lr
         batch = datalib.batch_at(train_tokens, cfg.context, cfg.batch_size, step * cfg.batch_size, cfg.seed)

@@ -155,3 +155,19 @@ def count_phrase(k: int, n: int, noun: str) -> str:
     if k == 0:
         return f"none of the {n} {noun}s"
     return f"{k} of the {n} {noun}s"
+
+
+def signed(value: float, *, lower: str, higher: str, same: str) -> str:
+    """Words for a signed difference: `lower`/`higher` are templates with {} for the magnitude, written by
+    `format_number`; a positive value reads as `lower` (a saving), a negative one as `higher`."""
+    if value > 0:
+        return lower.format(format_number(float(value)))
+    if value < 0:
+        return higher.format(format_number(float(-value)))
+    return same
+
+
+def and_list(items) -> str:
+    """Items in words: 'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -17,9 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = {"units", "values", "shapes", "cost", "architecture", "hardware", "scaling", "search", "regimes",
-          "study_limits", "head_law"}
-PAPER_AND_DATA = {"paths", "paper", "digitise", "fig2", "readings", "sources", "config", "data", "profiles", "runs",
-                  "pilot", "hf_config", "exercises"}
+          "study_limits", "head_law", "optimum_words"}
+PAPER_AND_DATA = {"paths", "paper", "digitise", "figure1", "fig2", "readings", "sources", "config", "data",
+                  "profiles", "runs", "study", "pilot", "hf_config", "exercises"}
 ML_STACK = {"attention", "cpu_decode", "model", "train", "sweep", "machine"}
 MEASUREMENT = {"profiling", "checks", "benchmarks", "real_models", "gpu_check"}
 ML_PACKAGES = {"torch", "transformers", "tokenizers", "safetensors", "flash_attn", "submitit"}

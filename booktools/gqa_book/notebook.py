@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from gqa.units import count_phrase  # noqa: F401 -- the notebooks import it from here, with choose and glue
+from gqa.units import and_list, count_phrase, signed  # noqa: F401 -- the notebooks import them from here, with glue
 
 _GLUED: dict[str, str] = {}
 
@@ -24,6 +24,12 @@ def glue(name: str, value: object, display: bool = False) -> None:
 
     _GLUED[name] = str(value)
     myst_glue(name, value, display=display)
+
+
+def glue_all(values: dict[str, object]) -> None:
+    """Glue each value under its name (not displayed): the sentences a library function computed."""
+    for name, value in values.items():
+        glue(name, value, display=False)
 
 
 def glue_exercises(stem: str) -> None:
@@ -56,24 +62,6 @@ def summary(names: list[str] | None = None):
 def choose(condition: bool, if_true: str, if_false: str) -> str:
     """One of two sentences, by a condition computed from the results."""
     return if_true if condition else if_false
-
-
-def signed(value: float, *, lower: str, higher: str, same: str) -> str:
-    """Words for a signed difference: `lower`/`higher` are templates with {} for the magnitude, written by
-    the book's one number formatter (`gqa.units.format_number`)."""
-    from gqa.units import format_number
-
-    if value > 0:
-        return lower.format(format_number(float(value)))
-    if value < 0:
-        return higher.format(format_number(float(-value)))
-    return same
-
-
-def and_list(items) -> str:
-    """Items in words: 'a', 'a and b', 'a, b and c'."""
-    items = [str(i) for i in items]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def with_used_values(source: str, params: dict) -> str:

@@ -571,3 +571,42 @@ def pilot_seeds(result) -> plt.Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def live_run(ax: plt.Axes, record: dict, tokens_per_step: int, learning_rates: Sequence[float]) -> None:
+    """A run's training and validation losses against tokens seen, its learning-rate schedule (one value per
+    step) on a second axis; one legend for both."""
+    import numpy as np
+
+    train, val = np.array(record["train_losses"]), np.array(record["val_losses"])
+    ax.plot(train[:, 0] * tokens_per_step, train[:, 1], lw=1, alpha=0.8, label="training loss")
+    ax.plot(val[:, 0] * tokens_per_step, val[:, 1], "o-", ms=4, label="validation loss")
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("loss (nats/token)")
+    lr_ax = ax.twinx()
+    lr_ax.plot(np.arange(len(learning_rates)) * tokens_per_step, learning_rates, color="grey", ls="--", lw=1,
+               label="learning rate")
+    lr_ax.set_ylabel("learning rate")
+    lr_ax.grid(False)
+    lines, lr_lines = ax.get_legend_handles_labels(), lr_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + lr_lines[0], lines[1] + lr_lines[1], fontsize=8, loc="upper right")
+
+
+def comparison_bars(cmp, context: int, setting, title: str) -> plt.Figure:
+    """Figure 1's bars for a `search.Comparison`: memory (MB, in the setting's dtype) and MFLOPs per token of
+    the baseline and the optimum at `context` tokens, each split into weights and attention."""
+    from gqa.search import cost_parts
+    from gqa.units import format_count
+
+    parts = [cost_parts(c, context, setting) for c in (cmp.baseline, cmp.optimum)]
+    labels = [f"baseline {cmp.baseline.heads}\nN = {format_count(cmp.baseline.params)}",
+              f"optimum {cmp.optimum.heads}\nN = {format_count(cmp.optimum.params)}"]
+    fig, (ax_m, ax_c) = plt.subplots(1, 2, figsize=(9, 3.8))
+    stacked_cost_bars(ax_m, labels, [q["weights_bytes"] / 1e6 for q in parts], [q["kv_bytes"] / 1e6 for q in parts],
+                      f"inference memory (MB, {setting.dtype})", f"{title}, T = {format_tokens(context)}")
+    stacked_cost_bars(ax_c, labels, [q["flops_invariant"] / 1e6 for q in parts],
+                      [q["flops_variant"] / 1e6 for q in parts], "inference MFLOPs per token",
+                      f"T = {format_tokens(context)}")
+    ax_m.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
