@@ -610,3 +610,71 @@ def comparison_bars(cmp, context: int, setting, title: str) -> plt.Figure:
     ax_m.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def figure2_panels(pts: dict, curves: dict, inside: dict, context: int) -> plt.Figure:
+    """Figure 2 rebuilt: loss against memory, FLOPs per sequence and Z, dots (`fig2_words.plotted_points`)
+    and fitted curves with their bands (`fig2_words.fitted_curves`), the legend in the spare panel."""
+    fig, axes, spare = panel_grid(3)
+    for ax, (q, label) in zip(axes, (("memory_bytes", "memory (bytes, BF16)"),
+                                     ("flops", "FLOPs per sequence of T tokens"), ("z", "Z (Eq. 5)"))):
+        fitted_panel(ax, pts[q], curves[q], label, f"T = {format_tokens(context)}", inside=inside)
+        ax.set_ylim(2.4, 3.2)
+    axes[0].set_ylabel("loss")
+    axes[1].set_ylabel("")
+    axes[2].set_ylabel("loss")
+    spare.legend(*axes[0].get_legend_handles_labels(), title="(n_h, n_kv)", loc="center", fontsize=9, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def headline_bars(head: dict) -> plt.Figure:
+    """Figure 1 rebuilt from `fig2.headline`: memory (GB, BF16) and FLOPs per sequence (10^15) of the paper's
+    (32, 8) baseline and of (8, 1) at the fitted N*, each split into weights and attention."""
+    from gqa.units import format_count
+
+    base = head["baseline"]
+    fig, (ax_m, ax_c) = plt.subplots(1, 2, figsize=(10, 3.8))
+    labels = ["(32, 8) at 1.2B\n(paper's baseline)", f"(8, 1) at N* = {format_count(head['params_star'])}\n(our fit)"]
+    stacked_cost_bars(ax_m, labels, [base["weights_bytes"] / 1e9, head["optimum_weights_bytes"] / 1e9],
+                      [base["kv_bytes"] / 1e9, (head["optimum_memory_bytes"] - head["optimum_weights_bytes"]) / 1e9],
+                      "memory (GB, BF16)", f"memory at T = 128K, loss {head['target']:g}")
+    stacked_cost_bars(ax_c, labels, [base["flops_invariant"] / 1e15, head["optimum_flops_invariant"] / 1e15],
+                      [(base["flops"] - base["flops_invariant"]) / 1e15,
+                       (head["optimum_flops"] - head["optimum_flops_invariant"]) / 1e15],
+                      "FLOPs per sequence (10^15)", "FLOPs at T = 128K")
+    ax_m.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def _reading_options(report, grid) -> tuple[dict, list]:
+    from gqa.readings import POINTS
+
+    return ({p: {k: o.label for k, o in grid.points[p].items()} for p in POINTS},
+            [r["options"] for r in report.readings])
+
+
+def claim_spec_curve(report, grid, claim, ylabel: str) -> plt.Figure:
+    """One claim's (a `paper.Claim`) specification curve over a `readings.Report`: its value under every
+    reading, the paper's value and tolerance band, and how many readings reproduce it."""
+    points, options = _reading_options(report, grid)
+    v = report.verdict(claim.id)
+    return spec_curve([r["claims"][claim.id]["ours"] for r in report.readings], options, points, ylabel,
+                      f"{claim.label}: {v['reproduced_in']} of {v['readings']} readings reproduce it",
+                      paper=claim.value, band=claim.band())
+
+
+def table4_spec_curve(report, grid) -> plt.Figure:
+    """Table 4's specification curve: the cells that agree under every reading, and which cells they are."""
+    from gqa.units import format_tokens as tokens
+
+    points, options = _reading_options(report, grid)
+    first = report.readings[0]
+    return spec_curve([r["table4_agree"] for r in report.readings], options, points,
+                      f"cells that agree (of {first['table4_checkable']})",
+                      f"Table 4: {report.verdict('table4')['reproduced_in']} of {report.data['n_readings']} readings "
+                      "reproduce every checkable cell", paper=first["table4_checkable"],
+                      band=(first["table4_checkable"],) * 2,
+                      cells=[[c["agree"] for c in r["table4_cells"]] for r in report.readings],
+                      cell_labels=[f"ℒ* = {c['target_loss']:g}, {tokens(c['context'])}" for c in first["table4_cells"]])

@@ -10,8 +10,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 MAX_LINES, MAX_CELL = 120, 25
 # Chapters still over the limits (issue 23): code lines and longest cell today; lower them as code moves out.
-RATCHET = {"02_attention": (301, 66), "04_scaling_fits": (140, 49),
-           "06_paper_check": (372, 58)}
+RATCHET = {"02_attention": (301, 66), "04_scaling_fits": (140, 49)}
 
 
 def _code_lines(notebook: Path) -> list[int]:
