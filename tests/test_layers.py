@@ -18,11 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = {"units", "values", "shapes", "cost", "architecture", "hardware", "scaling", "search", "regimes",
           "study_limits", "head_law", "optimum_words"}
-PAPER_AND_DATA = {"paths", "paper", "digitise", "figure1", "fig2", "fig2_words", "readings",
-                  "readings_words", "sources", "config", "data", "profiles", "runs", "study", "pilot", "hf_config",
+PAPER_AND_DATA = {"paths", "paper", "digitise", "figure1", "fig2", "fig2_words", "readings", "readings_words",
+                  "fits_words", "sources", "config", "data", "profiles", "runs", "study", "pilot", "hf_config",
                   "exercises"}
 ML_STACK = {"attention", "cpu_decode", "model", "train", "sweep", "machine"}
-MEASUREMENT = {"profiling", "checks", "benchmarks", "real_models", "gpu_check"}
+MEASUREMENT = {"profiling", "checks", "benchmarks", "real_models", "gpu_check", "attention_words"}
 ML_PACKAGES = {"torch", "transformers", "tokenizers", "safetensors", "flash_attn", "submitit"}
 TORCH = {"torch", "safetensors", "flash_attn"}
 

@@ -678,3 +678,109 @@ def table4_spec_curve(report, grid) -> plt.Figure:
                       band=(first["table4_checkable"],) * 2,
                       cells=[[c["agree"] for c in r["table4_cells"]] for r in report.readings],
                       cell_labels=[f"ℒ* = {c['target_loss']:g}, {tokens(c['context'])}" for c in first["table4_cells"]])
+
+
+def decode_time_panels(decode, n_heads: int) -> plt.Figure:
+    """Decode time per step against T, one panel per n_kv and one line per backend, with the read-bandwidth
+    floor (dashed)."""
+    kv_values = sorted(decode["n_kv"].unique())
+    fig, axes, _ = panel_grid(len(kv_values))
+    for ax, n_kv in zip(axes, kv_values):
+        part = decode[decode["n_kv"] == n_kv]
+        backend_lines(ax, part, "time_ms", "time per decode step (ms)", f"n_h = {n_heads}, n_kv = {n_kv}")
+        floor = part[part["backend"] == part["backend"].iloc[0]].sort_values("context")
+        ax.plot(floor["context"], floor["floor_ms"], "k--", lw=1, label="read-bandwidth floor")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def decode_bytes_panels(decode, n_heads: int, read_gb_s: float) -> plt.Figure:
+    """Decode time against the KV bytes a step reads, one panel per backend and one line per n_kv, with
+    the bytes over the read bandwidth (dashed); the legend in the spare slot when there is one."""
+    kv_values = sorted(decode["n_kv"].unique())
+    fig, axes, spare = panel_grid(len(decode["backend"].unique()))
+    palette = heads_palette([(n_heads, int(k)) for k in kv_values])
+    line = decode.sort_values("kv_cache_bytes")
+    for ax, backend in zip(axes, decode["backend"].unique()):
+        part = decode[decode["backend"] == backend]
+        for n_kv in kv_values:
+            one = part[part["n_kv"] == n_kv].sort_values("kv_cache_bytes")
+            ax.plot(one["kv_cache_bytes"], one["time_ms"], "o-", ms=4, color=palette[(n_heads, int(n_kv))],
+                    label=f"n_kv = {n_kv}")
+        ax.plot(line["kv_cache_bytes"], line["kv_cache_bytes"] / (read_gb_s * 1e9) * 1e3, "k--", lw=1,
+                label="KV bytes / read bandwidth")
+        ax.set(xscale="log", yscale="log", xlabel="KV-cache bytes read per step", title=backend)
+    axes[0].set_ylabel("time per decode step (ms)")
+    if spare is not None:
+        spare.legend(*axes[0].get_legend_handles_labels(), loc="center", fontsize=9)
+    else:
+        axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def decode_memory_panels(decode, n_heads: int) -> plt.Figure:
+    """Peak extra memory of a decode step against T, one panel per n_kv, with the KV cache (dashed) and,
+    where K and V are shared, n_h / n_kv copies of it (dotted)."""
+    kv_values = sorted(decode["n_kv"].unique())
+    fig, axes, _ = panel_grid(len(kv_values))
+    for ax, n_kv in zip(axes, kv_values):
+        part = decode[decode["n_kv"] == n_kv].copy()
+        part["peak_mb"] = part["peak_extra_bytes"].clip(lower=1) / 1e6
+        backend_lines(ax, part, "peak_mb", "peak extra memory (MB)", f"n_h = {n_heads}, n_kv = {n_kv}")
+        ref = part[part["backend"] == part["backend"].iloc[0]].sort_values("context")
+        ax.plot(ref["context"], ref["kv_cache_bytes"] / 1e6, "k--", lw=1, label="KV cache")
+        if n_kv < n_heads:
+            ax.plot(ref["context"], ref["kv_cache_bytes"] * n_heads / n_kv / 1e6, "k:", lw=1,
+                    label="(n_h / n_kv) x KV cache")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def prefill_panels(prefill, n_heads: int) -> plt.Figure:
+    """Prefill time and peak extra memory against T at the fewest KV heads, one line per backend."""
+    n_kv = min(prefill["n_kv"].unique())
+    part = prefill[prefill["n_kv"] == n_kv].assign(peak_mb=lambda f: f["peak_extra_bytes"].clip(lower=1) / 1e6)
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(8, 3.4))
+    backend_lines(ax_t, part, "time_ms", "prefill time (ms)", f"n_h = {n_heads}, n_kv = {n_kv}")
+    backend_lines(ax_m, part, "peak_mb", "peak extra memory (MB)", f"n_h = {n_heads}, n_kv = {n_kv}")
+    ax_t.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def study_fit_panels(points: dict, curves: dict, inside: dict, context: int, dtype: str) -> plt.Figure:
+    """A study's own Figure 2: loss against inference memory, FLOPs per token and Z at `context`, dots the
+    trained models (`fits_words.record_points`), curves the fits (`fits_words.fitted_curves`)."""
+    fig, axes, spare = panel_grid(3)
+    for ax, (q, label) in zip(axes, (("memory_bytes", f"inference memory (bytes, {dtype})"),
+                                     ("flops", "inference FLOPs per token"), ("z", "Z (Eq. 5)"))):
+        fitted_panel(ax, points[q], curves[q], label, f"T = {format_tokens(context)}", inside=inside)
+    spare.legend(*axes[0].get_legend_handles_labels(), title="(n_h, n_kv)", loc="center", fontsize=9, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def head_law(panel) -> plt.Figure:
+    """Appendix I's head-count law per size (`head_law.head_law_study`): losses at n_kv = 1 against n_h, and
+    each size's fitted a·n_h^b + c."""
+    import numpy as np
+
+    from gqa.units import format_number
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(panel)))
+    grid_h = np.geomspace(1, 8, 50)
+    for f, color in zip(panel, colors):
+        ax.scatter(f.n_heads, f.loss, color=color, zorder=3)
+        ax.plot(grid_h, f.law.predict(grid_h), color=color,
+                label=f"{f.label}: {format_number(f.law.a)}·n_h^{format_number(f.law.b)} + {format_number(f.law.c)}")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([1, 2, 4, 8], ["1", "2", "4", "8"])
+    ax.set_xlabel("query heads n_h (n_kv = 1)")
+    ax.set_ylabel("validation loss")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
