@@ -186,7 +186,7 @@ def _optimum_moves() -> str:
 def _flops_saving_readings() -> float:
     from gqa import readings
 
-    return float(readings.evaluate(resamples=50).verdict("fig1_flops_saving")["reproduced_in"])
+    return float(readings.evaluate(resamples=50).verdict("fig1_flops_saving").reproduced_in)
 
 
 EXERCISES: dict[str, Exercise] = {e.id: e for e in (

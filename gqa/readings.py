@@ -28,7 +28,7 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -338,29 +338,146 @@ def _table4(laws: dict, cells: list[tuple[float, int, Heads]],
 # --- The whole grid -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
+class ClaimResult:
+    """One claim under one reading: our value (None: not computable there), its status by claims.csv's
+    tolerance, and its bootstrap fragility (the share of resamples in which it reproduces)."""
+
+    ours: float | None
+    status: str
+    fragility: float
+
+
+@dataclass(frozen=True)
+class JointResult:
+    """A group of claims that hang together, under one reading: reproduced only if each one is."""
+
+    status: str
+    fragility: float
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One checkable cell of Table 4 under one reading: the paper's and our (n_h, n_kv), whether they agree,
+    the Z gap of the paper's choice (Z(paper's H) / Z(ours) − 1; None where it cannot reach the loss), whether
+    that gap is within TABLE4_Z_TOLERANCE, and the share of resamples choosing the paper's H."""
+
+    target_loss: float
+    context: int
+    paper: list[int]
+    ours: list[int] | None
+    agree: bool
+    z_gap: float | None
+    within_z: bool
+    paper_share: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Every reading-dependent claim under one reading (one option per point of the grid)."""
+
+    id: str  # the option keys in point order, joined by '/'
+    options: dict[str, str]  # {point: option key}
+    is_default: bool
+    changes: dict[str, str]  # {point: option label} where it differs from the default reading
+    table4_agree: int
+    table4_checkable: int
+    table4_agree_within: int
+    table4_all_agree_share: float
+    table4_cells: list[Cell]
+    joint: dict[str, JointResult]
+    memory_saving: float | None
+    flops_saving: float | None
+    loss_gain: float | None
+    share_512k: float | None
+    optimum_size: float | None
+    claims: dict[str, ClaimResult]
+
+    @classmethod
+    def from_json(cls, d: dict) -> Reading:
+        return cls(**{**d, "table4_cells": [Cell(**c) for c in d["table4_cells"]],
+                      "joint": {k: JointResult(**j) for k, j in d["joint"].items()},
+                      "claims": {k: ClaimResult(**c) for k, c in d["claims"].items()}})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim over every reading: in how many it reproduces and the verdict (every reading, some
+    readings, no reading), the default reading's value, the range of values, and the closest reading (the
+    nearest to the paper's value; among equals the fewest changes from the default) with what it changes."""
+
+    claim: str
+    label: str
+    paper: float
+    tolerance: str
+    reproduced_in: int
+    readings: int
+    verdict: str
+    default_value: float | None
+    default_reproduces: bool
+    range: list[float] | None
+    closest: str
+    closest_value: float | None
+    closest_changes: dict[str, str]
+    closest_options: dict[str, str]
+    closest_fragility: float | None
+    range_by_accounting: dict[str, list[float]] | None = None  # scalar claims only: the range per accounting
+    unit: str | None = None  # scalar claims only
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        return {k: v for k, v in d.items() if not (k in ("range_by_accounting", "unit") and v is None)}
+
+
+@dataclass(frozen=True)
+class JointVerdict:
+    """A group of claims over every reading: how many readings reproduce all of them at once, and which,
+    with each one's joint bootstrap share (conditional on the reading)."""
+
+    claim: str  # "joint:<name>"
+    label: str
+    claims: list[str]
+    reproduced_in: int
+    readings: int
+    verdict: str
+    which: list[str]
+    fragility: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Report:
-    """`gqa readings` as data: the grid, one entry per reading, and a verdict per claim."""
+    """`gqa readings` as data: the grid, one `Reading` per reading (the default first), a `Verdict` per claim
+    and a `JointVerdict` per group of claims. `to_json` is what `gqa readings --json` prints and the cache
+    keeps; `from_json` reads it back."""
 
-    data: dict
+    grid: str
+    resamples: int
+    seed: int
+    target_loss: float
+    points: dict  # {point: {"question": ..., "options": {key: {"label": ..., "allows": ...}}}}
+    default: dict[str, str]
+    n_readings: int
+    readings: list[Reading]
+    verdicts: list[Verdict]
+    joint: list[JointVerdict]
+    table4_z_tolerance: float
 
-    @property
-    def readings(self) -> list[dict]:
-        return self.data["readings"]
-
-    @property
-    def verdicts(self) -> list[dict]:
-        return self.data["verdicts"]
-
-    @property
-    def joint(self) -> list[dict]:
-        return self.data["joint"]
-
-    def default(self) -> dict:
+    def default_reading(self) -> Reading:
         return self.readings[0]
 
-    def verdict(self, claim_id: str) -> dict:
-        return next(v for v in self.verdicts if v["claim"] == claim_id)
+    def verdict(self, claim_id: str) -> Verdict:
+        return next(v for v in self.verdicts if v.claim == claim_id)
+
+    def to_json(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**d, "readings": [asdict(r) for r in self.readings],
+                "verdicts": [v.to_json() for v in self.verdicts], "joint": [asdict(j) for j in self.joint]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Report:
+        return cls(**{**d, "readings": [Reading.from_json(r) for r in d["readings"]],
+                      "verdicts": [Verdict(**v) for v in d["verdicts"]],
+                      "joint": [JointVerdict(**j) for j in d["joint"]]})
 
     def frame(self):
         """One row per reading: its options (keys), Table 4 agreement and every claim's value."""
@@ -368,9 +485,9 @@ class Report:
 
         rows = []
         for r in self.readings:
-            row = {"reading": r["id"], **r["options"], "table4_agree": r["table4_agree"],
-                   "table4_all_share": r["table4_all_agree_share"]}
-            row.update({c: v["ours"] for c, v in r["claims"].items()})
+            row = {"reading": r.id, **r.options, "table4_agree": r.table4_agree,
+                   "table4_all_share": r.table4_all_agree_share}
+            row.update({c: v.ours for c, v in r.claims.items()})
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -393,11 +510,11 @@ def evaluate(grid: Grid | None = None, *, resamples: int = 200, seed: int = 0, c
         cached = _cached_report(path, grid, resamples, seed)
         if cached is not None:
             return cached
-    report = Report(_evaluate(grid, resamples, seed, progress))
+    report = _evaluate(grid, resamples, seed, progress)
     if cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, json.dumps(report.data))  # two processes at once each write their own
+            write_text_atomic(path, json.dumps(report.to_json()))  # two processes at once each write their own
         except OSError as e:  # the cache is an optimisation: the report still comes out
             import warnings
 
@@ -419,16 +536,17 @@ def _cached_report(path: Path, grid: Grid, resamples: int, seed: int) -> Report 
               and isinstance(data.get("verdicts"), list) and all(isinstance(v, dict) and "claim" in v
                                                                   for v in data["verdicts"])
               and isinstance(data.get("joint"), list))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        ok = False
-    if ok:
-        return Report(data)
+        report = Report.from_json(data) if ok else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
+        report = None
+    if report is not None:
+        return report
     with contextlib.suppress(OSError):
         path.replace(path.with_suffix(".bad"))
     return None
 
 
-def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
+def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> Report:
     claims = paper.claims()
     target = claims["ref_loss_llama3_1b"].value
     data = fig2.fit_data(fig2.identify(fig2.models()))
@@ -484,7 +602,7 @@ def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
             status = claims[cid].judge(ours) if ours is not None else "differs"
             drawn = [h[base_key][cid] for h, _ in resampled] if cid in FIT_CLAIMS else [ours]
             shares = [v is not None and claims[cid].judge(v) == "reproduced" for v in drawn]
-            entry_claims[cid] = {"ours": ours, "status": status, "fragility": float(np.mean(shares))}
+            entry_claims[cid] = ClaimResult(ours, status, float(np.mean(shares)))
         agree = [o == c[2] for (o, _), c in zip(point_t4, cells)]
         within = [_within_z(o, gap, c[2]) for (o, gap), c in zip(point_t4, cells)]
         per_cell = np.array([[o == c[2] for (o, _), c in zip(t4_draw, cells)] for _, t4_draw in resampled])
@@ -492,30 +610,24 @@ def _evaluate(grid: Grid, resamples: int, seed: int, progress) -> dict:
         for name, ids in JOINT_CLAIMS.items():
             draws = [all(h[base_key][c] is not None and claims[c].judge(h[base_key][c]) == "reproduced" for c in ids)
                      for h, _ in resampled]
-            joint[name] = {"status": "reproduced" if all(entry_claims[c]["status"] == "reproduced" for c in ids)
-                           else "differs", "fragility": float(np.mean(draws))}
-        readings.append({
-            "id": reading_id(reading), "options": reading, "is_default": reading == grid.default,
-            "changes": grid.changes(reading),
-            "table4_agree": int(sum(agree)), "table4_checkable": len(cells),
-            "table4_agree_within": int(sum(within)),
-            "table4_all_agree_share": float(per_cell.all(axis=1).mean()),
-            "table4_cells": [{"target_loss": c[0], "context": c[1], "paper": list(c[2]),
-                              "ours": list(o) if o else None, "agree": a, "z_gap": gap, "within_z": w,
-                              "paper_share": float(s)}
-                             for c, (o, gap), a, w, s in zip(cells, point_t4, agree, within, per_cell.mean(axis=0))],
-            "joint": joint,
-            "memory_saving": values["fig1_memory_saving"], "flops_saving": values["fig1_flops_saving"],
-            "loss_gain": values["fig1_loss_gain_equal_z"], "share_512k": values["memory_share_512k"],
-            "optimum_size": values["fig1_optimum_size"],
-            "claims": entry_claims})
-    return {"grid": display_path(grid.path), "resamples": resamples, "seed": seed, "target_loss": target,
-            "points": {p: {"question": grid.questions.get(p, ""),
-                           "options": {k: {"label": o.label, "allows": o.allows} for k, o in grid.points[p].items()}}
-                       for p in POINTS},
-            "default": grid.default, "n_readings": len(readings), "readings": readings,
-            "verdicts": verdicts(readings, claims), "joint": joint_verdicts(readings),
-            "table4_z_tolerance": TABLE4_Z_TOLERANCE}
+            joint[name] = JointResult("reproduced" if all(entry_claims[c].status == "reproduced" for c in ids)
+                                      else "differs", float(np.mean(draws)))
+        readings.append(Reading(
+            id=reading_id(reading), options=reading, is_default=reading == grid.default,
+            changes=grid.changes(reading), table4_agree=int(sum(agree)), table4_checkable=len(cells),
+            table4_agree_within=int(sum(within)), table4_all_agree_share=float(per_cell.all(axis=1).mean()),
+            table4_cells=[Cell(c[0], c[1], list(c[2]), list(o) if o else None, a, gap, w, float(s))
+                          for c, (o, gap), a, w, s in zip(cells, point_t4, agree, within, per_cell.mean(axis=0))],
+            joint=joint, memory_saving=values["fig1_memory_saving"], flops_saving=values["fig1_flops_saving"],
+            loss_gain=values["fig1_loss_gain_equal_z"], share_512k=values["memory_share_512k"],
+            optimum_size=values["fig1_optimum_size"], claims=entry_claims))
+    return Report(grid=display_path(grid.path), resamples=resamples, seed=seed, target_loss=target,
+                  points={p: {"question": grid.questions.get(p, ""),
+                              "options": {k: {"label": o.label, "allows": o.allows}
+                                          for k, o in grid.points[p].items()}} for p in POINTS},
+                  default=grid.default, n_readings=len(readings), readings=readings,
+                  verdicts=verdicts(readings, claims), joint=joint_verdicts(readings),
+                  table4_z_tolerance=TABLE4_Z_TOLERANCE)
 
 
 def _distance(claim: paper.Claim, ours) -> float:
@@ -526,58 +638,56 @@ def _distance(claim: paper.Claim, ours) -> float:
     return abs(ours - claim.value)
 
 
-def verdicts(readings: list[dict], claims: dict) -> list[dict]:
+def verdicts(readings: list[Reading], claims: dict) -> list[Verdict]:
     """Per claim: how many readings reproduce it, the verdict, the default reading's value and the
     closest reading (nearest to the paper's value; among equals, the fewest changes from the default)."""
     out = []
-    checkable = readings[0]["table4_checkable"]
-    ok = [r["table4_agree"] == checkable for r in readings]
-    closest = min(readings, key=lambda r: (checkable - r["table4_agree"], len(r["changes"])))
+    checkable = readings[0].table4_checkable
+    ok = [r.table4_agree == checkable for r in readings]
+    closest = min(readings, key=lambda r: (checkable - r.table4_agree, len(r.changes)))
     out.append(_verdict(TABLE4, f"Table 4, {checkable} checkable cells", checkable,
-                        "exact", ok, readings, closest, closest["table4_agree"],
-                        [r["table4_agree"] for r in readings], closest["table4_all_agree_share"]))
-    ok = [r["table4_agree_within"] == checkable for r in readings]
-    closest = min(readings, key=lambda r: (checkable - r["table4_agree_within"], len(r["changes"])))
+                        "exact", ok, readings, closest, closest.table4_agree,
+                        [r.table4_agree for r in readings], closest.table4_all_agree_share))
+    ok = [r.table4_agree_within == checkable for r in readings]
+    closest = min(readings, key=lambda r: (checkable - r.table4_agree_within, len(r.changes)))
     out.append(_verdict(TABLE4_WITHIN, f"Table 4, {checkable} cells, within {100 * TABLE4_Z_TOLERANCE:g}% in Z",
                         checkable, f"Z within {100 * TABLE4_Z_TOLERANCE:g}%", ok, readings, closest,
-                        closest["table4_agree_within"], [r["table4_agree_within"] for r in readings], None))
+                        closest.table4_agree_within, [r.table4_agree_within for r in readings], None))
     for cid in SCALAR_CLAIMS:
         claim = claims[cid]
-        ok = [r["claims"][cid]["status"] == "reproduced" for r in readings]
-        closest = min(readings, key=lambda r: (_distance(claim, r["claims"][cid]["ours"]), len(r["changes"])))
-        values = [r["claims"][cid]["ours"] for r in readings]
+        ok = [r.claims[cid].status == "reproduced" for r in readings]
+        closest = min(readings, key=lambda r: (_distance(claim, r.claims[cid].ours), len(r.changes)))
+        values = [r.claims[cid].ours for r in readings]
         v = _verdict(cid, claim.label, claim.value, claim.tolerance_text(), ok, readings, closest,
-                     closest["claims"][cid]["ours"], values, closest["claims"][cid]["fragility"])
-        v["range_by_accounting"] = _range_by_accounting(readings, values)
-        v["unit"] = claim.unit
-        out.append(v)
+                     closest.claims[cid].ours, values, closest.claims[cid].fragility)
+        out.append(replace(v, range_by_accounting=_range_by_accounting(readings, values), unit=claim.unit))
     return out
 
 
-def _range_by_accounting(readings: list[dict], values: list) -> dict[str, list[float]]:
+def _range_by_accounting(readings: list[Reading], values: list) -> dict[str, list[float]]:
     """The range of a claim's values under each cost accounting: the accountings count in different units
     (FLOPs per token or per sequence), so one range over both can span orders of magnitude."""
     groups: dict[str, list[float]] = {}
     for r, v in zip(readings, values):
         if v is not None:
-            groups.setdefault(r["options"]["cost_accounting"], []).append(v)
+            groups.setdefault(r.options["cost_accounting"], []).append(v)
     return {k: [min(g), max(g)] for k, g in groups.items()}
 
 
 UNIT_SPREAD = 100  # a range wider than this factor is said per accounting, not as one span
 
 
-def range_text(v: dict, number=None) -> str:
+def range_text(v: Verdict, number=None) -> str:
     """A verdict's range over readings in words: one span (written by `number`), or one per cost accounting
     when the values span more than UNIT_SPREAD times (they are then in different units, such as FLOPs per
     token and per sequence; written to three significant digits)."""
     number = number or _number
-    if not v["range"]:
+    if not v.range:
         return "n/a"
-    low, high = v["range"]
-    groups = v.get("range_by_accounting") or {}
+    low, high = v.range
+    groups = v.range_by_accounting or {}
     if len(groups) > 1 and low > 0 and high / low > UNIT_SPREAD:
-        unit = f" (in units of {v['unit']})" if v.get("unit") else ""
+        unit = f" (in units of {v.unit})" if v.unit else ""
         return "; ".join(f"{ACCOUNTING_WORDS.get(k, k)}: {_number(a)} – {_number(b)}"
                          for k, (a, b) in groups.items()) + unit
     return f"{number(low)} – {number(high)}"
@@ -586,18 +696,15 @@ def range_text(v: dict, number=None) -> str:
 ACCOUNTING_WORDS = {"figure2": "counted as Figure 2", "equations_as_written": "as Eq. 3–5 are written"}
 
 
-def joint_verdicts(readings: list[dict]) -> list[dict]:
+def joint_verdicts(readings: list[Reading]) -> list[JointVerdict]:
     """Per group of claims that hang together: how many readings reproduce all of them at once, and which.
     Their bootstrap shares are conditional on each reading (the reading is chosen, not resampled)."""
     out = []
     for name, ids in JOINT_CLAIMS.items():
-        which = [r for r in readings if r["joint"][name]["status"] == "reproduced"]
-        out.append({"claim": f"joint:{name}", "label": JOINT_LABELS[name], "claims": list(ids),
-                    "reproduced_in": len(which), "readings": len(readings),
-                    "verdict": "every reading" if len(which) == len(readings) else
-                               "some readings" if which else "no reading",
-                    "which": [r["id"] for r in which],
-                    "fragility": {r["id"]: r["joint"][name]["fragility"] for r in which}})
+        which = [r for r in readings if r.joint[name].status == "reproduced"]
+        out.append(JointVerdict(f"joint:{name}", JOINT_LABELS[name], list(ids), len(which), len(readings),
+                                _kind(len(which), len(readings)), [r.id for r in which],
+                                {r.id: r.joint[name].fragility for r in which}))
     return out
 
 
@@ -605,17 +712,20 @@ def _within_z(ours: Heads | None, gap: float | None, paper_heads: Heads) -> bool
     return ours == paper_heads or (gap is not None and gap <= TABLE4_Z_TOLERANCE)
 
 
-def _verdict(cid, label, paper_value, tolerance, ok, readings, closest, closest_value, values, fragility) -> dict:
+def _kind(reproduced: int, readings: int) -> str:
+    return "every reading" if reproduced == readings else "some readings" if reproduced else "no reading"
+
+
+def _verdict(cid, label, paper_value, tolerance, ok, readings: list[Reading], closest: Reading, closest_value,
+             values, fragility) -> Verdict:
     reproduced = int(sum(ok))
-    kind = "every reading" if reproduced == len(ok) else "some readings" if reproduced else "no reading"
     finite = [v for v in values if v is not None]
-    return {"claim": cid, "label": label, "paper": paper_value, "tolerance": tolerance,
-            "reproduced_in": reproduced, "readings": len(ok), "verdict": kind,
-            "default_value": values[0], "default_reproduces": bool(ok[0]),
-            "range": [min(finite), max(finite)] if finite else None,
-            "closest": closest["id"], "closest_value": closest_value, "closest_changes": closest["changes"],
-            "closest_options": {p: k for p, k in closest["options"].items() if k != readings[0]["options"][p]},
-            "closest_fragility": fragility}
+    return Verdict(claim=cid, label=label, paper=paper_value, tolerance=tolerance, reproduced_in=reproduced,
+                   readings=len(ok), verdict=_kind(reproduced, len(ok)), default_value=values[0],
+                   default_reproduces=bool(ok[0]), range=[min(finite), max(finite)] if finite else None,
+                   closest=closest.id, closest_value=closest_value, closest_changes=closest.changes,
+                   closest_options={p: k for p, k in closest.options.items() if k != readings[0].options[p]},
+                   closest_fragility=fragility)
 
 
 def named_models(accounting: str = "figure2", grid: Grid | None = None, context: int = CONTEXT) -> dict:
@@ -643,8 +753,8 @@ def named_models(accounting: str = "figure2", grid: Grid | None = None, context:
 def shared_options(report: Report, reading_ids: list[str]) -> dict[str, list[str]]:
     """For readings named by id: per point, the plain-word labels of the options they take, where they do not
     take every option of that point (what those readings have in common)."""
-    grid = report.data["points"]
-    chosen = [r["options"] for r in report.readings if r["id"] in set(reading_ids)]
+    grid = report.points
+    chosen = [r.options for r in report.readings if r.id in set(reading_ids)]
     out = {}
     for point in POINTS:
         keys = sorted({o[point] for o in chosen}, key=list(grid[point]["options"]).index)
@@ -656,16 +766,16 @@ def shared_options(report: Report, reading_ids: list[str]) -> dict[str, list[str
 def under_option(report: Report, point: str, key: str, claim_id: str) -> dict:
     """A claim among the readings that take one option of one point: how many reproduce it, of how many, and
     the range of its values there."""
-    chosen = [r for r in report.readings if r["options"][point] == key]
-    values = [r["claims"][claim_id]["ours"] for r in chosen if r["claims"][claim_id]["ours"] is not None]
-    return {"reproduced": sum(r["claims"][claim_id]["status"] == "reproduced" for r in chosen),
+    chosen = [r for r in report.readings if r.options[point] == key]
+    values = [r.claims[claim_id].ours for r in chosen if r.claims[claim_id].ours is not None]
+    return {"reproduced": sum(r.claims[claim_id].status == "reproduced" for r in chosen),
             "readings": len(chosen), "range": (min(values), max(values)) if values else None}
 
 
 def _common_words(report: Report, reading_ids: list[str]) -> str:
     """What the named readings have in common, in words: "only with X" where they take few of a point's
     options, "never with Y" where they leave out few."""
-    grid = report.data["points"]
+    grid = report.points
     parts = []
     for point, labels in shared_options(report, reading_ids).items():
         key = next(p for p in POINTS if POINT_LABELS[p] == point)
@@ -684,18 +794,18 @@ def findings(report: Report) -> list[dict]:
     for cid in TEXT_CLAIMS:
         v = report.verdict(cid)
         if cid == TABLE4:
-            which = [r["id"] for r in report.readings if r["table4_agree"] == r["table4_checkable"]]
+            which = [r.id for r in report.readings if r.table4_agree == r.table4_checkable]
         else:
-            which = [r["id"] for r in report.readings if r["claims"][cid]["status"] == "reproduced"]
-        if v["verdict"] == "every reading":
+            which = [r.id for r in report.readings if r.claims[cid].status == "reproduced"]
+        if v.verdict == "every reading":
             why = "holds under every reading"
-        elif v["verdict"] == "some readings":
+        elif v.verdict == "some readings":
             why = _common_words(report, which) or "with no option in common"
         else:
-            why = f"the closest reading gives {_number(v['closest_value'])}"
-        out.append({"claim_id": cid, "claim": v["label"], "paper": v["paper"], "ours": v["default_value"],
-                    "range": v["range"], "verdict": v["verdict"], "reproduced_in": v["reproduced_in"],
-                    "readings": v["readings"], "why": why})
+            why = f"the closest reading gives {_number(v.closest_value)}"
+        out.append({"claim_id": cid, "claim": v.label, "paper": v.paper, "ours": v.default_value,
+                    "range": v.range, "verdict": v.verdict, "reproduced_in": v.reproduced_in,
+                    "readings": v.readings, "why": why})
     return out
 
 
@@ -714,18 +824,17 @@ def _number(v) -> str:
     return format_number(v)
 
 
-def verdict_row(v: dict) -> dict:
+def verdict_row(v: Verdict) -> dict:
     """A verdict as one table row: paper, the worked example's value, the range over readings, the verdict,
     and the closest reading with what it takes (the options it changes) and its bootstrap fragility."""
-    changes = "; ".join(f"{POINT_LABELS[p]}: {label}" for p, label in v["closest_changes"].items())
-    if v["verdict"] == "every reading":
+    changes = "; ".join(f"{POINT_LABELS[p]}: {label}" for p, label in v.closest_changes.items())
+    if v.verdict == "every reading":
         changes = "nothing: every reading reproduces it"
-    span = range_text(v)
-    return {"claim_id": v["claim"], "claim": v["label"], "paper": _number(v["paper"]), "tolerance": v["tolerance"],
-            "worked example": _number(v["default_value"]), "range over readings": span, "verdict": v["verdict"],
-            "reproduced in": f"{v['reproduced_in']} of {v['readings']}",
-            "closest reading": _number(v["closest_value"]) + ("" if v["closest_fragility"] is None else
-                                                               f" ({100 * v['closest_fragility']:.0f}% of resamples)"),
+    return {"claim_id": v.claim, "claim": v.label, "paper": _number(v.paper), "tolerance": v.tolerance,
+            "worked example": _number(v.default_value), "range over readings": range_text(v), "verdict": v.verdict,
+            "reproduced in": f"{v.reproduced_in} of {v.readings}",
+            "closest reading": _number(v.closest_value) + ("" if v.closest_fragility is None else
+                                                           f" ({100 * v.closest_fragility:.0f}% of resamples)"),
             "what it takes": changes or "the worked example"}
 
 
@@ -733,19 +842,19 @@ def headline_table(report: Report) -> list[dict]:
     """`verdict_row` for each headline claim, and one row for Figure 1's bar values together."""
     rows = [verdict_row(report.verdict(cid)) for cid in HEADLINE_CLAIMS]
     for j in report.joint:
-        common = shared_options(report, j["which"])
-        rows.append({"claim_id": j["claim"], "claim": j["label"], "paper": "", "tolerance": "each claim's",
-                     "worked example": "", "range over readings": "", "verdict": j["verdict"],
-                     "reproduced in": f"{j['reproduced_in']} of {j['readings']}", "closest reading": "",
+        common = shared_options(report, j.which)
+        rows.append({"claim_id": j.claim, "claim": j.label, "paper": "", "tolerance": "each claim's",
+                     "worked example": "", "range over readings": "", "verdict": j.verdict,
+                     "reproduced in": f"{j.reproduced_in} of {j.readings}", "closest reading": "",
                      "what it takes": "; ".join(f"{p}: {' or '.join(labels)}" for p, labels in common.items())
-                     if j["which"] else "no reading reproduces them together"})
+                     if j.which else "no reading reproduces them together"})
     bars = [report.verdict(c) for c in BAR_CLAIMS]
-    kinds = {b["verdict"] for b in bars}
+    kinds = {b.verdict for b in bars}
     verdict = kinds.pop() if len(kinds) == 1 else "some readings"
     rows.append({"claim_id": "fig1_bars", "claim": f"Figure 1's {len(bars)} bar values", "paper": "read off the figure",
-                 "tolerance": bars[0]["tolerance"], "worked example": "see Checking the paper",
+                 "tolerance": bars[0].tolerance, "worked example": "see Checking the paper",
                  "range over readings": "", "verdict": verdict,
-                 "reproduced in": f"{sum(b['reproduced_in'] > 0 for b in bars)} of {len(bars)} bars under any reading",
+                 "reproduced in": f"{sum(b.reproduced_in > 0 for b in bars)} of {len(bars)} bars under any reading",
                  "closest reading": "", "what it takes": "the paper claims only the percentages in its text"})
     return rows
 
@@ -840,7 +949,7 @@ def _pct(x: float) -> str:
 def what_reproduced(report: Report) -> WhatReproduced:
     """The landing page's numbers and verdicts, each computed here from the report (the page only glues)."""
     found = {f["claim_id"]: f for f in findings(report)}
-    v: dict[str, object] = {"wr_n_readings": report.data["n_readings"]}
+    v: dict[str, object] = {"wr_n_readings": report.n_readings}
     v["wr_min_mem"] = _pct(found["fig1_memory_saving"]["range"][0])
     v["wr_min_flops"] = _pct(found["fig1_flops_saving"]["range"][0])
     v["wr_f_mem"] = _pct(found["fig1_memory_saving"]["ours"])
@@ -848,10 +957,10 @@ def what_reproduced(report: Report) -> WhatReproduced:
     v["wr_f_gain"] = format_number(found["fig1_loss_gain_equal_z"]["ours"])
     v["wr_f_size"] = format_number(found["fig1_optimum_size"]["ours"])
     v["wr_f_t4"] = found[TABLE4]["ours"]
-    v["wr_f_t4_within"] = report.default()["table4_agree_within"]
-    both = next(j for j in report.joint if j["claim"] == "joint:both_savings")
-    v["wr_joint_baseline"] = " or ".join(shared_options(report, both["which"]).get("baseline", ["of any kind"]))
-    named_both = sum(r["options"]["baseline"] == "table9_32x8" for r in report.readings if r["id"] in both["which"])
+    v["wr_f_t4_within"] = report.default_reading().table4_agree_within
+    both = next(j for j in report.joint if j.claim == "joint:both_savings")
+    v["wr_joint_baseline"] = " or ".join(shared_options(report, both.which).get("baseline", ["of any kind"]))
+    named_both = sum(r.options["baseline"] == "table9_32x8" for r in report.readings if r.id in both.which)
     v["wr_joint_named"] = "none" if named_both == 0 else f"{named_both}"
     for cid, key in (("fig1_loss_gain_equal_z", "wr_f_gain_verdict"), ("fig1_optimum_size", "wr_f_size_verdict")):
         f = found[cid]
@@ -861,7 +970,7 @@ def what_reproduced(report: Report) -> WhatReproduced:
         v[f"wr_verdict_{row['claim_id']}"] = row["verdict"]
         v[f"wr_reproduced_in_{row['claim_id']}"] = row["reproduced in"]
     for j in report.joint:
-        v[f"wr_{j['claim'].replace(':', '_')}"] = f"{j['reproduced_in']} of {j['readings']}"
+        v[f"wr_{j.claim.replace(':', '_')}"] = f"{j.reproduced_in} of {j.readings}"
     v["wr_t4_ztol"] = f"{100 * TABLE4_Z_TOLERANCE:g}%"
     rows = ([r for r in rows if not r["claim_id"].startswith("joint:")]
             + [r for r in rows if r["claim_id"].startswith("joint:")])
@@ -871,8 +980,8 @@ def what_reproduced(report: Report) -> WhatReproduced:
                               f"{named['fig1_flops_saving']['reproduced']} of its "
                               f"{named['fig1_memory_saving']['readings']} readings")
     v["wr_bars"] = next(r for r in rows if r["claim_id"] == "fig1_bars")["reproduced in"]
-    shares_512k = [r["claims"]["memory_share_512k"]["ours"] for r in report.readings
-                   if r["claims"]["memory_share_512k"]["ours"] is not None]
+    shares_512k = [r.claims["memory_share_512k"].ours for r in report.readings
+                   if r.claims["memory_share_512k"].ours is not None]
     v["wr_strict_512k"] = (f"no reading goes under 10% itself (the lowest is {format_number(min(shares_512k))})"
                            if min(shares_512k) >= 0.10 else f"{sum(s < 0.10 for s in shares_512k)} readings go under "
                                                             "10% itself")
@@ -883,5 +992,5 @@ def what_reproduced(report: Report) -> WhatReproduced:
                                  f"{_pct(plotted['flops_saving'])} as Figure 2 counts")
     for verdict, key in (("every reading", "wr_every"), ("some readings", "wr_some"), ("no reading", "wr_none")):
         v[key] = "; ".join(r["claim"] for r in single if r["verdict"] == verdict) or "none of them"
-    v["wr_t4_unchecked"] = len(paper.table("table4")) - report.readings[0]["table4_checkable"]
+    v["wr_t4_unchecked"] = len(paper.table("table4")) - report.readings[0].table4_checkable
     return WhatReproduced(v, found, [r for r in rows if r["claim_id"] != "fig1_bars"])

@@ -652,7 +652,7 @@ def _reading_options(report, grid) -> tuple[dict, list]:
     from gqa.readings import POINTS
 
     return ({p: {k: o.label for k, o in grid.points[p].items()} for p in POINTS},
-            [r["options"] for r in report.readings])
+            [r.options for r in report.readings])
 
 
 def claim_spec_curve(report, grid, claim, ylabel: str) -> plt.Figure:
@@ -660,8 +660,8 @@ def claim_spec_curve(report, grid, claim, ylabel: str) -> plt.Figure:
     reading, the paper's value and tolerance band, and how many readings reproduce it."""
     points, options = _reading_options(report, grid)
     v = report.verdict(claim.id)
-    return spec_curve([r["claims"][claim.id]["ours"] for r in report.readings], options, points, ylabel,
-                      f"{claim.label}: {v['reproduced_in']} of {v['readings']} readings reproduce it",
+    return spec_curve([r.claims[claim.id].ours for r in report.readings], options, points, ylabel,
+                      f"{claim.label}: {v.reproduced_in} of {v.readings} readings reproduce it",
                       paper=claim.value, band=claim.band())
 
 
@@ -671,13 +671,13 @@ def table4_spec_curve(report, grid) -> plt.Figure:
 
     points, options = _reading_options(report, grid)
     first = report.readings[0]
-    return spec_curve([r["table4_agree"] for r in report.readings], options, points,
-                      f"cells that agree (of {first['table4_checkable']})",
-                      f"Table 4: {report.verdict('table4')['reproduced_in']} of {report.data['n_readings']} readings "
-                      "reproduce every checkable cell", paper=first["table4_checkable"],
-                      band=(first["table4_checkable"],) * 2,
-                      cells=[[c["agree"] for c in r["table4_cells"]] for r in report.readings],
-                      cell_labels=[f"ℒ* = {c['target_loss']:g}, {tokens(c['context'])}" for c in first["table4_cells"]])
+    return spec_curve([r.table4_agree for r in report.readings], options, points,
+                      f"cells that agree (of {first.table4_checkable})",
+                      f"Table 4: {report.verdict('table4').reproduced_in} of {report.n_readings} readings "
+                      "reproduce every checkable cell", paper=first.table4_checkable,
+                      band=(first.table4_checkable,) * 2,
+                      cells=[[c.agree for c in r.table4_cells] for r in report.readings],
+                      cell_labels=[f"ℒ* = {c.target_loss:g}, {tokens(c.context)}" for c in first.table4_cells])
 
 
 def decode_time_panels(decode, n_heads: int) -> plt.Figure:

@@ -31,11 +31,11 @@ def cmd_readings(args: argparse.Namespace) -> int:
     report = readings.evaluate(grid, resamples=args.resamples, seed=args.seed, cache=not args.no_cache,
                                progress=progress)
     if args.json:
-        json.dump(report.data, sys.stdout, indent=1 if args.indent else None)
+        json.dump(report.to_json(), sys.stdout, indent=1 if args.indent else None)
         print()
         return 0
     print(f"A sensitivity analysis over {n} readings of the paper "
-          f"({', '.join(f'{len(o)} {p}' for p, o in grid.points.items())}), from {report.data['grid']}. "
+          f"({', '.join(f'{len(o)} {p}' for p, o in grid.points.items())}), from {report.grid}. "
           f"Resample shares are over {args.resamples} bootstrap resamples of Figure 2's points, conditional on the "
           "reading named (it is chosen, not resampled).")
     print(f"default reading: {readings.reading_id(grid.default)}\n")
@@ -44,22 +44,22 @@ def cmd_readings(args: argparse.Namespace) -> int:
     print("-" * len(header))
     for v in report.verdicts:
         span = readings.range_text(v, _value)
-        print(f"{v['label'][:38]:<38} {_value(v['paper']):>7} {v['tolerance'][:11]:>11} "
-              f"{_value(v['default_value']):>8} {span:>20}  {v['reproduced_in']}/{v['readings']} ({v['verdict']})")
+        print(f"{v.label[:38]:<38} {_value(v.paper):>7} {v.tolerance[:11]:>11} "
+              f"{_value(v.default_value):>8} {span:>20}  {v.reproduced_in}/{v.readings} ({v.verdict})")
     print("\nclaims that hang together, judged under one reading at once:")
     for j in report.joint:
-        print(f"  {j['label']:<44} {j['reproduced_in']}/{j['readings']} ({j['verdict']})")
-        for point, keys in readings.shared_options(report, j["which"]).items():
+        print(f"  {j.label:<44} {j.reproduced_in}/{j.readings} ({j.verdict})")
+        for point, keys in readings.shared_options(report, j.which).items():
             print(f"      all of them take {point}: {', '.join(keys)}")
     print("\nclosest reading for each claim not reproduced under every reading, chosen claim by claim (these "
           "readings can contradict each other; the joint rows above do not):")
     for v in report.verdicts:
-        if v["verdict"] == "every reading":
+        if v.verdict == "every reading":
             continue
-        changes = "; ".join(f"{p}: {label}" for p, label in v["closest_changes"].items()) or "the default reading"
-        share = ("" if v["closest_fragility"] is None else
-                 f" (reproduces in {100 * v['closest_fragility']:.0f}% of resamples under that reading)")
-        print(f"  {v['label']}: {_value(v['closest_value'])} under {changes}{share}")
+        changes = "; ".join(f"{p}: {label}" for p, label in v.closest_changes.items()) or "the default reading"
+        share = ("" if v.closest_fragility is None else
+                 f" (reproduces in {100 * v.closest_fragility:.0f}% of resamples under that reading)")
+        print(f"  {v.label}: {_value(v.closest_value)} under {changes}{share}")
     return 0
 
 
