@@ -207,21 +207,19 @@ def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: H
              setting: CostSetting = FIG2_SETTING) -> dict:
     """Figure 1's claim from the fits: the size `heads` needs to reach the baseline's loss, its memory
     and FLOPs savings against the exact baseline shape, and the loss it reaches at the baseline's Z."""
-    base = shape_cost(BASELINE, context)
-    n_star = fits[heads].params_for_loss(target)
-    ours = search.cost_at(heads, n_star, context, setting)
+    cmp = search.compare({heads: fits[heads]}, target, context, BASELINE, setting, baseline_loss=target)
+    ours = cmp.optimum
     ours_parts = search.cost_parts(ours, context, setting)
-    n_equal_z = search.params_for_score(heads, base["z"], context, setting)
-    loss_equal_z = float(fits[heads].predict(n_equal_z))
+    base = shape_cost(BASELINE, context)
     paper_models = shape_cost(PAPER_OPTIMUM, context)
     return {
-        "target": target, "heads": heads, "params_star": n_star, "layers_star": ours.layers,
+        "target": target, "heads": heads, "params_star": ours.params, "layers_star": ours.layers,
         "d_model_star": ours.d_model, "baseline": base, "optimum_memory_bytes": ours.memory_bytes,
         "optimum_flops": ours.flops, "optimum_z": ours.z,
         "optimum_weights_bytes": ours_parts["weights_bytes"], "optimum_flops_invariant": ours_parts["flops_invariant"],
-        "memory_saving": 1 - ours.memory_bytes / base["memory_bytes"],
-        "flops_saving": 1 - ours.flops / base["flops"],
-        "params_equal_z": n_equal_z, "loss_equal_z": loss_equal_z, "loss_gain": target - loss_equal_z,
+        "memory_saving": cmp.memory_saving, "flops_saving": cmp.flops_saving,
+        "params_equal_z": cmp.params_at_equal_cost, "loss_equal_z": cmp.loss_at_equal_cost,
+        "loss_gain": cmp.loss_gain,
         "paper_optimum": paper_models,
         "paper_models_memory_saving": 1 - paper_models["memory_bytes"] / base["memory_bytes"],
         "paper_models_flops_saving": 1 - paper_models["flops"] / base["flops"],

@@ -354,12 +354,23 @@ def compare(fits: Mapping[Heads, PowerLaw], target: float, context: int, baselin
     loss = baseline_loss if isinstance(baseline, Shape) and not assumed else target
     base = _baseline_cost(fits, target, context, baseline, setting)
     optimum = search(candidates, loss, context, setting, max_extrapolation=max_extrapolation)[0]
-    n_equal = params_for_score(optimum.heads, base.score, context, setting)
-    loss_equal = float(fits[optimum.heads].predict(n_equal))
+    return comparison(optimum, base, loss, fits[optimum.heads], context, setting, assumed=assumed)
+
+
+def comparison(optimum: Candidate, base: Candidate, loss: float, law: PowerLaw, context: int, setting: CostSetting,
+               *, assumed: bool = False, params_equal_cost: float | None = None) -> Comparison:
+    """The one comparison of an optimum with a baseline, both costed at `loss` and `context`: the savings
+    (1 − optimum / baseline, on the objective, memory bytes, FLOPs and Z), and the loss the optimum's `law`
+    reaches at the baseline's cost, at the size `params_equal_cost` (found by bisection when not given; a
+    caller comparing many laws against one baseline finds it once). `compare`, Figure 1's headline and every
+    reading of the paper are this comparison."""
+    if params_equal_cost is None:
+        params_equal_cost = params_for_score(optimum.heads, base.score, context, setting)
+    loss_equal = float(law.predict(params_equal_cost))
     return Comparison(optimum, base, loss, assumed, setting.objective, 1 - optimum.score / base.score,
                       1 - optimum.memory_bytes / base.memory_bytes, 1 - optimum.flops / base.flops,
-                      1 - optimum.z / base.z, loss_equal, loss - loss_equal, n_equal,
-                      fits[optimum.heads].extrapolation(n_equal))
+                      1 - optimum.z / base.z, loss_equal, loss - loss_equal, params_equal_cost,
+                      law.extrapolation(params_equal_cost))
 
 
 def saving_interval(boot: Bootstrap, target: float, context: int, baseline: Heads | Shape,

@@ -143,3 +143,20 @@ def test_z_shares_by_hand_and_the_notation_pages_table():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == f"{100 * named['z_flops_share_baseline']:.1f}% of $Z$"
         assert cells[2] == f"{100 * named['z_flops_share_ours']:.1f}% of $Z$"
+
+
+def test_one_comparison_serves_compare_and_figure_1s_headline():
+    """fig2.headline is search.compare with (8, 1) alone against the exact (32, 8) shape at the target loss:
+    both give the same savings and loss gain, and the comparison's savings are 1 − optimum / baseline."""
+    from gqa import scaling, search
+
+    fits = scaling.fit_family(fig2.fit_data(fig2.identify(fig2.models())))
+    head = fig2.headline(fits, target=2.615)
+    cmp = search.compare({(8, 1): fits[(8, 1)]}, 2.615, fig2.CONTEXT, fig2.BASELINE, fig2.FIG2_SETTING,
+                         baseline_loss=2.615)
+    assert (head["memory_saving"], head["flops_saving"], head["loss_gain"]) == \
+        (cmp.memory_saving, cmp.flops_saving, cmp.loss_gain)
+    assert cmp.memory_saving == 1 - cmp.optimum.memory_bytes / cmp.baseline.memory_bytes
+    # at the size the comparison reports, the optimum costs what the baseline costs (Z), within bisection
+    at_equal = search.cost_at((8, 1), cmp.params_at_equal_cost, fig2.CONTEXT, fig2.FIG2_SETTING)
+    assert at_equal.z == pytest.approx(cmp.baseline.z, rel=1e-9)
