@@ -233,14 +233,24 @@ def time_cold(fn: Callable[..., object], inputs: tuple[torch.Tensor, ...], devic
     `streaming_bytes`, four times the last-level cache) of other copies are read between two uses of one.
     Only data is streamed: the code the call runs stays cached, as in a model (evicting everything, code
     included, adds tens of microseconds of instruction misses to every call). The inputs themselves are not
-    used: making the copies reads them again and again, and keeps them cached. Repeats as `time_call` does,
-    after one warm-up call.
+    used: making the copies reads them again and again, and keeps them cached. When more copies would be
+    needed than calls are timed (`max_repeats`), each call gets its own copy, used once, and one write of
+    `evict_bytes` after they are made evicts them all. Repeats as `time_call` does, after one warm-up call
+    (on a copy no timed call reads).
     """
     size = sum(t.numel() * t.element_size() for t in inputs)
     evict = streaming_bytes(device) if evict_bytes is None else evict_bytes
+    rotation = -(-evict // max(size, 1))  # copies that, read in turn, evict one another
     copies = [tuple(t.clone() for t in inputs)]  # not the inputs: the copying reads them, and they stay cached
-    for _ in range(-(-evict // max(size, 1))):
+    for _ in range(min(rotation, max_repeats)):
         copies.append(tuple(t.clone() for t in copies[-1]))  # each copy made from the last, so no source stays hot
+    if rotation > max_repeats:
+        # Small inputs: every timed call gets a copy of its own, used once, so one stream of `evict` bytes
+        # written after the copies are made evicts them all (thousands of small copies would take minutes).
+        flush = torch.empty(evict, dtype=torch.uint8, device=device)
+        flush.fill_(1)
+        sync(device)
+        del flush
     fn(*copies[-1])
     times: list[float] = []
     while len(times) < max_repeats and (sum(times) < min_seconds or len(times) < 5):
