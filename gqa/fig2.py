@@ -158,11 +158,14 @@ BASELINE = Shape(36, 1536, 32, 8, name="Llama-3-style (32, 8) at 1.2B")  # Table
 PAPER_OPTIMUM = Shape(36, 2048, 8, 1, name="(8, 1) at 1.8B")  # Table 7's 1.8B shape with (8, 1)
 
 
-def shape_cost(shape: Shape, context: int = CONTEXT) -> dict:
-    """Figure 2's accounting of one exact shape: N (non-embedding), bytes of weights and KV cache,
-    FLOPs per sequence (time-invariant 2N·T and total), and Z."""
-    c = search.cost_of_shape(shape, context, FIG2_SETTING)
-    parts = search.cost_parts(c, context, FIG2_SETTING)  # the one split of a costed model
+def shape_cost(shape: Shape, context: int = CONTEXT, setting: CostSetting = FIG2_SETTING) -> dict:
+    """One exact shape costed (Figure 2's accounting unless told): N (non-embedding), bytes of weights and KV
+    cache, FLOPs (per sequence under Figure 2's accounting; time-invariant and total), and Z."""
+    return _parts(search.cost_of_shape(shape, context, setting), context, setting)
+
+
+def _parts(c: search.Candidate, context: int, setting: CostSetting) -> dict:
+    parts = search.cost_parts(c, context, setting)  # the one split of a costed model
     return {"params": c.params, **{k: parts[k] for k in ("weights_bytes", "kv_bytes", "memory_bytes",
                                                           "flops_invariant", "flops")}, "z": c.z}
 
@@ -210,10 +213,11 @@ def headline(fits: dict, target: float = 2.615, context: int = CONTEXT, heads: H
     cmp = search.compare({heads: fits[heads]}, target, context, BASELINE, setting, baseline_loss=target)
     ours = cmp.optimum
     ours_parts = search.cost_parts(ours, context, setting)
-    base = shape_cost(BASELINE, context)
-    paper_models = shape_cost(PAPER_OPTIMUM, context)
+    base = _parts(cmp.baseline, context, setting)  # every number below under the one setting
+    paper_models = shape_cost(PAPER_OPTIMUM, context, setting)
     return {
-        "target": target, "heads": heads, "params_star": ours.params, "layers_star": ours.layers,
+        "target": target, "context": context, "heads": heads, "params_star": fits[heads].params_for_loss(target),
+        "layers_star": ours.layers,
         "d_model_star": ours.d_model, "baseline": base, "optimum_memory_bytes": ours.memory_bytes,
         "optimum_flops": ours.flops, "optimum_z": ours.z,
         "optimum_weights_bytes": ours_parts["weights_bytes"], "optimum_flops_invariant": ours_parts["flops_invariant"],

@@ -44,7 +44,7 @@ class Rebuilt:
 
     points: pd.DataFrame  # one row per digitised point (data/paper/fig2_points.csv)
     models: pd.DataFrame  # one row per model: its three coordinates (memory, FLOPs, Z) and their loss spread
-    unit: pd.Series  # FLOPs per sequence over FLOPs per token of each model: the context T it implies
+    unit: pd.Series  # of the MHA models: plotted FLOPs over Eq. 3's per token, in units of T (1.0: per sequence)
     ratio: pd.Series  # d / L of the sizes solved from each model's memory and FLOPs
     found: pd.DataFrame  # the shapes identified in the family d = 128·L, with residuals in decades
     table9: pd.DataFrame  # the same, identified among Table 9's shapes

@@ -18,9 +18,8 @@ from gqa import cost, search
 from gqa.scaling import Bootstrap, PowerLaw, ols_check
 from gqa.search import Heads
 from gqa.shapes import Shape
+from gqa.study_limits import E_AT_BOUND
 from gqa.units import format_number
-
-E_AT_BOUND = 1e-6  # a fitted E at or below this sits at its lower bound, 0: the law is a pure power law
 
 
 def _exact(sizes: Sequence[float], shared_e: bool) -> bool:

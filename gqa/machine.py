@@ -235,8 +235,8 @@ def time_cold(fn: Callable[..., object], inputs: tuple[torch.Tensor, ...], devic
     included, adds tens of microseconds of instruction misses to every call). The inputs themselves are not
     used: making the copies reads them again and again, and keeps them cached. When more copies would be
     needed than calls are timed (`max_repeats`), each call gets its own copy, used once, and one write of
-    `evict_bytes` after they are made evicts them all. Repeats as `time_call` does, after one warm-up call
-    (on a copy no timed call reads).
+    `evict_bytes` after they are made evicts them all, and the warm-up call reads a copy no timed call reads.
+    Repeats as `time_call` does, after that one warm-up call.
     """
     size = sum(t.numel() * t.element_size() for t in inputs)
     evict = streaming_bytes(device) if evict_bytes is None else evict_bytes

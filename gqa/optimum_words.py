@@ -18,10 +18,10 @@ from gqa.regimes import Facts
 from gqa.scaling import PowerLaw
 from gqa.search import Comparison, CostSetting, Heads, PatternDiagnosis, balance_context_of_shape, z_shares
 from gqa.shapes import PAPER_SCALING_SHAPES, Shape
+from gqa.study_limits import E_AT_BOUND
 from gqa.units import and_list, format_bytes, format_count, format_duration, format_number, format_tokens, signed
 
 TABLE4_SPAN = (8192, 131072)  # the contexts of the paper's Table 4, in tokens
-PURE_POWER_LAW_E = 1e-6  # a fitted E at or below this sits at its lower bound: a pure power law
 
 
 def targets_across(losses: Sequence[float], n: int = 6) -> list[float]:
@@ -101,7 +101,7 @@ def headline_words(cmp: Comparison, baseline: Heads, target: float, context: int
     an extrapolation (and of what kind of law), and each model's memory share of Z."""
     outside = cmp.equal_cost_extrapolation > 1
     how_far = format_number(cmp.equal_cost_extrapolation)
-    law = ("whose E sits at its lower bound (a pure power law)" if fits[cmp.optimum.heads].e <= PURE_POWER_LAW_E
+    law = ("whose E sits at its lower bound (a pure power law)" if fits[cmp.optimum.heads].e <= E_AT_BOUND
            else "fitted on tiny models")
     shares = [z_shares(c, setting)["memory"] for c in (cmp.baseline, cmp.optimum)]
     return {

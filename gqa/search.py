@@ -362,8 +362,8 @@ def comparison(optimum: Candidate, base: Candidate, loss: float, law: PowerLaw, 
     """The one comparison of an optimum with a baseline, both costed at `loss` and `context`: the savings
     (1 − optimum / baseline, on the objective, memory bytes, FLOPs and Z), and the loss the optimum's `law`
     reaches at the baseline's cost, at the size `params_equal_cost` (found by bisection when not given; a
-    caller comparing many laws against one baseline finds it once). `compare`, Figure 1's headline and every
-    reading of the paper are this comparison."""
+    caller comparing many laws against one baseline finds it once, as every reading of the paper does).
+    `compare` (gqa plan, gqa bench decode), Figure 1's headline and the readings are this comparison."""
     if params_equal_cost is None:
         params_equal_cost = params_for_score(optimum.heads, base.score, context, setting)
     loss_equal = float(law.predict(params_equal_cost))

@@ -1,9 +1,9 @@
 """What chapter 3 says about a recorded study: where its runs were made, the pattern of their losses, its
-design, and the live demonstration run, each as the sentences the book glues.
+design, and the live demonstration run, each as the sentences (and one table) the book shows.
 
 Records are run records as `gqa.runs` stores them (one dict per run); sizes N are non-embedding parameters;
-losses are validation losses in nats per token; wall times in seconds. Every function returns text computed
-from the records, so the prose follows whatever runs a profile has recorded, none included.
+losses are validation losses in nats per token; wall times in seconds. Every sentence is computed from the
+records, so the prose follows whatever runs a profile has recorded, none included.
 """
 
 from __future__ import annotations

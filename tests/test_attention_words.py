@@ -107,3 +107,42 @@ def test_prefill_words_say_where_a_backend_stopped():
 
 def test_without_a_bench_the_sentence_says_how_to_make_one():
     assert words.bench_words(None, "ci").startswith("No decode benchmark with fitted losses")
+
+
+def _model(heads, layers, d, tokens_s, mem):
+    return {"heads": heads, "layers": layers, "d_model": d, "fitted_loss": 3.0, "tokens_per_s": tokens_s,
+            "step_ms_median": 1000 / tokens_s, "step_ms_p10": 0.9 * 1000 / tokens_s,
+            "step_ms_p90": 1.1 * 1000 / tokens_s, "floor_share": 0.25, "memory_bytes": mem, "threads": 2,
+            "shape": f"L={layers} d={d}", "flops_per_token": 2e6}
+
+
+def _bench(opt_tokens, depth_ratio, llc):
+    return {"context": 4096, "target_loss": 3.0, "loss_gap": 0.001, "kv_ratio": 8 * depth_ratio,
+            "kv_ratio_from_heads": 8.0, "kv_ratio_from_depth": depth_ratio,
+            "measured_throughput_ratio": opt_tokens / 100,
+            "predicted_by_memory": 2.0, "predicted_by_flops": 1.1, "steps": 64, "read_bandwidth_gb_s": 10.0,
+            "llc_bytes": llc, "source": "gqa bench decode", "device_name": "Test CPU", "date": "2026-12-07",
+            "rows": {"optimum": _model([8, 1], 2, 64, opt_tokens, 5e6), "baseline": _model([8, 8], 2, 64, 100, 9e6)}}
+
+
+def test_the_bench_paragraph_follows_its_numbers():
+    said = words.bench_words(_bench(150, 1.0, 0), "cpu")
+    # measured 1.5x against 2x predicted from memory: 25% below
+    assert "(8, 1) decodes 150 tokens/s against 100: 1.50 times faster, where the cost model predicts 2.00" in said
+    assert "the measured ratio is 25% below the memory prediction" in said
+    assert "1.00 times from the depths (what the two shapes give). " in said and "steps of 32" not in said
+    assert "last-level cache" not in said.split("copies the cache it reads.")[1]
+    other = words.bench_words(_bench(250, 1.5, 64e6), "cpu")
+    assert "25% above the memory prediction" in other  # 2.5x against 2x
+    assert "the FFN width moves in steps of 32" in other  # the depths differ too
+    assert "Both models fit in this machine's last-level cache (64.0 MB)" in other
+    table = words.bench_table(_bench(150, 1.0, 0))
+    assert list(table.index) == ["optimum: (8, 1)", "baseline: (8, 8)"]
+    assert table.loc["optimum: (8, 1)", "memory (MB)"] == "5.00"
+
+
+def test_table5_sentence_puts_the_papers_ratio_beside_eq4s():
+    row = pd.Series({"ours_8_1": 160.0, "baseline_32_8": 100.0})
+    said = words.table5_words(row, {"memory_ratio": 1.25}, {"memory_ratio": 1.5})
+    assert "160 against 100 tokens/s, 1.60 times faster, for models whose memory ratio by Eq. 4 is 1.25" in said
+    assert "(as Eq. 3-5 are written; 1.50 as Figure 2 counts)" in said

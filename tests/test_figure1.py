@@ -73,3 +73,13 @@ def test_the_two_accountings_are_named_apart():
     assert set(said) == {"fig2_mem_saving", "fig2_flops_saving", "fig2_kv_share", "eq_kv_share", "z_flops_eq_base",
                          "z_flops_eq_ours", "z_flops_fig2_base", "z_flops_fig2_ours"}
     assert all(v.endswith("%") for k, v in said.items() if k.startswith(("z_", "fig2_m", "fig2_f")))
+    # Figure 2's accounting (N without embeddings, FLOPs per sequence, Z on bytes), the named shapes costed here
+    from gqa import fig2, search
+    from gqa.units import format_number
+
+    ours, base = (search.cost_of_shape(s, 131072, fig2.FIG2_SETTING) for s in (fig2.PAPER_OPTIMUM, fig2.BASELINE))
+    assert said["fig2_mem_saving"] == f"{format_number(100 * (1 - ours.memory_bytes / base.memory_bytes))}%"
+    assert said["fig2_flops_saving"] == f"{format_number(100 * (1 - ours.flops / base.flops))}%"
+    # 1B MHA, Figure 2's accounting: KV 2·T·36·64·24 values against N = 36·(1536·64·96 + 3·1536·4096) (BF16 both)
+    kv, n = 2 * 131_072 * 36 * 64 * 24, 36 * (1536 * 64 * 96 + 3 * 1536 * 4096)
+    assert said["fig2_kv_share"] == f"{kv / (kv + n):.4f}"

@@ -17,9 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = {"units", "values", "shapes", "cost", "architecture", "hardware", "scaling", "search", "regimes",
-          "study_limits", "head_law", "optimum_words"}
+          "study_limits", "head_law", "optimum_words",
+          "fits_words"}
 PAPER_AND_DATA = {"paths", "paper", "digitise", "figure1", "fig2", "fig2_words", "readings", "readings_words",
-                  "fits_words", "sources", "config", "data", "profiles", "runs", "study", "pilot", "hf_config",
+                  "sources", "config", "data", "profiles", "runs", "study", "pilot", "hf_config",
                   "exercises"}
 ML_STACK = {"attention", "cpu_decode", "model", "train", "sweep", "machine"}
 MEASUREMENT = {"profiling", "checks", "benchmarks", "real_models", "gpu_check", "attention_words"}

@@ -222,7 +222,7 @@ def test_time_per_byte_slopes_tell_a_backend_that_follows_the_cache_from_one_tha
 
 
 @pytest.mark.parametrize("kib, max_repeats", [(4, 8), (512, 50)])
-def test_a_cold_timing_never_reads_a_copy_still_in_the_cache(kib, max_repeats):
+def test_a_cold_timing_never_reads_a_copy_still_in_the_cache(kib, max_repeats, monkeypatch):
     """Small inputs: each timed call gets a copy of its own, read once (after a write of the eviction bytes).
     Large ones: the copies rotate, with at least `evict_bytes` of other copies read between two uses of one.
     The inputs themselves are never timed (making the copies reads them)."""
@@ -232,16 +232,23 @@ def test_a_cold_timing_never_reads_a_copy_still_in_the_cache(kib, max_repeats):
 
     evict = 1 << 20  # 1 MiB to evict: 256 copies of 4 KiB, 2 of 512 KiB
     x = torch.zeros(kib * 256)  # kib KiB of float32
-    seen = []
+    seen, flushes, empty = [], [], torch.empty
+
+    def counting_empty(*size, **kwargs):
+        flushes.append((size, len(seen)))  # how big, and how many calls had run by then
+        return empty(*size, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", counting_empty)
     time_cold(lambda t: seen.append(t.data_ptr()), (x,), "cpu", min_seconds=0.0, max_repeats=max_repeats,
               evict_bytes=evict)
     assert x.data_ptr() not in seen and len(seen) > 5
     rotation = -(-evict // (kib * 1024))
     if rotation > max_repeats:
         assert len(set(seen)) == len(seen)  # one copy per call (the warm-up's too), each read once
+        assert flushes == [((evict,), 0)]  # and one write of the eviction bytes, before the first call
     else:  # between two reads of one copy (the warm-up's included), at least `evict` bytes of others are read
         last = {}
         for i, ptr in enumerate(seen):
             assert ptr not in last or (i - last[ptr]) * kib * 1024 > evict
             last[ptr] = i
-        assert len(set(seen)) < len(seen)  # and they do rotate
+        assert len(set(seen)) < len(seen) and flushes == []  # they rotate, and evict one another

@@ -15,8 +15,7 @@ def record(run_id, n_h, n_kv, d, loss, cpu="Intel Xeon", commit="a" * 40, hours=
             "machine": {"cpu": cpu, "cores": 2, "torch": "2.13.0+cpu"}, "git_commit": commit}
 
 
-# (8, 1) at two sizes, loss falling; (4, 1) at the same two sizes, loss rising; (8, 1) sits lower at d = 32
-# but not at d = 64.
+# (8, 1) at two sizes, loss falling; (4, 1) at the same two sizes, loss rising; (8, 1) sits lower at both.
 RECORDS = [record("a", 8, 1, 32, 4.0), record("b", 8, 1, 64, 3.5), record("c", 4, 1, 32, 4.2),
            record("d", 4, 1, 64, 4.3, cpu="AMD EPYC", hours=0.5)]
 
@@ -31,6 +30,8 @@ def test_the_loss_pattern_counts_falls_per_configuration_and_orders_per_size():
                                            "more query heads sit lower in both sizes.")
     flipped = RECORDS[:2] + [record("c", 4, 1, 32, 3.9), record("d", 4, 1, 64, 3.4)]
     assert study.loss_pattern(flipped).endswith("more query heads sit lower in none of the 2 sizes.")
+    mixed = RECORDS[:3] + [record("d", 4, 1, 64, 3.4)]  # (8, 1) lower at d = 32, (4, 1) lower at d = 64
+    assert study.loss_pattern(mixed).endswith("more query heads sit lower in 1 of the 2 sizes.")
     only_mha = [record("e", 4, 4, 32, 4.0), record("f", 4, 4, 64, 3.0)]
     assert study.loss_pattern(only_mha) == "Loss falls with size in the only configuration."
 

@@ -1,19 +1,16 @@
-"""What a chapter notebook calls besides the library: glue that remembers, a closing summary, and
-sentences chosen by the numbers they state.
+"""What a chapter notebook calls besides the library: glue that remembers, and a closing summary.
 
 `glue` is myst-nb's glue (the book substitutes the value into the prose) that also keeps the text, so
 `summary()` can end the notebook with a visible table of every value the prose quotes: a papermill run
 opened in any notebook viewer shows its results without the book. Prose whose truth depends on a result
-is built here from the numbers (`signed`, `count_phrase`, `choose`) and glued whole, so no build prints a
-false sentence. `text_problems` is what such prose must never show (checked over the book and over a grid
-of parameters).
+is built by the library's `*_words` functions from the numbers and glued whole (`glue_all`), so no build
+prints a false sentence. `text_problems` is what such prose must never show (checked over the book and over
+a grid of parameters).
 """
 
 from __future__ import annotations
 
 import re
-
-from gqa.units import and_list, count_phrase, signed  # noqa: F401 -- the notebooks import them from here, with glue
 
 _GLUED: dict[str, str] = {}
 
@@ -57,11 +54,6 @@ def summary(names: list[str] | None = None):
     values = glued()
     names = list(values) if names is None else [n for n in names if n in values]
     return pd.DataFrame({"value": [values[n] for n in names]}, index=pd.Index(names, name="glued name"))
-
-
-def choose(condition: bool, if_true: str, if_false: str) -> str:
-    """One of two sentences, by a condition computed from the results."""
-    return if_true if condition else if_false
 
 
 def with_used_values(source: str, params: dict) -> str:

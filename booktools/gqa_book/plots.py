@@ -630,19 +630,20 @@ def figure2_panels(pts: dict, curves: dict, inside: dict, context: int) -> plt.F
 
 def headline_bars(head: dict) -> plt.Figure:
     """Figure 1 rebuilt from `fig2.headline`: memory (GB, BF16) and FLOPs per sequence (10^15) of the paper's
-    (32, 8) baseline and of (8, 1) at the fitted N*, each split into weights and attention."""
+    (32, 8) baseline and of the fitted configuration at its N*, each split into weights and attention."""
     from gqa.units import format_count
 
-    base = head["baseline"]
+    base, (n_h, n_kv), at = head["baseline"], head["heads"], format_tokens(head["context"])
     fig, (ax_m, ax_c) = plt.subplots(1, 2, figsize=(10, 3.8))
-    labels = ["(32, 8) at 1.2B\n(paper's baseline)", f"(8, 1) at N* = {format_count(head['params_star'])}\n(our fit)"]
+    labels = ["(32, 8) at 1.2B\n(paper's baseline)",
+              f"({n_h}, {n_kv}) at N* = {format_count(head['params_star'])}\n(our fit)"]
     stacked_cost_bars(ax_m, labels, [base["weights_bytes"] / 1e9, head["optimum_weights_bytes"] / 1e9],
                       [base["kv_bytes"] / 1e9, (head["optimum_memory_bytes"] - head["optimum_weights_bytes"]) / 1e9],
-                      "memory (GB, BF16)", f"memory at T = 128K, loss {head['target']:g}")
+                      "memory (GB, BF16)", f"memory at T = {at}, loss {head['target']:g}")
     stacked_cost_bars(ax_c, labels, [base["flops_invariant"] / 1e15, head["optimum_flops_invariant"] / 1e15],
                       [(base["flops"] - base["flops_invariant"]) / 1e15,
                        (head["optimum_flops"] - head["optimum_flops_invariant"]) / 1e15],
-                      "FLOPs per sequence (10^15)", "FLOPs at T = 128K")
+                      "FLOPs per sequence (10^15)", f"FLOPs at T = {at}")
     ax_m.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from gqa.cli import main
-from gqa_book.notebook import count_phrase, signed
+from gqa.units import count_phrase, signed
 from gqa_book.render import render_site
 
 PNG = base64.b64encode(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
