@@ -1,7 +1,16 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# pytest-xdist workers share the machine's cores: each worker (and every notebook kernel or subprocess it
+# starts, which inherit the environment) gets its share of the cores as torch's thread count, not all of them.
+# On two cores with two workers, two threads each made OpenMP spin against the other worker and tripled the
+# time of the training and measuring tests. A value already set by the user wins.
+if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
 
 CORPUS_TEXT = [
     "def add(a, b):\n    return a + b\n",
