@@ -27,6 +27,7 @@ def test_decode_flops_follow_eq3_at_the_new_context():
     assert counted["total"] == analytic["total"] == 3 * (2 * matmul + 4 * 40 * 2 * 24 * 8)
 
 
+@pytest.mark.slow  # a real sweep: about 16 s
 def test_sweep_rows_and_memory_behaviour():
     cfg = profiling.SweepConfig(n_heads=16, kv_heads=[2], head_dim=64, decode_contexts=[8192],
                                 prefill_contexts=[128], min_seconds=0.01, bandwidth_rounds=1)
