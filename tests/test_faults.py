@@ -237,7 +237,7 @@ def test_four_concurrent_cold_prepares_build_one_cache(tmp_path):
 @pytest.mark.slow
 def test_a_prepare_killed_midway_leaves_nothing_that_breaks_the_rerun(tmp_path):
     env = _env(tmp_path)
-    argv = _gqa("data", "prepare", "--vocab-size", "300", "--max-bytes", "20000000")
+    argv = _gqa("data", "prepare", "--vocab-size", "300", "--max-bytes", "8000000")  # ~8 s to build here
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "tokens").glob("*.lock")):

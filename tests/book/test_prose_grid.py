@@ -31,7 +31,7 @@ PROSE_GRID = {
                      "head_dim": 8, "context": 16, "batch_size": 2, "tokens_per_param": 2, "lr": 1.0e-4,
                      "eval_interval": 10,
                      "eval_tokens": 1024, "limits_resamples": 10, "pilot_profile": "ci"},
-                    {"vocab_size": 1024, "max_bytes": 2500000, "layers": 3, "d_model": 48, "n_heads": 6,
+                    {"vocab_size": 1024, "max_bytes": 2500000, "layers": 3, "d_model": 40, "n_heads": 6,
                      "n_kv_heads": 3, "head_dim": 24,
                      "context": 128, "batch_size": 16, "tokens_per_param": 3, "lr": 0.01, "eval_interval": 1000,
                      "eval_tokens": 16384,
