@@ -63,3 +63,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("checkout"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def grid():
+    """The readings grid of data/paper/readings.yaml."""
+    from gqa import readings
+
+    return readings.load_grid()
+
+
+@pytest.fixture(scope="session")
+def report(grid):
+    """Every reading evaluated, with 12 bootstrap resamples, not cached on disk (shared by the readings tests)."""
+    from gqa import readings
+
+    return readings.evaluate(grid, resamples=12, cache=False)
+

@@ -14,16 +14,6 @@ from gqa.cli import main
 from gqa.shapes import Shape
 
 
-@pytest.fixture(scope="module")
-def grid():
-    return readings.load_grid()
-
-
-@pytest.fixture(scope="module")
-def report(grid):
-    return readings.evaluate(grid, resamples=12, cache=False)
-
-
 def test_the_grid_declares_every_option_the_issue_names_with_its_source(grid):
     options = {p: set(o) for p, o in grid.points.items()}
     assert options["irreducible_loss"] >= {"per_configuration", "shared", "per_query_heads"}

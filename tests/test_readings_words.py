@@ -1,19 +1,8 @@
 """Chapter 6's sentences about the readings, recounted here from the readings themselves."""
 
-import pytest
 
 from gqa import readings, readings_words
 from gqa.units import format_number
-
-
-@pytest.fixture(scope="module")
-def grid():
-    return readings.load_grid()
-
-
-@pytest.fixture(scope="module")
-def report(grid):
-    return readings.evaluate(grid, resamples=12, cache=False)
 
 
 def test_the_options_table_has_one_row_per_option_and_one_default_per_point(grid):
