@@ -18,7 +18,7 @@ from gqa import cost, search
 from gqa.scaling import Bootstrap, PowerLaw, ols_check
 from gqa.search import Heads
 from gqa.shapes import Shape
-from gqa.study_limits import E_AT_BOUND
+from gqa.study_limits import E_AT_BOUND, e_at_bound
 from gqa.units import format_number
 
 
@@ -53,8 +53,7 @@ def fit_words(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, ru
               resamples: int) -> dict[str, str | int]:
     """The fits in numbers and sentences: configurations, runs, the worst R², how many fits are exact, and
     which configurations' E sits at its lower bound (with their upper 95% limits where they have intervals)."""
-    at_bound = [h for h in fits if fits[h].e <= E_AT_BOUND]
-    uppers = [u for u in (boot.interval(h)["e"][1] for h in at_bound) if u > E_AT_BOUND]  # exact fits: none
+    at_bound, uppers = e_at_bound(fits, boot)
     none_at_bound = "Every configuration's E lies above its lower bound."
     return {
         "n_configs": len(fits), "n_runs": runs, "min_r2": f"{min(f.r2 for f in fits.values()):.4f}",

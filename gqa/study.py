@@ -56,9 +56,10 @@ def loss_pattern(records: list[dict]) -> str:
     if not records:
         return "No runs are recorded, so there is no pattern to report yet."
     table = frame(records)
+    configs = [g for _, g in table.groupby(["n_heads", "n_kv_heads"])]
     falls = sum(bool(len(g) > 1 and np.all(np.diff(g.sort_values("n_non_embedding")["val_loss"].to_numpy()) < 0))
-                for _, g in table.groupby(["n_heads", "n_kv_heads"]))
-    configs_seen = table.groupby(["n_heads", "n_kv_heads"]).ngroups
+                for g in configs)
+    configs_seen = len(configs)
     ordered_sizes, sizes_seen = 0, 0
     for _, group in table[table["n_kv_heads"] == 1].groupby(["layers", "d_model"]):
         if group["n_heads"].nunique() >= 2:

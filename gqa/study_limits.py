@@ -22,6 +22,14 @@ from gqa.units import format_number
 E_AT_BOUND = 1e-6  # a fitted E at or below this sits at the fit's lower bound, 0: the law is a pure power law
 
 
+def e_at_bound(fits: dict[Heads, PowerLaw], boot: Bootstrap | None) -> tuple[list[Heads], list[float]]:
+    """The configurations whose fitted E sits at its lower bound (in the fits' order), and the upper 95%
+    bootstrap limits of their E, leaving out exact fits (as many sizes as constants), which have none."""
+    bound = [h for h, law in fits.items() if law.e <= E_AT_BOUND]
+    uppers = [boot.interval(h)["e"][1] for h in bound] if boot is not None else []
+    return bound, [u for u in uppers if u > E_AT_BOUND]
+
+
 @dataclass(frozen=True)
 class StudyLimits:
     runs: int
@@ -61,9 +69,8 @@ def study_limits(records: Sequence[dict], fits: dict[Heads, PowerLaw], boot: Boo
     growth = [Shape(L, d, max_heads, 1, head_dim=head_dim).params().non_embedding
               / Shape(L, d, 1, 1, head_dim=head_dim).params().non_embedding - 1 for L, d in sizes]
     paper = Shape(36, 1536, max_heads, 1).params().non_embedding / Shape(36, 1536, 1, 1).params().non_embedding - 1
-    bound = tuple(sorted((h for h, law in fits.items() if law.e <= E_AT_BOUND), key=lambda h: (-h[0], -h[1])))
-    uppers = [boot.interval(h)["e"][1] for h in bound] if boot is not None and bound else []
-    uppers = [u for u in uppers if u > E_AT_BOUND]  # an exact fit (as many sizes as constants) has no interval
+    bound, uppers = e_at_bound(fits, boot)
+    bound = tuple(sorted(bound, key=lambda h: (-h[0], -h[1])))
     median = statistics.median(r["val_loss"] for r in records)
     sized = {h: law.params_for_loss(median) for h, law in fits.items() if law.e < median}
     ones = sorted(h for h in sized if h[1] == 1)

@@ -612,20 +612,30 @@ def comparison_bars(cmp, context: int, setting, title: str) -> plt.Figure:
     return fig
 
 
-def figure2_panels(pts: dict, curves: dict, inside: dict, context: int) -> plt.Figure:
-    """Figure 2 rebuilt: loss against memory, FLOPs per sequence and Z, dots (`fig2_words.plotted_points`)
-    and fitted curves with their bands (`fig2_words.fitted_curves`), the legend in the spare panel."""
+def loss_cost_panels(points: dict, curves: dict, inside: dict, context: int, memory_label: str, flops_label: str,
+                     *, ylim: tuple[float, float] | None = None, loss_label: str | None = None) -> plt.Figure:
+    """Figure 2's three panels: loss against memory, FLOPs and Z at `context`, dots `points` and fitted
+    `curves` with their bands per configuration (`fitted_panel`), the legend in the spare panel. `loss_label`
+    names the loss axis of the left column only (the second panel sits beside the first); `ylim` fixes it."""
     fig, axes, spare = panel_grid(3)
-    for ax, (q, label) in zip(axes, (("memory_bytes", "memory (bytes, BF16)"),
-                                     ("flops", "FLOPs per sequence of T tokens"), ("z", "Z (Eq. 5)"))):
-        fitted_panel(ax, pts[q], curves[q], label, f"T = {format_tokens(context)}", inside=inside)
-        ax.set_ylim(2.4, 3.2)
-    axes[0].set_ylabel("loss")
-    axes[1].set_ylabel("")
-    axes[2].set_ylabel("loss")
+    for ax, (q, label) in zip(axes, (("memory_bytes", memory_label), ("flops", flops_label), ("z", "Z (Eq. 5)"))):
+        fitted_panel(ax, points[q], curves[q], label, f"T = {format_tokens(context)}", inside=inside)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+    if loss_label is not None:
+        for ax, label in zip(axes, (loss_label, "", loss_label)):
+            ax.set_ylabel(label)
     spare.legend(*axes[0].get_legend_handles_labels(), title="(n_h, n_kv)", loc="center", fontsize=9, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def figure2_panels(pts: dict, curves: dict, inside: dict, context: int) -> plt.Figure:
+    """Figure 2 rebuilt: the paper's points (`fig2_words.plotted_points`) and our fits
+    (`fig2_words.fitted_curves`), memory in BF16 bytes and FLOPs per sequence, losses 2.4 to 3.2 as the
+    paper draws them."""
+    return loss_cost_panels(pts, curves, inside, context, "memory (bytes, BF16)", "FLOPs per sequence of T tokens",
+                            ylim=(2.4, 3.2), loss_label="loss")
 
 
 def headline_bars(head: dict) -> plt.Figure:
@@ -755,13 +765,8 @@ def prefill_panels(prefill, n_heads: int) -> plt.Figure:
 def study_fit_panels(points: dict, curves: dict, inside: dict, context: int, dtype: str) -> plt.Figure:
     """A study's own Figure 2: loss against inference memory, FLOPs per token and Z at `context`, dots the
     trained models (`fits_words.record_points`), curves the fits (`fits_words.fitted_curves`)."""
-    fig, axes, spare = panel_grid(3)
-    for ax, (q, label) in zip(axes, (("memory_bytes", f"inference memory (bytes, {dtype})"),
-                                     ("flops", "inference FLOPs per token"), ("z", "Z (Eq. 5)"))):
-        fitted_panel(ax, points[q], curves[q], label, f"T = {format_tokens(context)}", inside=inside)
-    spare.legend(*axes[0].get_legend_handles_labels(), title="(n_h, n_kv)", loc="center", fontsize=9, ncol=2)
-    fig.tight_layout()
-    return fig
+    return loss_cost_panels(points, curves, inside, context, f"inference memory (bytes, {dtype})",
+                            "inference FLOPs per token")
 
 
 def head_law(panel) -> plt.Figure:
