@@ -23,8 +23,13 @@ def keys(profile) -> dict[str, str]:
     return {nb.stem: key.name for nb, _, key in book.plan(profile).items}
 
 
-def executed_files() -> set:
-    return {p for p in book.EXECUTED_DIR.rglob("*") if p.is_file()} if book.EXECUTED_DIR.exists() else set()
+@pytest.fixture
+def executions(monkeypatch) -> list:
+    """Every notebook execution `gqa book` starts in this process. (Not the files of book/_build/executed: the
+    other pytest worker may be building the ci book into that folder at the same moment.)"""
+    started: list = []
+    monkeypatch.setattr(book, "execute_notebook", lambda notebook, output, params: started.append(notebook))
+    return started
 
 
 # --- composition -----------------------------------------------------------------------------------
@@ -125,11 +130,10 @@ def test_force_retrains_the_live_model_without_changing_its_key():
 # --- data that is missing is named before anything runs ---------------------------------------------
 
 
-def test_missing_runs_and_sweeps_stop_the_build_with_the_command_that_makes_them(tmp_path, capsys):
+def test_missing_runs_and_sweeps_stop_the_build_with_the_command_that_makes_them(tmp_path, capsys, executions):
     path = write(tmp_path / "bigger.yaml", {
         "extends": "ci", "sweep": {"sizes": [[1, 32], [2, 32], [2, 48], [3, 64]]},
         "attention_profile": {"head_dim": 48}, "notebooks": {"02_attention": {"live_sweep": False}}})
-    before = executed_files()
     assert main(["book", "--profile", path, "--no-html"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert all(line.startswith("gqa book: error: ") for line in err) and "Traceback" not in "\n".join(err)
@@ -137,7 +141,7 @@ def test_missing_runs_and_sweeps_stop_the_build_with_the_command_that_makes_them
                for line in err)
     runs_gap = [line for line in err if "04_scaling_fits" in line]
     assert runs_gap and "2 of the 8 runs" in runs_gap[0] and "gqa sweep --profile" in runs_gap[0]
-    assert executed_files() == before
+    assert executions == []  # nothing ran
 
 
 # --- validation: one line per mistake, exit 2, nothing executed, no cache entry -----------------------
@@ -171,15 +175,14 @@ BAD_PROFILES = [
 
 
 @pytest.mark.parametrize("content, message", BAD_PROFILES, ids=[m for _, m in BAD_PROFILES])
-def test_profile_mistakes_exit_2_with_one_line_each_and_run_nothing(tmp_path, capsys, content, message):
+def test_profile_mistakes_exit_2_with_one_line_each_and_run_nothing(tmp_path, capsys, content, message, executions):
     path = write(tmp_path / "bad.yaml", content)
-    before = executed_files()
     assert main(["book", "--profile", path]) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert message in lines[0] and "bad.yaml" in lines[0] and lines[0].startswith("gqa book: error: ")
-    assert executed_files() == before
+    assert executions == []  # nothing ran
 
 
 def test_all_mistakes_of_a_profile_are_reported_at_once(tmp_path, capsys):
