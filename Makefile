@@ -3,6 +3,8 @@
 # CPython 3.11 and the CPU build of torch (found on PyPI mirrors that carry it, or with
 # PIP_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu"). `make UNLOCKED=1 ...` resolves
 # afresh from pyproject.toml instead, with TORCH (on a CUDA box: `make UNLOCKED=1 TORCH=torch book`).
+# --no-compile: Python compiles a module's bytecode when it is first imported, so pip need not compile all of
+# torch's at install time (measured here: 58 s instead of 140 s to install the lock).
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 LOCK := requirements/lock.txt
@@ -19,8 +21,8 @@ PROFILE ?= cpu
 $(STAMP): pyproject.toml booktools/pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(UNLOCKED),)
-	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . -e booktools
+	$(BIN)/python -m pip install --quiet --no-compile $(PIP_EXTRA) --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps --no-build-isolation -e . -e booktools
 else
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) "$(TORCH)"
