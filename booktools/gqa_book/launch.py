@@ -3,9 +3,9 @@
 One setting drives both: `repository.url` in book/_config.yml (or the environment variable
 GQA_REPOSITORY_URL, which wins). When it is set, `gqa book` turns on the Colab and Binder launch buttons,
 and every notebook's first cell (tagged remove-cell, so the book never shows it) names the same URL: in
-a runtime where `import gqa` fails (Colab), it clones the repository, installs it with its book extra and
-the book tools (booktools/), and
-sets HOSTED_PROFILE = "ci" in the kernel, so the notebook runs its ci-sized parameters (`hosted_parameters`).
+a runtime where the book tools do not import (Colab), it clones the repository, and
+`gqa_book.hosted.hosted_profile` installs it with its book extra and the book tools (booktools/) and
+returns "ci", so the notebook runs its ci-sized parameters (`hosted_parameters`).
 Binder builds its image from binder/ (repo2docker's conventions: runtime.txt, requirements.txt, postBuild
 installing the companion, and a start script exporting GQA_HOSTED_PROFILE=ci, which the cell reads); a book
 build or `gqa run` executes with that variable removed, so only a hosted session sees it. Where gqa imports
@@ -24,37 +24,25 @@ from pathlib import Path
 import yaml
 
 from gqa.paths import BOOK_DIR, NOTEBOOK_DIR
+from gqa_book.hosted import CLONE, HOSTED_ENV
 
 CELL_ID = "hosted-setup"
-HOSTED_ENV = "GQA_HOSTED_PROFILE"  # set to "ci" by binder/start; never seen by a build (book.execute_notebook)
-CELL_TEMPLATE = '''# Opened in a hosted runtime? In Binder the companion is installed and binder/start sets
-# GQA_HOSTED_PROFILE=ci; in Colab this cell installs it from its repository. Either way the chapter then
-# runs the ci profile's small parameters. In a checkout, or under `gqa book`, this cell changes nothing.
-import os
+CELL_TEMPLATE = '''# Opened in Colab or Binder? Then this installs what is missing, and the chapter runs the ci
+# profile's small parameters (gqa_book.hosted). In a checkout, or under `gqa book`, it changes nothing.
 REPOSITORY = {url!r}  # book/_config.yml repository.url, written by `gqa book --sync-launch`
-HOSTED_PROFILE = os.environ.get("GQA_HOSTED_PROFILE") or None  # read by the cell after the parameters
 try:
-    import gqa  # noqa: F401
-except ImportError:
-    import subprocess, sys
+    from gqa_book.hosted import hosted_profile
+except ImportError:  # Colab: nothing installed yet; clone the repository and use its installer
+    import os, subprocess, sys
+    CLONE = os.path.expanduser({clone!r})
     if not REPOSITORY:
-        print("gqa is not installed here and this copy names no repository to install it from: install the "
-              "companion (make setup in a checkout), or set repository.url in book/_config.yml "
-              "and run `gqa book --sync-launch` to turn on the Colab and Binder buttons")
-    else:
-        here = os.path.expanduser("~/gqa-companion")
-        if not os.path.isdir(here):
-            subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, here], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", here + "[book]", "-e", here + "/booktools"],
-                       check=True)
-        sys.path[:0] = [here, here + "/booktools"]  # new processes see editable installs; this kernel needs the paths
-        HOSTED_PROFILE = "ci"
-else:
-    try:
-        import gqa_book  # noqa: F401
-    except ImportError:
-        print("gqa is installed, but not the book tools these notebooks use: `make setup` in a checkout "
-              "(or pip install -e booktools)")'''
+        raise SystemExit("the companion is not installed here, and this copy names no repository to install "
+                         "it from: `make setup` in a checkout (or pip install -e booktools), or set "
+                         "repository.url in book/_config.yml and run `gqa book --sync-launch`")
+    os.path.isdir(CLONE) or subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, CLONE], check=True)
+    sys.path.insert(0, CLONE + "/booktools")
+    from gqa_book.hosted import hosted_profile
+HOSTED_PROFILE = hosted_profile(REPOSITORY)  # read by the cell after the parameters'''
 
 
 def repository_url() -> str:
@@ -83,7 +71,7 @@ def staged_config(config: dict, url: str) -> dict:
 
 
 def cell_source(url: str) -> str:
-    return CELL_TEMPLATE.format(url=url)
+    return CELL_TEMPLATE.format(url=url, clone=CLONE)
 
 
 def first_cell_url(notebook: Path) -> str | None:

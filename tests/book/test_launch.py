@@ -58,15 +58,82 @@ def test_first_cell_does_nothing_where_gqa_imports():
     assert scope["REPOSITORY"] == URL and "subprocess" not in scope and scope["HOSTED_PROFILE"] is None
 
 
-def test_first_cell_without_gqa_or_a_repository_prints_one_line_and_never_raises(capsys, monkeypatch):
+def test_first_cell_without_the_companion_or_a_repository_stops_with_one_line(monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "gqa", None)  # `import gqa` raises ImportError, as in a bare runtime
+    monkeypatch.setitem(sys.modules, "gqa_book.hosted", None)  # the import fails, as in a bare runtime
+    with pytest.raises(SystemExit) as stopped:
+        exec(compile(launch.cell_source(""), "<first cell>", "exec"), {})
+    message = str(stopped.value)
+    assert "\n" not in message and "repository.url" in message and "gqa book --sync-launch" in message
+
+
+def test_first_cell_in_colab_clones_then_installs_the_clone_and_runs_ci(tmp_path, monkeypatch):
+    """Colab: the book tools do not import, so the cell clones the repository under ~ and imports the
+    installer from the clone; the installer, finding no gqa, pip-installs the clone (editable, book extra and
+    book tools) and returns "ci". Run again, or in a restarted kernel, it installs nothing and still says
+    "ci". Commands are recorded, not run; the fake clone holds the real gqa_book/hosted.py."""
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+
+    from gqa_book import hosted
+
+    clone, installed, commands = tmp_path / "gqa-companion", [], []
+
+    def fake_run(command, check):
+        commands.append(command)
+        if command[:2] == ["git", "clone"]:
+            (clone / "booktools" / "gqa_book").mkdir(parents=True)
+            for name in ("__init__.py", "hosted.py"):
+                shutil.copy(hosted.Path(hosted.__file__).with_name(name), clone / "booktools" / "gqa_book" / name)
+        else:
+            installed.append(True)
+
+    class NotInstalled:  # the book tools import only from the clone, once it exists
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "gqa_book" and not clone.exists():
+                raise ModuleNotFoundError(name)
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gqa" and not installed else real_find_spec(name, *a))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "meta_path", [NotInstalled, *sys.meta_path])
+    for name in ("gqa_book", "gqa_book.hosted"):
+        monkeypatch.delitem(sys.modules, name)
     scope = {}
-    exec(compile(launch.cell_source(""), "<first cell>", "exec"), scope)
-    printed = capsys.readouterr().out.strip().splitlines()
-    assert len(printed) == 1 and "repository.url" in printed[0] and "gqa book --sync-launch" in printed[0]
-    assert scope["HOSTED_PROFILE"] is None  # nothing was installed
+    exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)
+    assert commands == [["git", "clone", "--depth", "1", URL, str(clone)],
+                        [sys.executable, "-m", "pip", "install", "-q", "-e", f"{clone}[book]", "-e", f"{clone}/booktools"]]
+    assert scope["HOSTED_PROFILE"] == "ci" and sys.modules["gqa_book.hosted"].__file__.startswith(str(clone))
+    assert sys.path[:3] == [str(clone), str(clone / "booktools"), f"{clone}/booktools"]
+    commands.clear()
+    exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)  # the cell run again
+    for name in ("gqa_book", "gqa_book.hosted"):
+        sys.modules.pop(name)
+    exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)  # a restarted kernel
+    assert commands == [] and scope["HOSTED_PROFILE"] == "ci"
+
+
+def test_the_installer_imports_only_the_standard_library():
+    """Colab imports gqa_book.hosted from a bare clone, before anything is installed."""
+    import ast
+    import sys
+
+    from gqa_book import hosted
+
+    tree = ast.parse(hosted.Path(hosted.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+    init = hosted.Path(hosted.__file__).with_name("__init__.py").read_text()
+    assert not any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.parse(init).body)
 
 
 def test_first_cell_in_binder_reads_the_profile_its_start_script_exports(monkeypatch):
