@@ -24,7 +24,7 @@ from gqa.paths import DATA_DIR, PACKAGE_DIR, hash_files
 from gqa.profiles import INJECTED, Profile
 
 # Libraries whose versions can change what a notebook computes or draws.
-LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn", "torch", "transformers",
+LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "torch", "transformers",
              "tokenizers", "safetensors", "myst-nb")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
-import seaborn as sns
+from cycler import cycler
+from matplotlib.colors import to_rgb
 
 from gqa.units import format_tokens
 
@@ -21,8 +22,28 @@ COMPONENT_COLORS = {
 INVARIANT_COLOR, VARIANT_COLOR = "#4c72b0", "#dd8452"
 
 
+# Seaborn's "deep" and "colorblind" palettes (the colours of its set_theme and color_palette), and the
+# rcParams its set_theme(context="notebook", style="whitegrid") sets: the look the figures always had,
+# without importing seaborn (and scipy.stats with it), which cost every notebook kernel seconds.
+DEEP = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD"]
+COLORBLIND = ["#0173B2", "#DE8F05", "#029E73", "#D55E00", "#CC78BC", "#CA9161", "#FBAFE4", "#949494", "#ECE133",
+              "#56B4E9"]
+WHITEGRID = {
+    "axes.axisbelow": True, "axes.edgecolor": ".8", "axes.grid": True, "axes.labelcolor": ".15",
+    "axes.labelsize": 12.0, "axes.linewidth": 1.25, "axes.titlesize": 12.0,
+    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans", "sans-serif"],
+    "font.size": 12.0, "grid.color": ".8", "grid.linewidth": 1.0, "legend.fontsize": 11.0,
+    "legend.title_fontsize": 12.0, "lines.solid_capstyle": "round", "patch.edgecolor": "w",
+    "patch.force_edgecolor": True, "text.color": ".15",
+    "xtick.bottom": False, "xtick.color": ".15", "xtick.labelsize": 11.0, "xtick.major.size": 6.0,
+    "xtick.major.width": 1.25, "xtick.minor.size": 4.0, "xtick.minor.width": 1.0,
+    "ytick.left": False, "ytick.color": ".15", "ytick.labelsize": 11.0, "ytick.major.size": 6.0,
+    "ytick.major.width": 1.25, "ytick.minor.size": 4.0, "ytick.minor.width": 1.0,
+}
+
+
 def use_style() -> None:
-    sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update({**WHITEGRID, "axes.prop_cycle": cycler(color=[to_rgb(c) for c in DEEP])})
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
 
 
@@ -85,8 +106,8 @@ def heads_palette(heads: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str
     """A stable, categorical colour per head configuration (ordered by n_h, then n_kv, largest first):
     neighbouring configurations such as (8, 4), (8, 2) and (8, 1) get clearly different hues."""
     ordered = sorted(set(heads), key=lambda h: (-h[0], -h[1]))
-    colors = sns.color_palette("colorblind" if len(ordered) <= 10 else "tab20", n_colors=max(len(ordered), 2))
-    return {h: colors[i] for i, h in enumerate(ordered)}
+    hexes = COLORBLIND if len(ordered) <= 10 else plt.get_cmap("tab20").colors
+    return {h: to_rgb(hexes[i % len(hexes)]) for i, h in enumerate(ordered)}
 
 
 def loss_vs_params(ax: plt.Axes, frame, x: str = "n_non_embedding", y: str = "val_loss",

@@ -96,7 +96,7 @@ def add_plugin_commands(sub: argparse._SubParsersAction) -> None:
 
 # Which extra installs a missing module (named in the error instead of a traceback).
 EXTRAS = {"torch": "models", "transformers": "models", "tokenizers": "models", "safetensors": "models",
-          "papermill": "book", "matplotlib": "book", "seaborn": "book", "myst_nb": "book", "jupyter_book": "book",
+          "papermill": "book", "matplotlib": "book", "myst_nb": "book", "jupyter_book": "book",
           "pypdf": "book", "websocket": "book", "nbformat": "book", "statsmodels": "book",
           "flash_attn": "cuda", "submitit": "cluster"}
 
