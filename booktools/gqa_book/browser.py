@@ -198,6 +198,38 @@ _PAGE_FACTS = r"""(() => {
   });
 })()"""
 
+_TYPESET = """(async () => {
+  const startup = window.MathJax && window.MathJax.startup;
+  if (startup && startup.promise) await startup.promise;
+  await document.fonts.ready;
+  return true;
+})()"""
+
+
+_ARRIVED = """document.querySelector('meta[http-equiv="refresh" i]') ? 'redirecting' : document.readyState"""
+
+
+def _arrive(browser: _DevTools, session: str, deadline: float) -> None:
+    """Wait until the page a URL leads to has loaded: a meta refresh (the book's root index.html) is
+    followed to the page it names, which is the one a reader sees."""
+    while True:
+        try:
+            state = browser.call("Runtime.evaluate", session, expression=_ARRIVED, returnByValue=True)
+        except RuntimeError:  # the document went away mid-navigation
+            state = {}
+        if state.get("result", {}).get("value") == "complete":
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the page did not finish loading: {state}")
+        time.sleep(0.1)
+
+
+def _typeset(browser: _DevTools, session: str) -> None:
+    """Wait, after the load event, until MathJax has typeset the page (where it has MathJax) and its fonts
+    have loaded: widths and heights measured before would be those of the raw TeX."""
+    browser.call("Runtime.evaluate", session, expression=_TYPESET, awaitPromise=True, returnByValue=True)
+
+
 PHONE_WIDTH, DESKTOP_WIDTH = 390, 1280  # CSS px: a phone held upright, and a laptop
 MAX_SCREENS = 10  # a page longer than this (at 1280 x 900) needs an in-page table of contents
 
@@ -216,7 +248,9 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
         browser.events.clear()
         browser.call("Page.navigate", session, url=url)
         browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
-        time.sleep(1.0)  # let MathJax and late scripts run; their errors land in the log too
+        _arrive(browser, session, time.monotonic() + timeout)
+        _typeset(browser, session)
+        time.sleep(0.2)  # late scripts: their errors land in the log too
         browser.call("Runtime.evaluate", session, expression="1")  # flush pending events
         facts = json.loads(browser.call("Runtime.evaluate", session, expression=_PAGE_FACTS,
                                         returnByValue=True)["result"]["value"])
@@ -291,7 +325,7 @@ def print_page(browser: _DevTools, url: str, timeout: float = 60.0, **options) -
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url}: images still loading after {timeout:.0f}s")
             time.sleep(0.2)
-        time.sleep(0.5)  # MathJax typesets after load
+        _typeset(browser, session)
         settings = dict(printBackground=True, paperWidth=8.27, paperHeight=11.69,
                         marginTop=0.5, marginBottom=0.5, marginLeft=0.5, marginRight=0.5)
         data = browser.call("Page.printToPDF", session, **{**settings, **options})["data"]
@@ -336,7 +370,7 @@ def print_problems(browser: _DevTools, url: str, width: int = 698, timeout: floa
         browser.events.clear()
         browser.call("Page.navigate", session, url=url)
         browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
-        time.sleep(1.0)  # MathJax
+        _typeset(browser, session)
         return json.loads(browser.call("Runtime.evaluate", session, expression=_PRINT_FACTS,
                                        returnByValue=True)["result"]["value"])
     finally:
