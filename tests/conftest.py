@@ -56,7 +56,14 @@ NOT_A_CHECKOUT = ("needs a checkout of the repository (notebooks/, book/, bookto
 collect_ignore_glob = [] if IN_CHECKOUT else ["book/*"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    # `make test` runs `pytest -n 2 --dist loadgroup`: a file's tests run on one worker (its module fixtures are
+    # built once), except a test that names a group of its own with @pytest.mark.xdist_group, which a free
+    # worker may take. Every test that builds the ci book stays in tests/book/test_book.py's one group.
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if IN_CHECKOUT:
         return
     skip = pytest.mark.skip(reason=NOT_A_CHECKOUT)

@@ -82,13 +82,19 @@ def test_committed_points_cover_every_series_in_every_panel():
 
 @pytest.mark.skipif(not FIG2.exists(), reason=f"the paper's Figure 2 image is not at {FIG2} "
                                                  "(set GQA_FIG2 to its path to run this check)")
-def test_digitiser_reproduces_the_committed_points():
-    result = digitise.digitise(FIG2)
-    committed = pd.read_csv(COMMITTED)
-    assert not result.missing
-    key = ["panel", "n_h", "n_kv", "pixel_x", "pixel_y"]
-    ours = result.points.sort_values(key).reset_index(drop=True)
-    theirs = committed.sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(ours[key], theirs[key], check_dtype=False)
-    np.testing.assert_allclose(ours.loss, theirs.loss, atol=1e-4)
-    np.testing.assert_allclose(ours.x, theirs.x, rtol=1e-4)
+def test_the_readme_digitise_recipe_reproduces_the_committed_points(tmp_path):
+    """The README's `gqa digitise` line, verbatim but for the paths (the image where it is, the output in a
+    scratch folder): the points it writes are the committed file, byte for byte. The README's other fit-and-plan
+    lines run in tests/test_readme.py."""
+    import re
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text()
+    (line,) = [line.split("  #")[0].strip() for line in readme.splitlines() if line.startswith("gqa digitise ")]
+    assert re.fullmatch(r"gqa digitise \.\./shared/paper/fig2\.png --out data/paper/fig2_points\.csv", line), line
+    out = tmp_path / "fig2_points.csv"
+    argv = line.replace("../shared/paper/fig2.png", str(FIG2)).replace("data/paper/fig2_points.csv", str(out)).split()
+    proc = subprocess.run([str(Path(sys.executable).parent / "gqa"), *argv[1:]], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert out.read_text() == COMMITTED.read_text()

@@ -44,25 +44,17 @@ def test_cost_console_examples_print_what_the_readme_shows(example):
 
 @pytest.mark.slow  # the recipes at their own sizes (1,000 resamples): about 25 s
 def test_fit_and_plan_recipes_run_verbatim(tmp_path):
-    """Every line of the "Fit and plan" block, in a scratch folder with the repository's data linked in
-    (`gqa digitise` needs the paper's image beside the checkout; it runs when that image is there)."""
+    """Every line of the "Fit and plan" block, in a scratch folder with the repository's data linked in; the
+    `gqa digitise` line is run by tests/test_digitise.py, against the committed points, where the paper's
+    image is."""
     block = next(b for b in blocks("bash") if "gqa plan --context 128k" in b)
     (tmp_path / "data").symlink_to(ROOT / "data")
-    image = ROOT.parent / "shared" / "paper" / "fig2.png"
-    for line in block.strip().splitlines():
-        if line.startswith("gqa digitise"):
-            if not image.exists():
-                continue
-            (tmp_path / "shared").mkdir(exist_ok=True)
-            line = line.replace("--out data/paper/fig2_points.csv", f"--out {tmp_path / 'fig2.csv'}")
-            (tmp_path / "work").mkdir(exist_ok=True)
-            proc = run(line.replace("../shared/paper/fig2.png", str(image)), tmp_path)
-        else:
-            proc = run(line.split("  #")[0], tmp_path)
+    lines = [line for line in block.strip().splitlines() if not line.startswith("gqa digitise ")]
+    assert len(lines) == len(block.strip().splitlines()) - 1
+    for line in lines:
+        proc = run(line.split("  #")[0], tmp_path)
         assert proc.returncode == 0, (line, proc.stderr[-1500:])
     assert (tmp_path / "fits.json").exists()
-    if image.exists():  # the re-digitised points equal the committed ones
-        assert (tmp_path / "fig2.csv").read_text() == (ROOT / "data" / "paper" / "fig2_points.csv").read_text()
 
 
 def _chapter_commands() -> list[tuple[str, str]]:

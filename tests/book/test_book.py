@@ -57,6 +57,7 @@ def _image_payloads(nb_path: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("cost_notebook_uses_its_context_parameter")  # builds no book: any worker
 def test_cost_notebook_uses_its_context_parameter(tmp_path):
     nb = book.NOTEBOOK_DIR / "01_cost_model.ipynb"
     runs = {}
@@ -113,6 +114,7 @@ def test_book_cli_errors_are_one_line(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("paper_check_follows_its_context_and_the_claims_tolerances")  # builds no book: any worker
 def test_paper_check_follows_its_context_and_the_claims_tolerances(tmp_path):
     nb = book.NOTEBOOK_DIR / "06_paper_check.ipynb"
     base = profiles.load("ci").notebook_parameters(nb.stem)
@@ -188,8 +190,9 @@ def test_built_book_passes_a_readers_checks():
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
 
 
-# The tests below build the ci book too; every test that builds it lives in this file, so that
-# `pytest -n 2 --dist loadfile` (make test) runs all of them on one worker, one build at a time.
+# The tests below build the ci book too; every test that builds it lives in this file's xdist group, so that
+# `pytest -n 2 --dist loadgroup` (make test) runs all of them on one worker, one build at a time. (A test
+# here that names a group of its own builds no book.)
 
 
 @pytest.mark.slow
@@ -407,6 +410,7 @@ def test_exercise_recipe_runs_verbatim():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("beyond_one_machine_recipes_run_verbatim")  # builds no book: any worker
 def test_beyond_one_machine_recipes_run_verbatim():
     """The cluster recipes of "Run it yourself": submitit's local executor here, Slurm's absence said in one
     line, and the multi-node torchrun command with its single-machine defaults."""
@@ -420,6 +424,7 @@ def test_beyond_one_machine_recipes_run_verbatim():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("readme_papermill_recipe_runs_verbatim_and_renders")  # builds no book: any worker
 def test_readme_papermill_recipe_runs_verbatim_and_renders():
     readme = _bash_block(book.ROOT / "README.md", "papermill notebooks/06_paper_check.ipynb")
     assert readme == _bash_block(book.BOOK_DIR / "run_it_yourself.md", "papermill notebooks/06_paper_check.ipynb")
@@ -691,6 +696,7 @@ def test_every_symbol_the_chapters_use_is_on_the_notation_page():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("readme_list_parameter_recipes_run_verbatim_with_gqa_run_and_papermill_y")  # builds no book: any worker
 def test_readme_list_parameter_recipes_run_verbatim_with_gqa_run_and_papermill_y():
     script = _bash_block(book.ROOT / "README.md", "gqa run notebooks/01_cost_model.ipynb")
     proc = _run_bash(script, book.ROOT)
