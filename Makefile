@@ -53,15 +53,15 @@ setup: $(STAMP) $(CHROMIUM)
 book: $(STAMP)
 	$(BIN)/gqa book --profile $(PROFILE)
 
-# Two workers, one test file each at a time, but for the slow tests that name an xdist group of their own
-# (tests/conftest.py); every build of the ci book is in tests/book/test_book.py's group, so one worker builds
-# it, once at a time.
+# Two workers, one test file each at a time (every build of the ci book is in tests/book/test_book.py, so one
+# worker builds it, once at a time), but for two files of independent slow tests whose tests are scheduled
+# one by one (tests/conftest.py).
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 # The daily subset: everything but the tests marked slow (notebook executions, book builds, the wheel).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" --durations=10
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" --durations=10
 
 # Build the book, then check it as a reader would (links, headless Chromium) with screenshots.
 check-book: $(STAMP) $(CHROMIUM)

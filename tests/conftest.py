@@ -56,14 +56,28 @@ NOT_A_CHECKOUT = ("needs a checkout of the repository (notebooks/, book/, bookto
 collect_ignore_glob = [] if IN_CHECKOUT else ["book/*"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+# `make test` runs `pytest -n 2 --dist loadfile`: a file's tests run on one worker, so its module fixtures are
+# built once and every build of the ci book (tests/book/test_book.py) happens on one worker, one at a time. The
+# files below hold long tests that share nothing: each of their tests is scheduled on its own, so a free worker
+# takes it. (pytest-xdist's loadgroup cannot express this under pytest 9.2, which ignores the group suffix
+# xdist writes into each node id.)
+SCHEDULED_ONE_BY_ONE = ("tests/book/test_prose_grid.py", "tests/book/test_recipes.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileUnlessIndependent(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path in SCHEDULED_ONE_BY_ONE else path
+
+    return FileUnlessIndependent(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    # `make test` runs `pytest -n 2 --dist loadgroup`: a file's tests run on one worker (its module fixtures are
-    # built once), except a test that names a group of its own with @pytest.mark.xdist_group, which a free
-    # worker may take. Every test that builds the ci book stays in tests/book/test_book.py's one group.
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if IN_CHECKOUT:
         return
     skip = pytest.mark.skip(reason=NOT_A_CHECKOUT)

@@ -50,32 +50,6 @@ def test_input_key_tracks_parameters_and_notebook(tmp_path):
     assert key(edited, {"a": 1}) != key(nb, {"a": 1})
 
 
-def _image_payloads(nb_path: Path) -> list[str]:
-    nb = json.loads(nb_path.read_text())
-    return [out["data"]["image/png"] for c in nb["cells"] for out in c.get("outputs", [])
-            if "image/png" in out.get("data", {})]
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("cost_notebook_uses_its_context_parameter")  # builds no book: any worker
-def test_cost_notebook_uses_its_context_parameter(tmp_path):
-    nb = book.NOTEBOOK_DIR / "01_cost_model.ipynb"
-    runs = {}
-    for context in (8192, 131072):
-        params = profiles.load("ci").notebook_parameters(nb.stem) | {"bar_context": context}
-        out = tmp_path / f"{context}.ipynb"
-        book.execute_notebook(nb, out, params)
-        runs[context] = (glued_values(out), _image_payloads(out))
-    (g8, img8), (g128, img128) = runs[8192], runs[131072]
-    assert g8["T_label"] == "'8K'" and g128["T_label"] == "'128K'"
-    assert g8["base_kv_bytes"] != g128["base_kv_bytes"]
-    assert g8["mem_saving"] != g128["mem_saving"]
-    assert len(img8) == len(img128) >= 4
-    # the head-sharing diagram and the weights-against-cache plot do not depend on the bars' context; the
-    # Figure 1 bars (the third image) were redrawn
-    assert img8[:2] == img128[:2] and img8[2] != img128[2]
-
-
 def test_failed_notebook_leaves_no_output(tmp_path):
     import nbformat
 
@@ -111,26 +85,6 @@ def test_book_cli_errors_are_one_line(capsys):
     assert main(["book", "--profile", "laptop"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "laptop" in err
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("paper_check_follows_its_context_and_the_claims_tolerances")  # builds no book: any worker
-def test_paper_check_follows_its_context_and_the_claims_tolerances(tmp_path):
-    nb = book.NOTEBOOK_DIR / "06_paper_check.ipynb"
-    base = profiles.load("ci").notebook_parameters(nb.stem)
-    runs = {}
-    for name, extra in (("default", {}), ("32k", {"context": 32768})):
-        out = tmp_path / f"{name}.ipynb"
-        book.execute_notebook(nb, out, base | extra)
-        runs[name] = glued_values(out)
-    default, short = runs["default"], runs["32k"]
-    assert default["T_label"] == "'128K'" and short["T_label"] == "'32K'"  # Figure 9-11 mode
-    assert "digitised" in default["dots_from"] and "identified shapes" in short["dots_from"]
-    # the paper's claims stay at 128K whatever the context, judged by the tolerances of claims.csv
-    assert default["n_reproduced"] == short["n_reproduced"]
-    claims = paper.claims()
-    assert default["tol_saving_pp"] == repr(f"{100 * claims['fig1_memory_saving'].tolerance:g}")
-    assert default["tol_loss"] == repr(f"{claims['fig1_loss_gain_equal_z'].tolerance:g}")
 
 
 def test_link_check_finds_a_reference_whose_number_is_not_its_captions(tmp_path):
@@ -190,9 +144,8 @@ def test_built_book_passes_a_readers_checks():
     assert sum(p.images for p in pages) >= 8  # the chapters' figures were among what loaded
 
 
-# The tests below build the ci book too; every test that builds it lives in this file's xdist group, so that
-# `pytest -n 2 --dist loadgroup` (make test) runs all of them on one worker, one build at a time. (A test
-# here that names a group of its own builds no book.)
+# The tests below build the ci book too; every test that builds it lives in this file, so that
+# `pytest -n 2 --dist loadfile` (make test) runs all of them on one worker, one build at a time.
 
 
 @pytest.mark.slow
@@ -407,41 +360,6 @@ def test_exercise_recipe_runs_verbatim():
     proc = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "gqa exercise list"), book.ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2.2: right" in proc.stdout and "5.1: " in proc.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("beyond_one_machine_recipes_run_verbatim")  # builds no book: any worker
-def test_beyond_one_machine_recipes_run_verbatim():
-    """The cluster recipes of "Run it yourself": submitit's local executor here, Slurm's absence said in one
-    line, and the multi-node torchrun command with its single-machine defaults."""
-    sweep = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "--executor slurm"), book.ROOT)
-    assert sweep.returncode == 0, sweep.stderr[-2000:]
-    assert "sweep ci: 6 runs, 6 recorded, 0 to train" in sweep.stdout
-    assert "needs Slurm" in sweep.stderr and "Traceback" not in sweep.stderr
-    ddp = _run_bash(_bash_block(book.BOOK_DIR / "run_it_yourself.md", "torchrun"), book.ROOT)
-    assert ddp.returncode == 0, ddp.stderr[-2000:]
-    assert re.search(r"val loss \d+\.\d+ after 40,960 tokens", ddp.stdout + ddp.stderr)
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("readme_papermill_recipe_runs_verbatim_and_renders")  # builds no book: any worker
-def test_readme_papermill_recipe_runs_verbatim_and_renders():
-    readme = _bash_block(book.ROOT / "README.md", "papermill notebooks/06_paper_check.ipynb")
-    assert readme == _bash_block(book.BOOK_DIR / "run_it_yourself.md", "papermill notebooks/06_paper_check.ipynb")
-    proc = _run_bash(readme, book.ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    run = Path("/tmp/paper_check_512k.ipynb")
-    values = glued_values(run)
-    assert Path("/tmp/paper_check_512k_html/index.html").exists()
-    page = Path("/tmp/paper_check_512k_html/notebooks/paper_check_512k.html").read_text()
-    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r'<(span|div) class="math[^>]*>.*?</\1>', " T ",
-                                                                    page, flags=re.S))).split())
-    assert "{glue" not in text and len(re.findall(r'<img [^>]*src="(?:data:image/png|[^"]*\.png)', page)) >= 3
-    assert "At T = 512K" in text
-    for name in ("ctx_mem_saving", "ctx_flops_saving", "ctx_best", "n_reproduced"):  # the headline at 512K
-        assert values[name].strip("'\"") in text, name
-    assert "context = 524288" in text  # the parameters the run used
-    assert Path("/tmp/cost_32k_html/notebooks/cost_32k.html").read_text().count("{glue:") == 0
 
 
 # --- prose that follows the result --------------------------------------------------------------------
@@ -693,19 +611,6 @@ def test_every_symbol_the_chapters_use_is_on_the_notation_page():
     listed = symbols((book.BOOK_DIR / "notation.md").read_text())
     assert used - listed == set(), sorted(used - listed)
     assert {"g", "CALL", "L", "n_h", "n_{kv}"} <= listed  # g defined; the loss is script L, never the layers' L
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("readme_list_parameter_recipes_run_verbatim_with_gqa_run_and_papermill_y")  # builds no book: any worker
-def test_readme_list_parameter_recipes_run_verbatim_with_gqa_run_and_papermill_y():
-    script = _bash_block(book.ROOT / "README.md", "gqa run notebooks/01_cost_model.ipynb")
-    proc = _run_bash(script, book.ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for out in ("/tmp/cost_short.ipynb", "/tmp/cost_short_pm.ipynb"):
-        nb = json.loads(Path(out).read_text())
-        injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
-        assert "contexts = [2048, 4096, 8192]" in "".join(injected["source"]), out
-    assert glued_values(Path("/tmp/cost_short.ipynb"))["profile"] == "'ci'"
 
 
 def test_gqa_run_checks_parameters_before_running(tmp_path, capsys):

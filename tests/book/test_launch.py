@@ -108,8 +108,8 @@ def test_first_cell_in_colab_clones_then_installs_the_clone_and_runs_ci(tmp_path
         monkeypatch.delitem(sys.modules, name)
     scope = {}
     exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)
-    assert commands == [["git", "clone", "--depth", "1", URL, str(clone)],
-                        [sys.executable, "-m", "pip", "install", "-q", "-e", f"{clone}[book]", "-e", f"{clone}/booktools"]]
+    pip = [sys.executable, "-m", "pip", "install", "-q", "-e", f"{clone}[book]", "-e", f"{clone}/booktools"]
+    assert commands == [["git", "clone", "--depth", "1", URL, str(clone)], pip]
     assert scope["HOSTED_PROFILE"] == "ci" and sys.modules["gqa_book.hosted"].__file__.startswith(str(clone))
     assert sys.path[:3] == [str(clone), str(clone / "booktools"), f"{clone}/booktools"]
     commands.clear()

@@ -1,7 +1,7 @@
 """The prose over a grid of parameters: every chapter executed at a low and a high end of its parameters
 (the ci book is the middle), its generated sentences checked. Apart from the book's build tests, and each end
-in an xdist group of its own, so that `make test`'s two workers share the work (each execution writes only
-into its own folder)."""
+scheduled on its own (tests/conftest.py), so that `make test`'s two workers share the work (each execution
+writes only into its own folder)."""
 
 import json
 from pathlib import Path
@@ -85,8 +85,7 @@ def _ends() -> list[tuple[str, int]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stem, end", [pytest.param(s, i, id=f"{s}-{'low' if i == 0 else 'high'}",
-                                                    marks=pytest.mark.xdist_group(f"prose-{s}-{i}")) for s, i in _ends()])
+@pytest.mark.parametrize("stem, end", _ends(), ids=[f"{s}-{'low' if i == 0 else 'high'}" for s, i in _ends()])
 def test_generated_prose_holds_over_a_grid_of_parameters(tmp_path, stem, end):
     """A chapter executed with its parameters at one end of PROSE_GRID (the ci book is the middle): no glued
     sentence or value shows nonsense (`text_problems`), and every value the prose cites is glued."""
