@@ -64,17 +64,26 @@ collect_ignore_glob = [] if IN_CHECKOUT else ["book/*"]
 SCHEDULED_ONE_BY_ONE = ("tests/book/test_prose_grid.py", "tests/book/test_recipes.py")
 
 
-def pytest_xdist_make_scheduler(config, log):
-    if config.getvalue("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
+class _Scheduling:
+    """Registered only where pytest-xdist is (a run with -p no:xdist would reject the unknown hook)."""
 
-    class FileUnlessIndependent(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return nodeid if path in SCHEDULED_ONE_BY_ONE else path
+    @staticmethod
+    def pytest_xdist_make_scheduler(config, log):
+        if config.getvalue("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
 
-    return FileUnlessIndependent(config, log)
+        class FileUnlessIndependent(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                path = nodeid.split("::", 1)[0]
+                return nodeid if path in SCHEDULED_ONE_BY_ONE else path
+
+        return FileUnlessIndependent(config, log)
+
+
+def pytest_configure(config):
+    if hasattr(config.hook, "pytest_xdist_make_scheduler"):
+        config.pluginmanager.register(_Scheduling(), "gqa-test-scheduling")
 
 
 def pytest_collection_modifyitems(config, items):
