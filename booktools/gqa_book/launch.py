@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from gqa.paths import BOOK_DIR, NOTEBOOK_DIR
-from gqa_book.hosted import CLONE, HOSTED_ENV
+from gqa_book.hosted import CLONE, CLONE_ENV, HOSTED_ENV
 
 CELL_ID = "hosted-setup"
 CELL_TEMPLATE = '''# Opened in Colab or Binder? Then this installs what is missing, and the chapter runs the ci
@@ -33,12 +33,12 @@ REPOSITORY = {url!r}  # book/_config.yml repository.url, written by `gqa book --
 try:
     from gqa_book.hosted import hosted_profile
 except ImportError:  # Colab: nothing installed yet; clone the repository and use its installer
-    import os, subprocess, sys
-    CLONE = os.path.expanduser({clone!r})
-    if not REPOSITORY:
-        raise SystemExit("the companion is not installed here, and this copy names no repository to install "
-                         "it from: `make setup` in a checkout (or pip install -e booktools), or set "
-                         "repository.url in book/_config.yml and run `gqa book --sync-launch`")
+    import importlib.util, os, subprocess, sys
+    if importlib.util.find_spec("gqa") or not REPOSITORY:
+        raise SystemExit("the book tools (gqa_book) are not installed here: `make setup` in a checkout (or pip "
+                         "install -e booktools); to install from a repository in Colab, set repository.url in "
+                         "book/_config.yml and run `gqa book --sync-launch`")
+    os.environ[{clone_env!r}] = CLONE = os.path.expanduser({clone!r})
     os.path.isdir(CLONE) or subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, CLONE], check=True)
     sys.path.insert(0, CLONE + "/booktools")
     from gqa_book.hosted import hosted_profile
@@ -71,7 +71,7 @@ def staged_config(config: dict, url: str) -> dict:
 
 
 def cell_source(url: str) -> str:
-    return CELL_TEMPLATE.format(url=url, clone=CLONE)
+    return CELL_TEMPLATE.format(url=url, clone=CLONE, clone_env=CLONE_ENV)
 
 
 def first_cell_url(notebook: Path) -> str | None:

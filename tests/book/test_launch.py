@@ -58,21 +58,24 @@ def test_first_cell_does_nothing_where_gqa_imports():
     assert scope["REPOSITORY"] == URL and "subprocess" not in scope and scope["HOSTED_PROFILE"] is None
 
 
-def test_first_cell_without_the_companion_or_a_repository_stops_with_one_line(monkeypatch):
+def test_first_cell_without_the_book_tools_stops_with_one_line_and_clones_nothing(monkeypatch):
+    """No repository configured, or gqa installed without its book tools (a local install, not Colab): one
+    line saying what to install, and no clone."""
+    import subprocess
     import sys
 
-    monkeypatch.setitem(sys.modules, "gqa_book.hosted", None)  # the import fails, as in a bare runtime
-    with pytest.raises(SystemExit) as stopped:
-        exec(compile(launch.cell_source(""), "<first cell>", "exec"), {})
-    message = str(stopped.value)
-    assert "\n" not in message and "repository.url" in message and "gqa book --sync-launch" in message
+    monkeypatch.setitem(sys.modules, "gqa_book.hosted", None)  # the import fails, as without the book tools
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    for url in ("", URL):  # gqa itself imports here
+        with pytest.raises(SystemExit) as stopped:
+            exec(compile(launch.cell_source(url), "<first cell>", "exec"), {})
+        message = str(stopped.value)
+        assert "\n" not in message and "booktools" in message and "gqa book --sync-launch" in message
 
 
-def test_first_cell_in_colab_clones_then_installs_the_clone_and_runs_ci(tmp_path, monkeypatch):
-    """Colab: the book tools do not import, so the cell clones the repository under ~ and imports the
-    installer from the clone; the installer, finding no gqa, pip-installs the clone (editable, book extra and
-    book tools) and returns "ci". Run again, or in a restarted kernel, it installs nothing and still says
-    "ci". Commands are recorded, not run; the fake clone holds the real gqa_book/hosted.py."""
+def _colab(tmp_path, monkeypatch):
+    """A bare runtime: HOME in tmp_path, the book tools importable only from a clone at ~/gqa-companion,
+    gqa only once pip has 'installed' it, and commands recorded instead of run. Returns (clone, commands)."""
     import importlib.util
     import shutil
     import subprocess
@@ -101,23 +104,60 @@ def test_first_cell_in_colab_clones_then_installs_the_clone_and_runs_ci(tmp_path
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "gqa" and not installed else real_find_spec(name, *a))
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(hosted.CLONE_ENV, raising=False)
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(sys, "meta_path", [NotInstalled, *sys.meta_path])
     for name in ("gqa_book", "gqa_book.hosted"):
         monkeypatch.delitem(sys.modules, name)
+    return clone, commands
+
+
+def test_first_cell_in_colab_clones_then_installs_the_clone_and_runs_ci(tmp_path, monkeypatch):
+    """Colab: the book tools do not import, so the cell clones the repository under ~ and imports the
+    installer from the clone; the installer, finding no gqa, pip-installs the clone (editable, book extra and
+    book tools), marks it, and returns "ci". Run again, or in a restarted kernel, it installs nothing and
+    still says "ci"."""
+    import os
+    import sys
+
+    from gqa_book import hosted
+
+    clone, commands = _colab(tmp_path, monkeypatch)
     scope = {}
     exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)
     pip = [sys.executable, "-m", "pip", "install", "-q", "-e", f"{clone}[book]", "-e", f"{clone}/booktools"]
     assert commands == [["git", "clone", "--depth", "1", URL, str(clone)], pip]
     assert scope["HOSTED_PROFILE"] == "ci" and sys.modules["gqa_book.hosted"].__file__.startswith(str(clone))
     assert sys.path[:3] == [str(clone), str(clone / "booktools"), f"{clone}/booktools"]
+    assert (clone / hosted.MARKER).exists()
     commands.clear()
     exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)  # the cell run again
     for name in ("gqa_book", "gqa_book.hosted"):
         sys.modules.pop(name)
+    os.environ.pop(hosted.CLONE_ENV)
     exec(compile(launch.cell_source(URL), "<first cell>", "exec"), scope)  # a restarted kernel
     assert commands == [] and scope["HOSTED_PROFILE"] == "ci"
+
+
+def test_a_checkout_that_happens_to_live_at_the_clone_path_is_not_hosted(tmp_path, monkeypatch):
+    """A reader's own clone at ~/gqa-companion, installed: its builds keep their parameters (no marker, no
+    GQA_HOSTED_CLONE)."""
+    import importlib.util
+    import shutil
+
+    from gqa_book import hosted
+
+    folder = tmp_path / "gqa-companion" / "booktools" / "gqa_book"
+    folder.mkdir(parents=True)
+    shutil.copy(hosted.__file__, folder / "hosted.py")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(hosted.CLONE_ENV, raising=False)
+    monkeypatch.delenv(hosted.HOSTED_ENV, raising=False)
+    spec = importlib.util.spec_from_file_location("hosted_copy", folder / "hosted.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.hosted_profile(URL, run=lambda *a, **k: pytest.fail("installed")) is None
 
 
 def test_the_installer_imports_only_the_standard_library():
