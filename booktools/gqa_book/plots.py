@@ -42,7 +42,14 @@ WHITEGRID = {
 }
 
 
+# set_theme also remapped matplotlib's one-letter colour codes ("k--" draws in near-black (0.1, 0.1, 0.1)).
+COLOR_CODES = dict(zip("bgrmyck", [*(DEEP[i] for i in (0, 2, 3, 4, 8, 9)), (0.1, 0.1, 0.1)]))
+
+
 def use_style() -> None:
+    from matplotlib.colors import colorConverter
+
+    colorConverter.colors.update({code: to_rgb(color) for code, color in COLOR_CODES.items()})
     plt.rcParams.update({**WHITEGRID, "axes.prop_cycle": cycler(color=[to_rgb(c) for c in DEEP])})
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
 
