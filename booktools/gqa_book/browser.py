@@ -200,10 +200,24 @@ _PAGE_FACTS = r"""(() => {
 
 _TYPESET = """(async () => {
   const startup = window.MathJax && window.MathJax.startup;
-  if (startup && startup.promise) await startup.promise;
-  await document.fonts.ready;
+  const typeset = Promise.all([startup && startup.promise, document.fonts.ready]);
+  const late = new Promise((_, fail) => setTimeout(() => fail(new Error('MathJax or fonts not ready after %d s')), %d));
+  await Promise.race([typeset, late]);
   return true;
 })()"""
+TYPESET_TIMEOUT = 30  # seconds MathJax and the fonts may take after the load event
+
+
+def _typeset(browser: _DevTools, session: str) -> str | None:
+    """Wait, after the load event, until MathJax has typeset the page (where it has MathJax) and its fonts
+    have loaded: widths and heights measured before would be those of the raw TeX. Returns what went wrong
+    (MathJax failed, or took longer than TYPESET_TIMEOUT), None when it is ready."""
+    reply = browser.call("Runtime.evaluate", session, awaitPromise=True, returnByValue=True,
+                         expression=_TYPESET % (TYPESET_TIMEOUT, TYPESET_TIMEOUT * 1000))
+    if "exceptionDetails" in reply:
+        details = reply["exceptionDetails"]
+        return details.get("exception", {}).get("description") or details.get("text", "typesetting failed")
+    return None
 
 
 _ARRIVED = """document.querySelector('meta[http-equiv="refresh" i]') ? 'redirecting' : document.readyState"""
@@ -222,12 +236,6 @@ def _arrive(browser: _DevTools, session: str, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the page did not finish loading: {state}")
         time.sleep(0.1)
-
-
-def _typeset(browser: _DevTools, session: str) -> None:
-    """Wait, after the load event, until MathJax has typeset the page (where it has MathJax) and its fonts
-    have loaded: widths and heights measured before would be those of the raw TeX."""
-    browser.call("Runtime.evaluate", session, expression=_TYPESET, awaitPromise=True, returnByValue=True)
 
 
 PHONE_WIDTH, DESKTOP_WIDTH = 390, 1280  # CSS px: a phone held upright, and a laptop
@@ -249,8 +257,8 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
         browser.call("Page.navigate", session, url=url)
         browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
         _arrive(browser, session, time.monotonic() + timeout)
-        _typeset(browser, session)
-        time.sleep(0.2)  # late scripts: their errors land in the log too
+        typeset_error = _typeset(browser, session)
+        time.sleep(0.5)  # late scripts: their errors land in the log too
         browser.call("Runtime.evaluate", session, expression="1")  # flush pending events
         facts = json.loads(browser.call("Runtime.evaluate", session, expression=_PAGE_FACTS,
                                         returnByValue=True)["result"]["value"])
@@ -269,6 +277,8 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 entry = params["entry"]
                 report.console_errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())
+        if typeset_error:
+            report.console_errors.append(typeset_error)
         if expect_text is not None:
             report.text_found = expect_text in facts["text"]
         if screenshot is not None:

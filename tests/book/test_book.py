@@ -517,6 +517,30 @@ def test_browser_check_flags_a_long_page_without_in_page_contents(tmp_path):
     assert guided.in_page_toc == 4 and guided.ok
 
 
+@pytest.mark.slow
+def test_browser_check_follows_a_redirect_and_reports_mathjax_that_fails_or_never_finishes(tmp_path, monkeypatch):
+    """The checks judge the page a meta refresh leads to, after MathJax has typeset it; a MathJax whose
+    startup fails, or never finishes within TYPESET_TIMEOUT, is reported as a console error, not a hang."""
+    from gqa_book import browser
+
+    monkeypatch.setattr(browser, "TYPESET_TIMEOUT", 1)
+
+    def mathjax(promise: str) -> str:
+        return (f'<html><head><link rel="icon" href="data:,"><script>window.MathJax = {{startup: {{promise: '
+                f"{promise}}}}};</script></head><body><article>the text</article></body></html>")
+
+    (tmp_path / "index.html").write_text('<html><head><meta http-equiv="Refresh" content="0; url=fine.html" />'
+                                         '<link rel="icon" href="data:,"></head><body>redirecting</body></html>')
+    (tmp_path / "fine.html").write_text(mathjax("Promise.resolve()"))
+    (tmp_path / "failed.html").write_text(mathjax("Promise.reject(new Error('TeX broke'))"))
+    (tmp_path / "stuck.html").write_text(mathjax("new Promise(() => {})"))
+    pages = {"index.html": "the text", "fine.html": "the text", "failed.html": None, "stuck.html": None}
+    root, fine, failed, stuck = browser.check_book(tmp_path, pages, widths=(1280,))
+    assert root.text_found and root.ok and fine.ok, (root, fine)
+    assert any("TeX broke" in e for e in failed.console_errors), failed.console_errors
+    assert any("not ready after 1 s" in e for e in stuck.console_errors), stuck.console_errors
+
+
 def test_staging_a_cached_execution_makes_sphinx_reread_it(tmp_path):
     """Switching profiles stages an older cached execution over a newer page: its copy must look new."""
     import os
