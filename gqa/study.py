@@ -112,13 +112,14 @@ def live_run_words(record: dict, shape_text: str, non_embedding: int, steps: int
     measured on its own held-out split."""
     train, val = splits["train"], splits["val"]
     epochs = record["tokens"] / train["tokens"]
+    files = f"{val['documents']:,} held-out file" + ("" if val["documents"] == 1 else "s")
     caveat = ("It is a demonstration, not a point of the study below: "
               + (f"it reads the first {max_bytes / 1e6:g} MB of the corpus with a tokenizer of its own, "
                  if max_bytes else "")
               + f"its {record['tokens']:,} training tokens are {format_number(epochs)} passes over a "
               f"{train['tokens']:,}-token training split"
               + (", so it sees data again (the paper never repeats data)" if epochs > 1 else "")
-              + f", and it is validated on {val['documents']:,} held-out files; its loss is not comparable with "
+              + f", and it is validated on {files}; its loss is not comparable with "
               "the study's.")
     return {"live_shape": shape_text, "live_N": f"{non_embedding:,}", "live_tokens": f"{record['tokens']:,}",
             "live_steps": f"{steps:,}", "live_val": format_number(record["val_loss"]),

@@ -83,6 +83,9 @@ def test_the_live_run_caveat_says_when_data_repeat():
     assert "sees data again" in said["live_caveat"]
     once = study.live_run_words(dict(run, tokens=500), "L=1", 12345, 10, splits, None)["live_caveat"]
     assert "sees data again" not in once and "the first" not in once and "0.500 passes" in once
+    assert "on 1 held-out file;" in once  # one file, not "1 files"
+    three = dict(splits, val={"tokens": 100, "documents": 3})
+    assert "on 3 held-out files;" in study.live_run_words(run, "L=1", 12345, 10, three, None)["live_caveat"]
 
 
 LIMITS = StudyLimits(runs=4, train_contexts=(128,), seeds_per_model=1, steps=(100, 5000), learning_rates=(2e-3,),
