@@ -34,7 +34,7 @@ PROSE_GRID = {
                      "eval_tokens": 1024, "limits_resamples": 10, "pilot_profile": "ci"},
                     {"vocab_size": 1024, "max_bytes": 2500000, "layers": 3, "d_model": 40, "n_heads": 6,
                      "n_kv_heads": 3, "head_dim": 24,
-                     "context": 128, "batch_size": 16, "tokens_per_param": 3, "lr": 0.01, "eval_interval": 1000,
+                     "context": 128, "batch_size": 16, "tokens_per_param": 1, "lr": 0.01, "eval_interval": 1000,
                      "eval_tokens": 16384,
                      "limits_resamples": 200, "pilot_profile": "cpu"}),
     "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
