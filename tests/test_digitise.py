@@ -87,14 +87,13 @@ def test_the_readme_digitise_recipe_reproduces_the_committed_points(tmp_path):
     scratch folder): the points it writes are the committed file, byte for byte. The README's other fit-and-plan
     lines run in tests/test_readme.py."""
     import re
-    import subprocess
-    import sys
 
-    readme = (REPO / "README.md").read_text()
-    (line,) = [line.split("  #")[0].strip() for line in readme.splitlines() if line.startswith("gqa digitise ")]
+    from test_readme import README, run  # the README's recipes run through bash, as a reader pastes them
+
+    (line,) = [line.split("  #")[0].strip() for line in README.splitlines() if line.startswith("gqa digitise ")]
     assert re.fullmatch(r"gqa digitise \.\./shared/paper/fig2\.png --out data/paper/fig2_points\.csv", line), line
     out = tmp_path / "fig2_points.csv"
-    argv = line.replace("../shared/paper/fig2.png", str(FIG2)).replace("data/paper/fig2_points.csv", str(out)).split()
-    proc = subprocess.run([str(Path(sys.executable).parent / "gqa"), *argv[1:]], capture_output=True, text=True)
+    proc = run(line.replace("../shared/paper/fig2.png", str(FIG2)).replace("data/paper/fig2_points.csv", str(out)),
+               tmp_path)
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert out.read_text() == COMMITTED.read_text()

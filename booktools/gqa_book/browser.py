@@ -255,8 +255,9 @@ def check_page(browser: _DevTools, url: str, expect_text: str | None = None, scr
                      mobile=mobile)
         browser.events.clear()
         browser.call("Page.navigate", session, url=url)
-        browser.wait_for("Page.loadEventFired", time.monotonic() + timeout)
-        _arrive(browser, session, time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        browser.wait_for("Page.loadEventFired", deadline)
+        _arrive(browser, session, deadline)
         typeset_error = _typeset(browser, session)
         time.sleep(0.5)  # late scripts: their errors land in the log too
         browser.call("Runtime.evaluate", session, expression="1")  # flush pending events
