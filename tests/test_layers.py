@@ -20,7 +20,7 @@ METHOD = {"units", "values", "shapes", "cost", "architecture", "hardware", "scal
           "study_limits", "head_law", "optimum_words",
           "fits_words"}
 PAPER_AND_DATA = {"paths", "paper", "digitise", "figure1", "fig2", "fig2_words", "readings", "readings_words",
-                  "sources", "config", "data", "profiles", "runs", "study", "pilot", "hf_config",
+                  "sources", "config", "data", "profiles", "runs", "study", "pilot", "effect", "hf_config",
                   "exercises"}
 ML_STACK = {"attention", "cpu_decode", "model", "train", "sweep", "machine"}
 MEASUREMENT = {"profiling", "checks", "benchmarks", "real_models", "gpu_check", "attention_words"}
