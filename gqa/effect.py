@@ -23,12 +23,15 @@ import numpy as np
 
 from gqa import pilot, profiles, runs, sources
 from gqa.config import sweep_configs
+from gqa.optimum_words import kilo
+from gqa.pilot import PilotResult
 from gqa.scaling import Bootstrap, PowerLaw, fit_family, seed_bootstrap
-from gqa.search import CostSetting, Heads, grid, search
-from gqa.shapes import anchors_from_shapes
+from gqa.search import CostSetting, Heads, balance_context_of_shape, grid, search
+from gqa.shapes import Shape, anchors_from_shapes
 from gqa.units import format_count, format_number, format_tokens
 
 MOVES = ("fewer", "same", "more", "both ways")
+CONTEXTS = (512, 1024, 2048, 4096, 8192, 32768, 131072)  # around the designed study's balance, and the paper's
 
 
 def kv_move(optima: Sequence[Heads | None]) -> str:
@@ -96,14 +99,20 @@ class Verdict:
     def inside(self) -> tuple[Row, ...]:
         return tuple(r for r in self.rows if r.inside)
 
+    def cells(self) -> dict[tuple[float, int], Heads | None]:
+        """The grid as `search.grid` returns it: {(target, context): optimum}."""
+        return {(r.target, c): h for r in self.rows for c, h in zip(self.contexts, r.optima)}
 
-def assess(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, targets: Sequence[float], contexts: Sequence[int],
-           setting: CostSetting) -> Verdict:
+
+def assess(fits: Mapping[Heads, PowerLaw], boot: Bootstrap | None, targets: Sequence[float],
+           contexts: Sequence[int], setting: CostSetting) -> Verdict:
     """The verdict of the point fits over a grid, and the share of the bootstrap's resamples (each a full set
-    of laws) that reach the same verdict over the same inside targets."""
+    of laws) that reach the same verdict over the same inside targets (nan without a bootstrap)."""
     common = common_losses(fits)
     point_rows = rows(grid(fits, targets, contexts, setting), targets, contexts, common)
     verdict = shown(point_rows)
+    if boot is None:
+        return Verdict(tuple(contexts), point_rows, verdict, float("nan"), 0, common)
     inside = [r.target for r in point_rows if r.inside]
     agree = 0
     for i in range(boot.resamples):
@@ -151,9 +160,35 @@ class Study:
     data: dict  # {H: (N, losses)} as `sources.fits_from_records` groups them
     fits: dict[Heads, PowerLaw]
     boot: Bootstrap  # the seed bootstrap
-    sigma: float  # nats: the pilot's pooled seed standard deviation
-    pilot_size: tuple[int, int]  # (layers, d_model) where the pilot measured it
+    pilot: PilotResult  # several seeds at one size: the seed noise the bootstrap draws
     setting: CostSetting
+
+    @property
+    def sigma(self) -> float:
+        """Nats: the pilot's pooled seed standard deviation of one run's loss."""
+        return self.pilot.pooled_sd
+
+    @property
+    def pilot_size(self) -> tuple[int, int]:
+        return self.pilot.size
+
+    def balance_span(self) -> tuple[float, float]:
+        """The contexts (tokens) at which the trained models' KV cache weighs as much as their weights
+        (Eq. 4, on their exact shapes): the smallest and the largest."""
+        spans = [balance_context_of_shape(Shape(r["layers"], r["d_model"], r["n_heads"], r["n_kv_heads"],
+                                                head_dim=r["head_dim"], d_ff=r["d_ff"], vocab=r["vocab"],
+                                                tied=r["config"].get("tied", True)), self.setting)
+                 for r in self.records]
+        return min(spans), max(spans)
+
+    def curves(self, points: int = 60, level: float = 0.95) -> dict[Heads, tuple]:
+        """Per configuration, over the sizes it was trained at: (N, fitted loss, lower, upper), the band
+        the seed bootstrap's `level` interval."""
+        out = {}
+        for h, law in self.fits.items():
+            n = np.geomspace(*law.n_range, points)
+            out[h] = (n, law.predict(n), *self.boot.predict_interval(h, n, level))
+        return out
 
 
 def load(profile: str = "study", pilot_profile: str = "study-pilot", *, resamples: int = 1000, seed: int = 0,
@@ -173,7 +208,7 @@ def load(profile: str = "study", pilot_profile: str = "study-pilot", *, resample
     boot = seed_bootstrap(data, result.pooled_sd, resamples=resamples, seed=seed, point=fits)
     anchors = anchors_from_shapes(implied["sizes"])
     setting = CostSetting(head_dim=implied["head_dim"], vocab=implied["vocab"], dtype=dtype, anchors=anchors)
-    return Study(profile, records, missing, data, fits, boot, result.pooled_sd, result.size, setting)
+    return Study(profile, records, missing, data, fits, boot, result, setting)
 
 
 def default_targets(fits: Mapping[Heads, PowerLaw], inside: int = 4) -> list[float]:
@@ -199,38 +234,55 @@ def progress_words(recorded: int, missing: Sequence, profile: str = "study", pro
     sizes = sorted({(c.layers, c.d_model) for c in missing})
     where = "; ".join(f"L = {layers}, d = {d}" for layers, d in sizes)
     return (f"{done}; {'the run' if len(missing) == 1 else f'the {len(missing)} runs'} at {where} "
-            f"{'is' if len(missing) == 1 else 'are'} still training (`gqa sweep --profile {profile}` resumes them)"
+            f"{'is' if len(missing) == 1 else 'are'} still training "
+            f"(the command gqa sweep --profile {profile} resumes them)"
             + (", so what follows is provisional" if provisional else "") + ".")
 
 
-def words(study: Study | None, verdict: Verdict | None, recorded: int, missing: Sequence,
-          profile: str = "study") -> dict[str, str]:
-    """The sentences chapters 4 and 5 quote about the designed study and its verdict (`recorded` runs so far,
-    `missing` the TrainConfigs still to train)."""
-    progress = progress_words(recorded, missing, profile, provisional=study is not None)
-    if study is None or verdict is None:
-        wait = "The verdict waits until every configuration has runs at three sizes and the pilot has decided."
-        return {"eff_progress": progress, "eff_noise": "", "eff_verdict": wait, "eff_why": "", "eff_beyond": "",
-                "eff_takeaway": wait, "eff_span": "", "eff_short": "not yet decided"}
+def study_words(study: Study | None, profile: str = "study") -> dict[str, str]:
+    """The sentences about a designed study itself: how far its sweep has come (`eff_progress`), the sizes its
+    fits span (`eff_span`), the seed noise propagated into them (`eff_noise`) and the contexts at which its
+    models' KV cache weighs as much as their weights (`eff_balance`)."""
+    records, missing = runs.records_for(sweep_configs(profiles.load(profile).section("sweep")))
+    progress = progress_words(len(records), missing, profile, provisional=study is not None)
+    if study is None:
+        return {"eff_progress": progress + " The fits wait until every configuration has runs at three sizes and "
+                "the pilot has decided.", "eff_span": "", "eff_noise": "", "eff_balance": ""}
     lo_n = min(f.n_range[0] for f in study.fits.values())
     hi_n = max(f.n_range[1] for f in study.fits.values())
-    span = (f"{format_count(lo_n)} to {format_count(hi_n)} non-embedding parameters, "
-            f"{format_number(_span(study.fits))}× in size")
-    noise = (f"every run's loss moved by a normal draw with the pilot's pooled seed standard deviation, "
-             f"{study.sigma:.4f} nats (measured at L = {study.pilot_size[0]}, d = {study.pilot_size[1]} and "
-             f"assumed the same at every size), {verdict.resamples:,} resamples")
+    low, high = study.balance_span()
+    return {
+        "eff_progress": progress,
+        "eff_span": (f"{format_count(lo_n)} to {format_count(hi_n)} non-embedding parameters, "
+                     f"{_span(study.fits):.1f}× in size"),
+        "eff_noise": (f"every run's loss moved by a normal draw with the pilot's pooled seed standard deviation, "
+                      f"{study.sigma:.4f} nats (measured at L = {study.pilot_size[0]}, d = {study.pilot_size[1]} "
+                      f"and assumed the same at every size), {study.boot.resamples:,} resamples"),
+        "eff_balance": f"{kilo(low)} to {kilo(high)} tokens",
+    }
+
+
+def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str]:
+    """The verdict in words (`eff_verdict`), why (`eff_why`), what the extrapolated rows would say
+    (`eff_beyond`), and the short forms for takeaways (`eff_takeaway`, `eff_short`)."""
+    if study is None or verdict is None:
+        wait = "The verdict waits until every configuration has runs at three sizes and the pilot has decided."
+        return {"eff_verdict": wait, "eff_why": "", "eff_beyond": "", "eff_takeaway": wait,
+                "eff_short": "not decided yet", "eff_headline": "has not decided yet: too few runs are recorded"}
     contexts = verdict.contexts
     first, last = format_tokens(contexts[0]), format_tokens(contexts[-1])
-    agree = f"{100 * verdict.agreement:.0f}% of the seed resamples reach the same verdict"
+    agree = f"{100 * verdict.agreement:.0f}% of the {verdict.resamples:,} seed resamples reach the same verdict"
     inside = verdict.inside
+    status = f"provisional: {len(study.missing)} runs still training" if study.missing else "every planned run"
     if not inside:
-        text = ("No target loss was reached by every configuration, so every row extrapolates some fit and the "
-                "study cannot decide yet.")
-        return {"eff_progress": progress, "eff_noise": noise, "eff_verdict": text, "eff_why": "",
-                "eff_beyond": _beyond(verdict), "eff_takeaway": text, "eff_span": span, "eff_short": "undecided"}
+        text = ("No target loss lies inside the losses every configuration reached, so every row extrapolates "
+                "some fit and the study cannot decide yet.")
+        return {"eff_verdict": text, "eff_why": "", "eff_beyond": _beyond(verdict),
+                "eff_takeaway": f"Our designed study cannot decide yet ({status}).", "eff_short": "cannot decide yet",
+                "eff_headline": "cannot decide yet: no target loss lies inside every configuration's losses"}
     lo, hi = verdict.common
-    over = (f"at the {len(inside)} target losses that all {len(study.fits)} configurations reached "
-            f"({format_number(lo)} to {format_number(hi)} nats, so no optimum extrapolates a fit)")
+    over = (f"at the {len(inside)} target losses inside the range every configuration's runs reached "
+            f"({format_number(lo)} to {format_number(hi)} nats)")
     if verdict.shown:
         moving = [r for r in inside if r.move == "fewer"]
         text = (f"Yes, {over}: the optimum moves to fewer KV heads as the context grows from {first} to {last} in "
@@ -238,8 +290,8 @@ def words(study: Study | None, verdict: Verdict | None, recorded: int, missing: 
         why = " ".join(f"At {format_number(r.target)} nats: {move_text(r, contexts)}." for r in moving)
         short = "shows the effect"
     else:
-        kept = sorted({r.optima[0][1] for r in inside if r.move == "same" and r.optima[0] is not None})
         if all(r.move == "same" for r in inside):
+            kept = sorted({h[1] for r in inside for h in r.optima if h is not None})
             how = f"keeps n_kv = {', '.join(map(str, kept))} at every context from {first} to {last}"
         else:
             tally = {m: sum(r.move == m for r in inside) for m in MOVES}
@@ -257,10 +309,27 @@ def words(study: Study | None, verdict: Verdict | None, recorded: int, missing: 
                    "more Z than the optimum: in these fits the loss that more KV heads buy does not repay the "
                    "parameters and cache they add.")
         short = "does not show the effect within the sizes trained"
-    status = f"provisional: {len(study.missing)} runs still training" if study.missing else "every planned run"
-    takeaway = f"Our designed study ({len(study.records)} runs, {span}) {short} ({agree}; {status})."
-    return {"eff_progress": progress, "eff_noise": noise, "eff_verdict": text, "eff_why": why,
-            "eff_beyond": _beyond(verdict), "eff_takeaway": takeaway, "eff_span": span, "eff_short": short}
+    beyond = [r for r in verdict.rows if not r.inside and r.move == "fewer"]
+    headline = (f"{short} so far ({len(study.records)} of {len(study.records) + len(study.missing)} runs, "
+                f"{_span(study.fits):.1f}× in size)" if study.missing else
+                f"{short} ({len(study.records)} runs, {_span(study.fits):.1f}× in size)")
+    if beyond and not verdict.shown:
+        headline += "; below the losses every configuration reached, its fits extrapolate to the effect"
+    gaining = [r for r in inside if _heads_grow(r.optima)]
+    if gaining:
+        text += (f" In {len(gaining)} of these rows the optimum gains query heads as the context grows ("
+                 + "; ".join(move_text(r, contexts) for r in gaining)
+                 + "), against the paper's pattern of fewer heads at longer contexts.")
+    takeaway = (f"Our designed study ({len(study.records)} runs, {_span(study.fits):.1f}× in size) "
+                f"{short}: {agree} ({status}).")
+    return {"eff_verdict": text, "eff_why": why, "eff_beyond": _beyond(verdict), "eff_takeaway": takeaway,
+            "eff_short": short, "eff_headline": headline}
+
+
+def _heads_grow(optima: Sequence[Heads | None]) -> bool:
+    """Whether the optimum's n_h · n_kv grows anywhere along a row (the paper's pattern never does)."""
+    total = [h[0] * h[1] for h in optima if h is not None]
+    return any(b > a for a, b in zip(total, total[1:]))
 
 
 def _pct(ratio: float) -> str:
@@ -276,3 +345,11 @@ def _beyond(verdict: Verdict) -> str:
              for r in outside]
     return ("Outside the losses every configuration reached, some fits extrapolate (a dagger marks an optimum "
             "that does): " + "; ".join(parts) + ". These rows are extrapolations, not results.")
+
+
+def headline(profile: str = "study", pilot_profile: str = "study-pilot") -> str:
+    """The verdict in one clause for the book's first page, from the point fits over the default grid (no
+    seed resamples, so no confidence: chapter 5 states that)."""
+    study = load(profile, pilot_profile, resamples=1)
+    verdict = None if study is None else assess(study.fits, None, default_targets(study.fits), CONTEXTS, study.setting)
+    return verdict_words(study, verdict)["eff_headline"]

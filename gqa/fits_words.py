@@ -32,13 +32,15 @@ def _bound(value: float) -> str:
     return "0" if abs(value) < E_AT_BOUND else format_number(value)
 
 
-def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, shared_e: bool) -> pd.DataFrame:
+def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, shared_e: bool,
+              seed_noise: bool = False) -> pd.DataFrame:
     """One row per configuration (most heads first): runs, a, b and E with 95% bootstrap intervals ("n/a" for
-    an exact fit; E at its bound written 0), R² and b from statsmodels' OLS on log(L − E) as a cross-check."""
+    an exact fit when the bootstrap resamples runs; a seed bootstrap, `seed_noise`, gives every fit one; E at
+    its bound written 0), R² and b from statsmodels' OLS on log(L − E) as a cross-check."""
     rows = []
     for h in sorted(fits, key=lambda h: (-h[0], -h[1])):
         f, ci = fits[h], boot.interval(h)
-        exact = _exact(data[h][0], shared_e)
+        exact = _exact(data[h][0], shared_e) and not seed_noise
 
         def interval(name: str) -> str:
             return " [n/a]" if exact else f" [{_bound(ci[name][0])}, {_bound(ci[name][1])}]"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from gqa import effect
+from gqa.pilot import PilotResult
 from gqa.scaling import PowerLaw, fit_family, seed_bootstrap
 from gqa.search import CostSetting, brute_force
 from gqa.shapes import anchors_from_shapes
@@ -98,9 +99,11 @@ def test_the_verdict_follows_the_brute_force_optima():
         assert row.move == ("same" if len(set(kv)) == 1 else "fewer" if kv == sorted(kv, reverse=True) else "other")
     assert [r.move for r in v.rows] == ["same", "fewer"]  # the hand-chosen laws do what the comment says
     assert v.shown and v.agreement == 1.0
-    words = effect.words(_study(fits, boot), v, recorded=12, missing=[])
-    assert words["eff_verdict"].startswith("Yes, at the 2 target losses that all 3 configurations reached")
+    words = effect.verdict_words(_study(fits, boot), v)
+    assert words["eff_verdict"].startswith("Yes, at the 2 target losses inside the range every configuration's")
+    assert "100% of the 3 seed resamples reach the same verdict" in words["eff_verdict"]
     assert "(8, 8) at 512 tokens" in words["eff_why"] and words["eff_beyond"] == ""
+    assert words["eff_headline"] == "shows the effect (6 runs, 4.0× in size)"  # 2e5 to 8e5 parameters
 
 
 def test_a_study_whose_extra_kv_heads_do_not_pay_says_no_and_by_how_much():
@@ -113,14 +116,28 @@ def test_a_study_whose_extra_kv_heads_do_not_pay_says_no_and_by_how_much():
 
     z = {h: cost_at(h, fits[h].params_for_loss(2.8), 512, SETTING).score for h in fits}
     assert gap == ((8, 1), (8, 2), pytest.approx(z[(8, 2)] / z[(8, 1)]))
-    words = effect.words(_study(fits, boot), v, recorded=6, missing=[])
+    words = effect.verdict_words(_study(fits, boot), v)
     assert words["eff_verdict"].startswith("No, not within the sizes trained")
     assert "keeps n_kv = 1 at every context from 512 to 128K" in words["eff_verdict"]
     assert f"costs {100 * (z[(8, 2)] / z[(8, 1)] - 1):.1f}%" in words["eff_why"]
+    assert "gains query heads" not in words["eff_verdict"]  # (8, 1) everywhere
+    assert words["eff_headline"] == "does not show the effect within the sizes trained (4 runs, 4.0× in size)"
+
+
+def test_a_row_that_gains_query_heads_is_named_against_the_paper_s_pattern():
+    row = effect.Row(2.8, ((4, 1), (4, 1), (8, 1)), True, "same")
+    verdict = effect.Verdict((512, 2048, 8192), (row,), False, 1.0, 10, (2.5, 3.0))
+    fits = {(4, 1): _law(2.5e5, 0.85, 1.86), (8, 1): _law(2.35e5, 0.92, 1.93)}
+    text = effect.verdict_words(_study(fits, None), verdict)["eff_verdict"]
+    assert text.endswith("In 1 of these rows the optimum gains query heads as the context grows ((4, 1) at 512 "
+                         "tokens, (8, 1) from 8K), against the paper's pattern of fewer heads at longer contexts.")
 
 
 def _study(fits, boot) -> effect.Study:
-    return effect.Study("toy", [{}] * 6, [], _data(fits), fits, boot, 0.0133, (2, 128), SETTING)
+    pilot = PilotResult((2, 128), (), 0.0133, 0.1, 0.01, True, True, "")
+    records = [{"layers": 2, "d_model": d, "n_heads": h, "n_kv_heads": kv, "head_dim": 16, "d_ff": None, "vocab": 512,
+                "config": {}} for d in (128, 192) for h, kv in fits]
+    return effect.Study("toy", records, [], _data(fits), fits, boot, pilot, SETTING)
 
 
 def test_progress_names_the_runs_still_training():
@@ -130,5 +147,5 @@ def test_progress_names_the_runs_still_training():
 
     text = effect.progress_words(15, [Config(3, 256)] * 5, "study")
     assert text == ("15 of the 20 runs profile study plans are recorded; the 5 runs at L = 3, d = 256 are still "
-                    "training (`gqa sweep --profile study` resumes them), so what follows is provisional.")
+                    "training (the command gqa sweep --profile study resumes them), so what follows is provisional.")
     assert effect.progress_words(20, [], "study") == "20 of the 20 runs profile study plans are recorded."

@@ -99,6 +99,12 @@ def _hardware(value):
     return None
 
 
+def _profile(value):
+    from gqa.profiles import profile_names
+
+    return None if value in profile_names() else f"unknown profile {value!r}; known: {', '.join(profile_names())}"
+
+
 def _vocab(value):
     from gqa.data import MAX_VOCAB
 
@@ -118,6 +124,9 @@ PARAMETER_RULES = {
     "d_model": values.COUNT, "n_heads": values.COUNT, "n_kv_heads": values.COUNT, "head_dim": values.COUNT,
     "batch_size": values.COUNT, "eval_tokens": values.COUNT, "eval_interval": values.NON_NEGATIVE_COUNT,
     "tokens_per_param": values.POSITIVE, "lr": values.POSITIVE,
+    "study_profile": _profile, "pilot_profile": _profile,
+    "study_contexts": values.increasing(values.COUNT, "contexts in tokens"),
+    "study_targets": values.optional(values.each(values.POSITIVE, "positive target losses")),
 }
 # `baseline` and `ours` name presets in 01_cost_model and a head pair in 05_cost_optimal
 NOTEBOOK_RULES = {("01_cost_model", "baseline"): _preset, ("01_cost_model", "ours"): _preset,

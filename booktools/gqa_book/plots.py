@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 from cycler import cycler
 from matplotlib.colors import to_rgb
 
-from gqa.units import format_tokens
+from gqa.units import format_count, format_tokens
 
 # One colour per Table 2 component, so Figures 7 and 8 read together.
 COMPONENT_COLORS = {
@@ -597,6 +597,29 @@ def pilot_seeds(result) -> plt.Figure:
     ax.set_xlabel("head configuration (n_h, n_kv)")
     ax.set_ylabel("validation loss (nats/token)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def seed_band_fits(study) -> plt.Figure:
+    """A designed study's fits (`gqa.effect.Study`): each configuration's runs (dots), its law over the sizes
+    it was trained at (line) and the seed bootstrap's 95% band; the pilot's seeds at its size (crosses)."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    curves = study.curves()
+    fitted_panel(ax, {h: study.data[h] for h in study.fits}, curves, "non-embedding parameters N")
+    palette = heads_palette(list(curves))
+    for c in study.pilot.configurations:
+        if c.heads in palette:
+            ax.scatter([c.non_embedding] * len(c.losses), c.losses, marker="x", s=22, lw=1.0, color=palette[c.heads],
+                       zorder=4)
+    ax.scatter([], [], marker="x", s=22, lw=1.0, color="0.4", label="pilot seeds")
+    low = min(n[0] for n, *_ in curves.values()) / 1.1
+    high = max(n[-1] for n, *_ in curves.values()) * 1.1
+    ticks = [m * 10 ** e for e in range(3, 10) for m in (1, 2, 5) if low <= m * 10 ** e <= high]
+    ax.set_xticks(ticks, [format_count(t) for t in ticks])
+    ax.xaxis.set_minor_locator(plt.NullLocator())  # the decades' minor ticks, unlabelled, would only clutter
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.legend(title="(n_h, n_kv)", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -37,13 +37,16 @@ PROSE_GRID = {
                      "context": 128, "batch_size": 16, "tokens_per_param": 1, "lr": 0.01, "eval_interval": 1000,
                      "eval_tokens": 16384,
                      "limits_resamples": 200, "pilot_profile": "cpu"}),
-    "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True},
+    "04_scaling_fits": ({"context": 1024, "dtype": "fp32", "resamples": 10, "shared_e": True, "study_profile": "ci",
+                         "pilot_profile": "ci"},
                         {"context": 1048576, "dtype": "fp8", "resamples": 200}),
     "05_cost_optimal": ({"contexts": [1024, 2048, 4096, 8192], "baseline": [4, 1], "headline_context": 1024,
-                         "dtype": "fp32", "resamples": 10, "regime_batches": [1, 2], "regime_hardware": "a800"},
+                         "dtype": "fp32", "resamples": 10, "regime_batches": [1, 2], "regime_hardware": "a800",
+                         "study_contexts": [256, 1024], "study_targets": [3.0, 2.7, 2.4]},
                         {"contexts": [524288, 1048576], "baseline": [8, 8], "headline_context": 1048576,
                          "dtype": "fp8", "resamples": 200, "regime_batches": [1, 64, 256, 1024],
-                         "regime_hardware": "mi300x"}),
+                         "regime_hardware": "mi300x", "study_contexts": [65536, 262144, 1048576], "study_profile": "ci",
+                         "pilot_profile": "cpu"}),
     "06_paper_check": ({"context": 1024, "resamples": 10, "shared_e": True, "readings_resamples": 5},
                        {"context": 1048576, "resamples": 200, "readings_resamples": 20}),
 }
@@ -59,8 +62,8 @@ def test_the_prose_grid_covers_every_parameter_three_times():
             base = profiles.load(PROSE_GRID_BASE.get(stem, ("ci", "ci"))[i])
             assert not profiles.check_file(base.path, {"extends": base.name, "notebooks": {stem: end}}), (stem, i)
         for key in cell:
-            if key in ("profile", "retrain", "corpus", "targets"):
-                continue  # set by the build, a download, or None meaning "the fits' own range"
+            if key in ("profile", "retrain", "corpus", "targets", "study_targets", "study_profile", "pilot_profile"):
+                continue  # set by the build, a download, None meaning "the fits' own range", or a run store
             values = {json.dumps(v.get(key, middle[key])) for v in (low, high)} | {json.dumps(middle[key])}
             boolean = isinstance(cell[key][0], bool)
             assert len(values) >= (2 if boolean else 3), (stem, key, values)
