@@ -36,7 +36,8 @@ def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, sh
               seed_noise: bool = False) -> pd.DataFrame:
     """One row per configuration (most heads first): runs, a, b and E with 95% bootstrap intervals ("n/a" for
     an exact fit when the bootstrap resamples runs; a seed bootstrap, `seed_noise`, gives every fit one; E at
-    its bound written 0), R² and b from statsmodels' OLS on log(L − E) as a cross-check."""
+    its bound written 0), R² and b from statsmodels' OLS on log(L − E) as a cross-check (both left out of a
+    seed-noise table whose fits are all exact, where they say nothing)."""
     rows = []
     for h in sorted(fits, key=lambda h: (-h[0], -h[1])):
         f, ci = fits[h], boot.interval(h)
@@ -48,7 +49,11 @@ def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, sh
         rows.append({"(n_h, n_kv)": f"({h[0]}, {h[1]})", "runs": f.n_points, "a": f"{format_number(f.a)}",
                      "b": f"{format_number(f.b)}{interval('b')}", "E": f"{_bound(f.e)}{interval('e')}",
                      "R²": f"{f.r2:.4f}", "b by OLS on log(L − E)": f"{format_number(ols_check(f, *data[h])['b'])}"})
-    return pd.DataFrame(rows).set_index("(n_h, n_kv)")
+    table = pd.DataFrame(rows).set_index("(n_h, n_kv)")
+    if seed_noise and all(_exact(data[h][0], shared_e) for h in fits):  # R² is 1 and OLS repeats b by construction
+        table = table.drop(columns=["R²", "b by OLS on log(L − E)"])
+    table.index.name, table.columns.name = None, "(n_h, n_kv)"  # one header row, its label in the corner
+    return table
 
 
 def fit_words(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, runs: int, shared_e: bool,

@@ -87,7 +87,7 @@ def pattern_words(why: PatternDiagnosis, cells: Mapping[tuple[float, int], Heads
                          "KV-bound:" if below else "Part of this study balances inside the grid's contexts:"),
         "why_takeaway": (f"This study's models are KV-bound at every context of the grid (KV cache at least "
                          f"{100 * why.min_kv_share:.0f}% of the optimum's memory), so it cannot show the paper's "
-                         f"shift toward more heads; that needs models of about "
+                         f"pattern (fewer heads as the context grows); that needs models of about "
                          f"{format_count(why.balance_size_at_shortest)} parameters." if below else
                          "Part of this study balances weights and KV cache inside the grid's contexts, where the "
                          "paper's pattern can show; the recomputed grid above says how much of it does."),

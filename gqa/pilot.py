@@ -170,8 +170,9 @@ def words(result: PilotResult | None, records: Sequence[dict], planned: int) -> 
                f"{worst:.1f} standard errors). And the rule tests the easy contrast: the smallest step, from "
                f"({a.heads[0]}, {a.heads[1]}) to ({b.heads[0]}, {b.heads[1]}), is {step:.3f} nats, "
                f"{step / result.pooled_sd:.1f} pooled seed standard deviations, so with one seed per cell the full "
-               "study can misorder neighbouring configurations at one size; its loss laws, fitted across four sizes, "
-               "average that noise, and the pilot's seeds are its band at this size.")
+               "study can misorder neighbouring configurations at one size. Its loss laws, with as many sizes per "
+               "configuration as the law has constants or one more, cannot average that noise away, so chapter 4 "
+               "carries the pilot's seed noise into them as bands.")
     confound = ""
     by_heads = {(r["n_heads"], r["n_kv_heads"]): r for r in records}
     if most.heads in by_heads and fewest.heads in by_heads and "tokens" in by_heads[most.heads]:

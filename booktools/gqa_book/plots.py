@@ -197,6 +197,29 @@ def heads_grid(ax: plt.Axes, cells: dict, targets: Sequence[float], contexts: Se
     _grid_axes(ax, rgb, targets, contexts, title)
 
 
+def designed_grid(verdict, shares: dict, beyond: set, split: int = 8192) -> plt.Figure:
+    """A designed study's Table 4 (`gqa.effect.Verdict`) as stacked panels narrow enough for a phone: the
+    contexts below `split` (around the study's balance) above, the paper's from `split` below, one colour per
+    configuration in both. A black line separates the rows inside the range every configuration reached (the
+    verdict's) from the rest; `shares` are the seed-noise shares of each cell, `beyond` the extrapolated cells."""
+    cells = verdict.cells()
+    targets = [r.target for r in verdict.rows]
+    groups = [g for g in ([c for c in verdict.contexts if c < split], [c for c in verdict.contexts if c >= split]) if g]
+    titles = (["around the study's balance", "at the paper's contexts"] if len(groups) == 2 else
+              ["optimum by target loss and context"])
+    palette = heads_palette([h for h in cells.values() if h is not None])
+    width = max(len(g) for g in groups)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(1.05 * width + 1.4, (0.5 * len(targets) + 1.0) * len(groups)),
+                             squeeze=False)
+    for ax, contexts, title in zip(axes[:, 0], groups, titles):
+        heads_grid(ax, cells, targets, contexts, shares, title, beyond, palette)
+        for i in range(len(targets) - 1):
+            if verdict.rows[i].inside != verdict.rows[i + 1].inside:
+                ax.axhline(i + 0.5, color="black", lw=2)
+    fig.tight_layout()
+    return fig
+
+
 def regime_grids(grids: dict, labels: Sequence[str], batches: Sequence[int], targets: Sequence[float],
                  contexts: Sequence[int]) -> plt.Figure:
     """Small multiples of Table-4 grids (`regimes.Grid`): one row per way of costing (`labels`), one column
@@ -604,7 +627,7 @@ def pilot_seeds(result) -> plt.Figure:
 def seed_band_fits(study) -> plt.Figure:
     """A designed study's fits (`gqa.effect.Study`): each configuration's runs (dots), its law over the sizes
     it was trained at (line) and the seed bootstrap's 95% band; the pilot's seeds at its size (crosses)."""
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    fig, ax = plt.subplots(figsize=(4.8, 3.8))  # narrow: its legend stays legible on a phone
     curves = study.curves()
     fitted_panel(ax, {h: study.data[h] for h in study.fits}, curves, "non-embedding parameters N")
     palette = heads_palette(list(curves))
@@ -619,7 +642,7 @@ def seed_band_fits(study) -> plt.Figure:
     ax.set_xticks(ticks, [format_count(t) for t in ticks])
     ax.xaxis.set_minor_locator(plt.NullLocator())  # the decades' minor ticks, unlabelled, would only clutter
     ax.set_ylabel("validation loss (nats/token)")
-    ax.legend(title="(n_h, n_kv)", fontsize=8)
+    ax.legend(title="(n_h, n_kv)", fontsize=9, loc="lower left")  # the curves run from top left to bottom right
     fig.tight_layout()
     return fig
 
