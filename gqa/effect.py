@@ -197,6 +197,7 @@ class Study:
     missing: list  # the planned TrainConfigs not recorded yet
     data: dict  # {H: (N, losses)} as `sources.fits_from_records` groups them
     fits: dict[Heads, PowerLaw]
+    averaged: tuple[Heads, ...]  # configurations whose point at the pilot's size is the mean of its seeds
     boot: Bootstrap  # the seed bootstrap at the pilot's seed noise
     boot_high: Bootstrap  # the same at the upper end of that noise's 95% interval
     pilot: PilotResult  # several seeds at one size: the seed noise the bootstrap draws
@@ -210,6 +211,11 @@ class Study:
     @property
     def pilot_size(self) -> tuple[int, int]:
         return self.pilot.size
+
+    @property
+    def training_context(self) -> int:
+        """Tokens: the context the study's models were trained and evaluated at."""
+        return int(self.records[0]["config"]["context"])
 
     @property
     def sigma_high(self) -> float:
@@ -247,12 +253,31 @@ def load(profile: str = "study", pilot_profile: str = "study-pilot", *, resample
     data, implied = sources.fits_from_records(records)
     if min(len(set(n)) for n, _ in data.values()) < 3:
         return None
+    data, scale = with_pilot_means(data, result)
     fits = fit_family(data)
-    boot = seed_bootstrap(data, result.pooled_sd, resamples=resamples, seed=seed, point=fits)
-    boot_high = seed_bootstrap(data, sigma_interval(result)[1], resamples=resamples, seed=seed, point=fits)
+    boot = seed_bootstrap(data, result.pooled_sd, resamples=resamples, seed=seed, point=fits, scale=scale)
+    boot_high = seed_bootstrap(data, sigma_interval(result)[1], resamples=resamples, seed=seed, point=fits,
+                               scale=scale)
     anchors = anchors_from_shapes(implied["sizes"])
     setting = CostSetting(head_dim=implied["head_dim"], vocab=implied["vocab"], dtype=dtype, anchors=anchors)
-    return Study(profile, records, missing, data, fits, boot, boot_high, result, setting)
+    return Study(profile, records, missing, data, fits, tuple(scale), boot, boot_high, result, setting)
+
+
+def with_pilot_means(data: Mapping[Heads, tuple], result: PilotResult) -> tuple[dict, dict[Heads, list[float]]]:
+    """The fit inputs with each configuration's point at the pilot's size replaced by the mean of the pilot's
+    seeds there (the run a study records at that size is one of them), and per configuration the factor on
+    σ of each point: 1/√k for a mean of k seeds, 1 elsewhere. Configurations the pilot did not train keep
+    their one run."""
+    out, scale = {h: (list(n), list(loss)) for h, (n, loss) in data.items()}, {}
+    for c in result.configurations:
+        if c.heads not in out:
+            continue
+        sizes, losses = out[c.heads]
+        at = [i for i, n in enumerate(sizes) if n == c.non_embedding]
+        if at:
+            losses[at[0]] = c.mean
+            scale[c.heads] = [1 / np.sqrt(len(c.losses)) if i == at[0] else 1.0 for i in range(len(sizes))]
+    return out, scale
 
 
 def sigma_interval(result: PilotResult, level: float = 0.95) -> tuple[float, float]:
@@ -322,7 +347,9 @@ def study_words(study: Study | None, profile: str = "study") -> dict[str, str]:
         "eff_noise": (f"every run's loss is moved by a random draw of the seed noise, a normal with the pilot's "
                       f"pooled seed standard deviation σ = {study.sigma:.4f} nats (measured at L = "
                       f"{study.pilot_size[0]}, d = {study.pilot_size[1]} and assumed the same at every size), and "
-                      f"the laws are refitted, {study.boot.resamples:,} times"),
+                      f"the laws are refitted, {study.boot.resamples:,} times"
+                      + (f"; at that size the configurations the pilot trained enter as the mean of its seeds, with "
+                         f"σ/√{len(study.pilot.configurations[0].losses)}" if study.averaged else "")),
         "eff_balance": f"{low:,.0f} to {high:,.0f} tokens",
         "eff_exact": ("With three sizes per configuration and three constants per law, each law passes through its "
                       "runs exactly (R² is 1 by construction), so the table leaves out R² and the least-squares "
@@ -337,22 +364,22 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
     if study is None or verdict is None:
         wait = "The verdict waits until every configuration has runs at three sizes and the pilot has decided."
         return {"eff_verdict": wait, "eff_why": "", "eff_beyond": "", "eff_takeaway": wait,
-                "eff_headline": "has not decided yet: too few runs are recorded"}
+                "eff_headline": "cannot test it yet: too few runs are recorded"}
     contexts = verdict.contexts
     first, last = format_tokens(contexts[0]), format_tokens(contexts[-1])
     stable = _stability(study, verdict)
     inside = verdict.inside
     floor_kv = min(h[1] for h in study.fits)
     runs_note = (f"{len(study.records)} of {len(study.records) + len(study.missing)} runs; the "
-                 f"{len(study.missing)} still training decide it" if study.missing else
+                 f"{len(study.missing)} still training may change that" if study.missing else
                  f"all {len(study.records)} runs")
     beyond = _beyond(study, verdict)
     if not inside:
-        text = ("Not decided: no target loss lies inside the losses every configuration reached, so every row "
+        text = ("Cannot test: no target loss lies inside the losses every configuration reached, so every row "
                 "extrapolates some fit.")
-        return {"eff_verdict": text, "eff_why": "", "eff_beyond": beyond, "eff_takeaway": f"Our designed study {text}",
-                "eff_headline": f"has not decided yet: no target loss lies inside every configuration's losses "
-                                f"({runs_note})"}
+        headline = f"cannot test it yet: no target loss lies inside every configuration's losses ({runs_note})"
+        return {"eff_verdict": text, "eff_why": "", "eff_beyond": beyond, "eff_headline": headline,
+                "eff_takeaway": f"Our designed study {headline}."}
     lo, hi = verdict.common
     over = (f"at the {_plural(len(inside), 'target loss', 'target losses')} inside the range every "
             "configuration's runs reached "
@@ -363,13 +390,13 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
         text = (f"Yes, {over}: the optimum moves to fewer KV heads as the context grows from {first} to {last} in "
                 f"{count_phrase(len(moving), len(testing), 'row')} that can, and in none does it move to more.")
         why = " ".join(f"At {format_number(r.target)} nats: {move_text(r, contexts)}." for r in moving)
-        answer = f"shows it: {over}, the optimum moves to fewer KV heads as the context grows"
+        answer = f"shows {{it}}: {over}, the optimum moves to fewer KV heads as the context grows"
     elif verdict.outcome == "cannot test":
-        text = (f"Not decided: {over}, the optimum already has the fewest KV heads trained, {floor_kv}, at "
-                f"{first} tokens, so it cannot move to fewer as the context grows; these losses cannot test the "
-                "effect, and no row moves to more.")
-        why = _gap_words(study, inside, contexts)
-        answer = (f"has not decided yet: {over}, the optimum already has {floor_kv} KV head"
+        text = (f"Cannot test: {over}, the optimum already has the fewest KV heads trained, {floor_kv}, at "
+                f"{first} tokens, the grid's shortest context, so it cannot move to fewer as the context grows "
+                "from there; no row moves to more.")
+        why = _floor_words(study, inside, contexts)
+        answer = (f"cannot test {{it}} yet: {over}, the optimum already has {floor_kv} KV head"
                   f"{'s' if floor_kv > 1 else ''} at {first} tokens, so it cannot move to fewer")
     else:
         against = [r for r in inside if r.move in ("more", "both ways")]
@@ -379,7 +406,7 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
                f"KV heads {'does not' if len(testing) == 1 else 'does'}")
         text = f"No, {over}: {how}."
         why = _gap_words(study, testing or inside, contexts)
-        answer = f"does not show it: {over}, {how}"
+        answer = f"does not show {{it}}: {over}, {how}"
     text += " " + stable[0].upper() + stable[1:] + "."
     gaining = [r for r in inside if _heads_grow(r.optima)]
     if gaining:
@@ -399,17 +426,20 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
         headline += (f"; at lower losses its fits extrapolate to the effect, with optima up to "
                      f"{_reach(study, verdict):.1f}× the largest size their configuration was trained at: an "
                      "extrapolation, not a result")
-    return {"eff_verdict": text, "eff_why": why, "eff_beyond": beyond, "eff_headline": headline,
-            "eff_takeaway": f"Our designed study {headline}."}
+    takeaway = "Our designed study " + headline.format(it="the paper's effect") + "."
+    return {"eff_verdict": text, "eff_why": why, "eff_beyond": beyond, "eff_headline": headline.format(it="it"),
+            "eff_takeaway": takeaway}
 
 
 def _stability(study: Study, verdict: Verdict) -> str:
     """How often seed-noise resamples reach the same outcome, at σ and at the upper end of its interval."""
+    spreads = [c.spread for c in study.pilot.configurations]
     return (f"{100 * verdict.agreement:.0f}% of {verdict.resamples:,} seed-noise resamples reach the same verdict "
             f"at σ = {study.sigma:.4f} nats, and {100 * verdict.agreement_high:.0f}% at σ = "
-            f"{study.sigma_high:.4f}, the upper end of σ's 95% interval (this measures how stable the verdict is "
-            "under seed noise, not the chance that it is right: the missing runs and the form of the law are not "
-            "in it)")
+            f"{study.sigma_high:.4f}, the upper end of σ's 95% interval (a chi-square interval, which takes the "
+            f"configurations' seed variances as one; their standard deviations run from {min(spreads):.4f} to "
+            f"{max(spreads):.4f}). This measures how stable the verdict is under seed noise, not the chance that it "
+            "is right: the missing runs and the form of the law are not in it")
 
 
 def _gap_words(study: Study, grid_rows: Sequence[Row], contexts: Sequence[int]) -> str:
@@ -420,10 +450,50 @@ def _gap_words(study: Study, grid_rows: Sequence[Row], contexts: Sequence[int]) 
         return ""
     ratios = [g[2] for g in gaps]
     others = sorted({g[1] for g in gaps}, key=lambda h: (-h[1], -h[0]))
-    return (f"Even at {format_tokens(contexts[0])} tokens, where the cache weighs least, the cheapest "
-            f"configuration with more KV heads, {' or '.join(pair(h) for h in others)}, costs {_pct_range(ratios)} "
-            f"more Z (the cost of Eq. 5) than the optimum: at these losses more KV heads do "
-            "not repay the parameters and cache they add.")
+    return (f"At {format_tokens(contexts[0])} tokens, the grid's shortest context, the cheapest configuration "
+            f"with more KV heads, {' or '.join(pair(h) for h in others)}, costs {_pct_range(ratios)} more Z (the "
+            "cost of Eq. 5) than the optimum.")
+
+
+def _floor_words(study: Study, grid_rows: Sequence[Row], contexts: Sequence[int]) -> str:
+    """Why rows sit at the fewest KV heads from the shortest context on: which configuration needs the fewest
+    parameters for each target, what the optimum would be with no cache (a context of 1 token), and at which
+    context the optimum reaches the fewest KV heads, with the Z gap at the shortest context."""
+    floor_kv = min(h[1] for h in study.fits)
+    fewest = {min(study.fits, key=lambda h: _size_or_inf(study.fits[h], r.target)) for r in grid_rows}
+    bare = {search(study.fits, r.target, 1, study.setting)[0].heads for r in grid_rows}
+    switches = [_first_context_at(study, r.target, floor_kv, contexts[0]) for r in grid_rows]
+    order = lambda heads: sorted(heads, key=lambda h: (-h[1], -h[0]))  # noqa: E731
+    parts = [f"The fits give more KV heads the lower loss per parameter: at these losses "
+             f"{' or '.join(pair(h) for h in order(fewest))} needs the fewest parameters, and with no KV cache (a "
+             f"context of 1 token) the optimum would be {' or '.join(pair(h) for h in order(bare))}."]
+    if all(s is not None for s in switches):
+        low, high = min(switches), max(switches)
+        parts.append((f"Their extra cache outweighs that from {low:,} tokens" if low == high else
+                      f"Their extra cache outweighs that from between {low:,} and {high:,} tokens")
+                     + f", below the {study.training_context:,} tokens the models were trained and evaluated at, "
+                     "where these laws say nothing about the loss.")
+    return " ".join(parts + [_gap_words(study, grid_rows, contexts)])
+
+
+def _size_or_inf(law: PowerLaw, target: float) -> float:
+    return law.params_for_loss(target) if target > law.e else float("inf")
+
+
+def _first_context_at(study: Study, target: float, kv: int, upper: int) -> int | None:
+    """The shortest context (tokens, up to `upper`) at which the optimum for `target` has `kv` KV heads, by
+    bisection (the optimum's KV heads fall with the context below `upper`); None when it has them already
+    at 1 token or not yet at `upper`."""
+    def at(context: int) -> bool:
+        return search(study.fits, target, context, study.setting)[0].heads[1] <= kv
+
+    if at(1) or not at(upper):
+        return None
+    low, high = 1, upper
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if at(mid) else (mid, high)
+    return high
 
 
 def _last(optima: Sequence[Heads | None]) -> Heads:
@@ -477,8 +547,9 @@ def _beyond(study: Study, verdict: Verdict) -> str:
     lowest = min(r.target for r in outside)
     unreachable = sorted((h for h, law in study.fits.items() if lowest <= law.e), key=lambda h: (-h[0], -h[1]))
     cannot = (" At " + format_number(lowest) + " nats " + " and ".join(
-        f"{pair(h)} cannot reach the loss at all (its fitted E is {format_number(study.fits[h].e)})"
-        for h in unreachable) + "." if unreachable else "")
+        f"{pair(h)} cannot reach the loss at all by its point fit (its fitted E is "
+        f"{format_number(study.fits[h].e)}), though in {100 * np.mean(study.boot.samples[h][:, 2] < lowest):.0f}% of "
+        "the seed-noise refits it can" for h in unreachable) + "." if unreachable else "")
     return ("At losses below the range every configuration reached, which need larger models than some "
             "configurations were trained at, the fits extrapolate (a dagger marks an optimum that does): "
             + "; ".join(parts) + f". The optima there need up to {_reach(study, verdict):.1f}× the largest size "

@@ -37,7 +37,7 @@ def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, sh
     """One row per configuration (most heads first): runs, a, b and E with 95% bootstrap intervals ("n/a" for
     an exact fit when the bootstrap resamples runs; a seed bootstrap, `seed_noise`, gives every fit one; E at
     its bound written 0), R² and b from statsmodels' OLS on log(L − E) as a cross-check (both left out of a
-    seed-noise table whose fits are all exact, where they say nothing)."""
+    seed-noise table whose fits are all exact, where they say nothing, as is the runs column then)."""
     rows = []
     for h in sorted(fits, key=lambda h: (-h[0], -h[1])):
         f, ci = fits[h], boot.interval(h)
@@ -51,7 +51,8 @@ def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, sh
                      "R²": f"{f.r2:.4f}", "b by OLS on log(L − E)": f"{format_number(ols_check(f, *data[h])['b'])}"})
     table = pd.DataFrame(rows).set_index("(n_h, n_kv)")
     if seed_noise and all(_exact(data[h][0], shared_e) for h in fits):  # R² is 1 and OLS repeats b by construction
-        table = table.drop(columns=["R²", "b by OLS on log(L − E)"])
+        table = table.drop(columns=["runs", "R²", "b by OLS on log(L − E)"])  # and every row has three runs
+    table = table.rename(columns={"a": "a (parameters)", "E": "E (nats/token)"})
     table.index.name, table.columns.name = None, "(n_h, n_kv)"  # one header row, its label in the corner
     return table
 

@@ -321,10 +321,12 @@ def bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *, 
 
 def seed_bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], sigma: float, *,
                    resamples: int = 1000, seed: int = 0, shared_e: bool = False, delta: float = HUBER_DELTA,
-                   point: dict[Heads, PowerLaw] | None = None, residuals: str = "log") -> Bootstrap:
+                   point: dict[Heads, PowerLaw] | None = None, residuals: str = "log",
+                   scale: Mapping[Heads, Sequence[float]] | None = None) -> Bootstrap:
     """A parametric bootstrap for seed noise: every run is kept and its loss moved by a normal draw of
     standard deviation `sigma` (nats per token, the seed spread of one run measured by a pilot), then the
-    laws are refitted as `bootstrap` refits them. Its intervals say how far the fits would move had every
+    laws are refitted as `bootstrap` refits them. `scale[H]` multiplies σ point by point (1/√k for a point
+    that is the mean of k seeds; 1 where not given). Its intervals say how far the fits would move had every
     run been trained with another seed; unlike resampling runs, it needs no more sizes than parameters."""
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
@@ -335,7 +337,8 @@ def seed_bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]]
     drawn = {}
     for h, (n, loss) in data.items():
         n, loss = np.asarray(n, float), np.asarray(loss, float)
-        noisy = loss[None, :] + rng.normal(0.0, sigma, (resamples, len(loss)))
+        factor = np.ones(len(loss)) if scale is None or h not in scale else np.asarray(scale[h], float)
+        noisy = loss[None, :] + rng.normal(0.0, sigma, (resamples, len(loss))) * factor[None, :]
         if np.any(noisy <= 0):
             raise ValueError(f"{h}: seed noise of {sigma} nats drives a loss to zero or below")
         drawn[h] = (np.tile(n, (resamples, 1)), noisy)

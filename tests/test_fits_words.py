@@ -21,7 +21,7 @@ DATA = {(8, 1): (N[:3], [(1e5 / n) ** 0.3 for n in N[:3]]), (4, 1): (N, [(1e6 / 
 def test_the_fit_table_marks_exact_fits_and_writes_e_at_its_bound_as_0():
     table = fits_words.fit_table(POINT, BOOT, DATA, shared_e=False)
     assert list(table.index) == ["(8, 1)", "(4, 1)"]
-    assert table.loc["(8, 1)", "E"] == "0 [n/a]"  # three sizes for three constants: an exact fit
+    assert table.loc["(8, 1)", "E (nats/token)"] == "0 [n/a]"  # three sizes for three constants: an exact fit
     assert table.loc["(4, 1)", "b"] == "0.300 [0.205, 0.395]"  # one step in from each end of 41
     # OLS of log(L − E) on log N recovers the b the points were made with
     assert float(table.loc["(4, 1)", "b by OLS on log(L − E)"]) == pytest.approx(0.3, rel=1e-3)
@@ -30,11 +30,11 @@ def test_the_fit_table_marks_exact_fits_and_writes_e_at_its_bound_as_0():
 
 def test_a_seed_noise_table_gives_exact_fits_intervals_and_drops_what_exactness_makes_trivial():
     table = fits_words.fit_table(POINT, BOOT, DATA, shared_e=False, seed_noise=True)
-    assert table.loc["(8, 1)", "E"] == "0 [0.0100, 0.390]"  # an exact fit has an interval under seed noise
+    assert table.loc["(8, 1)", "E (nats/token)"] == "0 [0.0100, 0.390]"  # an exact fit has an interval under seed noise
     assert "R²" in table.columns  # (4, 1) has four sizes: R² and the OLS check still say something
     exact = {(8, 1): POINT[(8, 1)]}
     table = fits_words.fit_table(exact, BOOT, DATA, shared_e=False, seed_noise=True)
-    assert list(table.columns) == ["runs", "a", "b", "E"]
+    assert list(table.columns) == ["a (parameters)", "b", "E (nats/token)"]
 
 
 def test_fit_words_name_the_configurations_at_the_bound():

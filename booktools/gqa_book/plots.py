@@ -209,7 +209,8 @@ def designed_grid(verdict, shares: dict, beyond: set, split: int = 8192) -> plt.
               ["optimum by target loss and context"])
     palette = heads_palette([h for h in cells.values() if h is not None])
     width = max(len(g) for g in groups)
-    fig, axes = plt.subplots(len(groups), 1, figsize=(1.05 * width + 1.4, (0.5 * len(targets) + 1.0) * len(groups)),
+    # narrow enough that a phone shows it at about three quarters of its size: cell text stays near 10 px
+    fig, axes = plt.subplots(len(groups), 1, figsize=(0.78 * width + 1.3, (0.42 * len(targets) + 1.0) * len(groups)),
                              squeeze=False)
     for ax, contexts, title in zip(axes[:, 0], groups, titles):
         heads_grid(ax, cells, targets, contexts, shares, title, beyond, palette)
