@@ -363,7 +363,7 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
     `eff_takeaway`)."""
     if study is None or verdict is None:
         wait = "The verdict waits until every configuration has runs at three sizes and the pilot has decided."
-        return {"eff_verdict": wait, "eff_why": "", "eff_beyond": "", "eff_takeaway": wait,
+        return {"eff_verdict": wait, "eff_stability": "", "eff_why": "", "eff_beyond": "", "eff_takeaway": wait,
                 "eff_headline": "cannot test it yet: too few runs are recorded"}
     contexts = verdict.contexts
     first, last = format_tokens(contexts[0]), format_tokens(contexts[-1])
@@ -378,8 +378,8 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
         text = ("Cannot test: no target loss lies inside the losses every configuration reached, so every row "
                 "extrapolates some fit.")
         headline = f"cannot test it yet: no target loss lies inside every configuration's losses ({runs_note})"
-        return {"eff_verdict": text, "eff_why": "", "eff_beyond": beyond, "eff_headline": headline,
-                "eff_takeaway": f"Our designed study {headline}."}
+        return {"eff_verdict": text, "eff_stability": "", "eff_why": "", "eff_beyond": beyond,
+                "eff_headline": headline, "eff_takeaway": f"Our designed study {headline}."}
     lo, hi = verdict.common
     over = (f"at the {_plural(len(inside), 'target loss', 'target losses')} inside the range every "
             "configuration's runs reached "
@@ -407,7 +407,6 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
         text = f"No, {over}: {how}."
         why = _gap_words(study, testing or inside, contexts)
         answer = f"does not show {{it}}: {over}, {how}"
-    text += " " + stable[0].upper() + stable[1:] + "."
     gaining = [r for r in inside if _heads_grow(r.optima)]
     if gaining:
         ratios = [z_ratio(study.fits, r.target, contexts[0], study.setting, _last(r.optima), r.optima[0])
@@ -417,9 +416,9 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
                  "as the context grows ("
                  + "; ".join(f"at {format_number(r.target)} nats: {move_text(r, contexts)}" for r in gaining)
                  + "), against the paper's Table 4, where query heads too fall as the context grows; but the data "
-                 f"do not resolve it: at {first} tokens the later optimum costs only {_pct_range(ratios)} more Z, "
-                 "and some row gains heads in "
-                 f"{100 * verdict.gaining_share:.0f}% of the seed-noise resamples.")
+                 f"do not resolve it: at {first} tokens the later optimum costs only {_pct_range(ratios)} more Z"
+                 + (f", and some row gains heads in {_count(verdict.gaining_share, verdict.resamples)} seed-noise "
+                    "refits." if verdict.resamples else "."))
     headline = f"{answer} ({runs_note})"
     if beyond and verdict.outcome != "shows" and any(r.move == "fewer" and r.tests for r in verdict.rows
                                                       if not r.inside):
@@ -427,19 +426,29 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
                      f"{_reach(study, verdict):.1f}× the largest size their configuration was trained at: an "
                      "extrapolation, not a result")
     takeaway = "Our designed study " + headline.format(it="the paper's effect") + "."
-    return {"eff_verdict": text, "eff_why": why, "eff_beyond": beyond, "eff_headline": headline.format(it="it"),
-            "eff_takeaway": takeaway}
+    return {"eff_verdict": text, "eff_stability": stable, "eff_why": why, "eff_beyond": beyond,
+            "eff_headline": headline.format(it="it"), "eff_takeaway": takeaway}
 
 
 def _stability(study: Study, verdict: Verdict) -> str:
     """How often seed-noise resamples reach the same outcome, at σ and at the upper end of its interval."""
     spreads = [c.spread for c in study.pilot.configurations]
-    return (f"{100 * verdict.agreement:.0f}% of {verdict.resamples:,} seed-noise resamples reach the same verdict "
-            f"at σ = {study.sigma:.4f} nats, and {100 * verdict.agreement_high:.0f}% at σ = "
-            f"{study.sigma_high:.4f}, the upper end of σ's 95% interval (a chi-square interval, which takes the "
-            f"configurations' seed variances as one; their standard deviations run from {min(spreads):.4f} to "
-            f"{max(spreads):.4f}). This measures how stable the verdict is under seed noise, not the chance that it "
-            "is right: the missing runs and the form of the law are not in it")
+    if not verdict.resamples:
+        return ""
+    count = _count(verdict.agreement, verdict.resamples)
+    high = ("" if np.isnan(verdict.agreement_high) else
+            f", and {_count(verdict.agreement_high, verdict.resamples)} at σ = {study.sigma_high:.4f}, the upper end "
+            "of σ's 95% interval (a chi-square interval, which takes the configurations' seed variances as one; "
+            f"their standard deviations run from {min(spreads):.4f} to {max(spreads):.4f})")
+    return (f"Stability: {count[0].upper() + count[1:]} seed-noise refits reach the same verdict at σ = "
+            f"{study.sigma:.4f} nats{high}. This measures how stable the verdict is under seed noise, not the "
+            "chance that it is right: the missing runs and the form of the law are not in it.")
+
+
+def _count(share: float, resamples: int) -> str:
+    """A share of refits as a count, which never rounds 995 of 1,000 up to all: "995 of the 1,000"."""
+    k = round(share * resamples)
+    return f"all {resamples:,}" if k == resamples else f"{k:,} of the {resamples:,}"
 
 
 def _gap_words(study: Study, grid_rows: Sequence[Row], contexts: Sequence[int]) -> str:
@@ -472,8 +481,24 @@ def _floor_words(study: Study, grid_rows: Sequence[Row], contexts: Sequence[int]
         parts.append((f"Their extra cache outweighs that from {low:,} tokens" if low == high else
                       f"Their extra cache outweighs that from between {low:,} and {high:,} tokens")
                      + f", below the {study.training_context:,} tokens the models were trained and evaluated at, "
-                     "where these laws say nothing about the loss.")
+                     "where no loss was measured.")
+        below = [[search(study.fits, r.target, c, study.setting)[0].heads for c in _doublings(contexts[0])]
+                 for r in grid_rows]
+        if all(kv_move(optima) == "fewer" for optima in below):
+            parts.append(f"Below {study.training_context:,} tokens, the fits do move the optimum to fewer KV heads as "
+                         "the context grows, in every one of these rows (at "
+                         f"{format_number(grid_rows[0].target)} nats through "
+                         + ", ".join(pair(h) for h in dict.fromkeys(below[0]))
+                         + "): the paper's effect, at contexts shorter than any this study measured.")
     return " ".join(parts + [_gap_words(study, grid_rows, contexts)])
+
+
+def _doublings(upper: int) -> list[int]:
+    """1, 2, 4, ... up to `upper` tokens, `upper` included."""
+    out = [1]
+    while out[-1] * 2 < upper:
+        out.append(out[-1] * 2)
+    return out + [upper]
 
 
 def _size_or_inf(law: PowerLaw, target: float) -> float:

@@ -38,13 +38,13 @@ def fit_table(fits: Mapping[Heads, PowerLaw], boot: Bootstrap, data: Mapping, sh
     an exact fit when the bootstrap resamples runs; a seed bootstrap, `seed_noise`, gives every fit one; E at
     its bound written 0), R² and b from statsmodels' OLS on log(L − E) as a cross-check (both left out of a
     seed-noise table whose fits are all exact, where they say nothing, as is the runs column then)."""
-    rows = []
+    rows, sep = [], "\n" if seed_noise else " "
     for h in sorted(fits, key=lambda h: (-h[0], -h[1])):
         f, ci = fits[h], boot.interval(h)
         exact = _exact(data[h][0], shared_e) and not seed_noise
 
-        def interval(name: str) -> str:
-            return " [n/a]" if exact else f" [{_bound(ci[name][0])}, {_bound(ci[name][1])}]"
+        def interval(name: str) -> str:  # on a line of its own in a seed-noise table (narrow enough for a phone)
+            return " [n/a]" if exact else f"{sep}[{_bound(ci[name][0])}, {_bound(ci[name][1])}]"
 
         rows.append({"(n_h, n_kv)": f"({h[0]}, {h[1]})", "runs": f.n_points, "a": f"{format_number(f.a)}",
                      "b": f"{format_number(f.b)}{interval('b')}", "E": f"{_bound(f.e)}{interval('e')}",

@@ -159,8 +159,8 @@ def words(result: PilotResult | None, records: Sequence[dict], planned: int) -> 
                "configuration)")
     decision = ("Go: " if result.go else "No-go: ") + result.reason + "."
     if result.go:
-        decision += (" The full study (profile study) follows with one seed per size; the pilot's seeds are its "
-                     "seed band at this size.")
+        decision += (" The full study (profile study) follows with one seed per size; at this size, each "
+                     "configuration the pilot trained enters it as the mean of the pilot's seeds.")
     spreads = [c.spread for c in configs]
     worst = result.effect / (max(spreads) * math.sqrt(1 / len(most.losses) + 1 / len(fewest.losses)))
     steps = [(b.mean - a.mean, a, b) for a, b in zip(configs, configs[1:])]

@@ -115,7 +115,8 @@ def test_the_verdict_follows_the_brute_force_optima():
     assert words["eff_verdict"].startswith("Yes, at the 2 target losses inside the range every configuration's "
                                            "runs reached (2.00 to 3.10 nats): the optimum moves to fewer KV heads as "
                                            "the context grows from 512 to 128K in the only row that can")
-    assert "100% of 3 seed-noise resamples reach the same verdict at σ = 0.0100 nats" in words["eff_verdict"]
+    assert words["eff_stability"].startswith("Stability: All 3 seed-noise refits reach the same verdict at σ = "
+                                             "0.0100 nats, and all 3 at σ = ")
     assert "(8, 8) at 512 tokens" in words["eff_why"] and words["eff_beyond"] == ""
     assert words["eff_headline"].startswith("shows it: at the 2 target losses")
     assert words["eff_headline"].endswith("(all 6 runs)")
@@ -148,6 +149,8 @@ def test_losses_at_which_the_optimum_already_has_one_kv_head_cannot_test_the_eff
         return cost_at((8, 1), n[(8, 1)], context, SETTING).score < cost_at((8, 2), n[(8, 2)], context, SETTING).score
 
     switch = next(c for c in range(1, 513) if cheaper_with_one(c))  # the 2.8-nats row, one of the range's ends
+    assert ("Below 512 tokens, the fits do move the optimum to fewer KV heads as the context grows, in every one of "
+            "these rows (at 2.80 nats through (8, 2), (8, 1))") in words["eff_why"]
     assert f" {switch:,} tokens" in words["eff_why"] or f"between {switch:,} and" in words["eff_why"]
 
 
@@ -158,7 +161,8 @@ def test_a_row_that_could_move_to_fewer_kv_heads_and_does_not_says_no():
     words = effect.verdict_words(_study(fits, boot), v)
     assert words["eff_verdict"].startswith("No, at the 1 target loss inside the range every configuration's runs "
                                            "reached (2.50 to 3.00 nats): the one row that can move to fewer KV "
-                                           "heads does not. 90% of 10 seed-noise resamples")
+                                           "heads does not.")
+    assert words["eff_stability"].startswith("Stability: 9 of the 10 seed-noise refits reach the same verdict")
     up = effect.Row(2.8, ((8, 1), (8, 2), (8, 2)), True, "more", False)
     v = effect.Verdict((512, 2048, 8192), (up,), "does not show", 0.9, 0.8, 0.0, 10, (2.5, 3.0))
     assert "the optimum moves to more KV heads (or both ways) as the context grows in 1 row." in \
@@ -175,7 +179,7 @@ def test_a_row_that_gains_query_heads_is_named_against_the_paper_s_table_4():
                          "(4, 1) at 512 tokens, (8, 1) from 8K), against the paper's Table 4, where query heads too "
                          f"fall as the context grows; but the data do not resolve it: at 512 tokens the later optimum "
                          f"costs only {100 * (ratio - 1):.1f}% more Z, and some row gains "
-                         "heads in 40% of the seed-noise resamples.")
+                         "heads in 4 of the 10 seed-noise refits.")
 
 
 def _study(fits, boot) -> effect.Study:
