@@ -307,16 +307,11 @@ def bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], *, 
     """Seeded bootstrap over runs, resampled within each configuration (a draw with too few distinct
     sizes is redrawn); every refit starts at the point fit and all run as one batch, with the point
     fit's objective (`delta`, `residuals`)."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
-    point = point or fit_family(data, shared_e=shared_e, delta=delta, residuals=residuals)
-    rng = np.random.default_rng(seed)
-    drawn = {}
-    for h, (n, loss) in data.items():
-        n, loss = np.asarray(n, float), np.asarray(loss, float)
+    def draw(rng, h, n, loss):
         idx = _draw(rng, n, resamples, 2 if shared_e else 3)
-        drawn[h] = (n[idx], loss[idx])
-    return _refit(drawn, point, resamples, seed, shared_e, delta, residuals)
+        return n[idx], loss[idx]
+
+    return _resampled(data, draw, resamples, seed, shared_e, delta, point, residuals)
 
 
 def seed_bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], sigma: float, *,
@@ -328,20 +323,28 @@ def seed_bootstrap(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]]
     laws are refitted as `bootstrap` refits them. `scale[H]` multiplies σ point by point (1/√k for a point
     that is the mean of k seeds; 1 where not given). Its intervals say how far the fits would move had every
     run been trained with another seed; unlike resampling runs, it needs no more sizes than parameters."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
     if not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma (the seed noise, nats) must be finite and >= 0, got {sigma}")
-    point = point or fit_family(data, shared_e=shared_e, delta=delta, residuals=residuals)
-    rng = np.random.default_rng(seed)
-    drawn = {}
-    for h, (n, loss) in data.items():
-        n, loss = np.asarray(n, float), np.asarray(loss, float)
+
+    def draw(rng, h, n, loss):
         factor = np.ones(len(loss)) if scale is None or h not in scale else np.asarray(scale[h], float)
         noisy = loss[None, :] + rng.normal(0.0, sigma, (resamples, len(loss))) * factor[None, :]
         if np.any(noisy <= 0):
             raise ValueError(f"{h}: seed noise of {sigma} nats drives a loss to zero or below")
-        drawn[h] = (np.tile(n, (resamples, 1)), noisy)
+        return np.tile(n, (resamples, 1)), noisy
+
+    return _resampled(data, draw, resamples, seed, shared_e, delta, point, residuals)
+
+
+def _resampled(data: Mapping[Heads, tuple[Sequence[float], Sequence[float]]], draw, resamples: int, seed: int,
+               shared_e: bool, delta: float, point: dict[Heads, PowerLaw] | None, residuals: str) -> Bootstrap:
+    """The refits of `resamples` draws of every configuration's runs: `draw(rng, H, sizes, losses)` returns
+    (resamples, points) arrays of sizes and losses, from one seeded generator, configurations in order."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    point = point or fit_family(data, shared_e=shared_e, delta=delta, residuals=residuals)
+    rng = np.random.default_rng(seed)
+    drawn = {h: draw(rng, h, np.asarray(n, float), np.asarray(loss, float)) for h, (n, loss) in data.items()}
     return _refit(drawn, point, resamples, seed, shared_e, delta, residuals)
 
 
