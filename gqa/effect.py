@@ -473,23 +473,25 @@ def _floor_words(study: Study, grid_rows: Sequence[Row], contexts: Sequence[int]
     bare = {search(study.fits, r.target, 1, study.setting)[0].heads for r in grid_rows}
     switches = [_first_context_at(study, r.target, floor_kv, contexts[0]) for r in grid_rows]
     order = lambda heads: sorted(heads, key=lambda h: (-h[1], -h[0]))  # noqa: E731
-    parts = [f"The fits give more KV heads the lower loss per parameter: at these losses "
-             f"{' or '.join(pair(h) for h in order(fewest))} needs the fewest parameters, and with no KV cache (a "
-             f"context of 1 token) the optimum would be {' or '.join(pair(h) for h in order(bare))}."]
+    more_kv_fewest = all(h[1] > floor_kv for h in fewest)
+    parts = [f"At these losses {' or '.join(pair(h) for h in order(fewest))} needs the fewest parameters"
+             + (", so the fits give more KV heads the lower loss per parameter" if more_kv_fewest else "")
+             + f"; with no KV cache (a context of 1 token) the optimum would be "
+             f"{' or '.join(pair(h) for h in order(bare))}."]
     if all(s is not None for s in switches):
         low, high = min(switches), max(switches)
-        parts.append((f"Their extra cache outweighs that from {low:,} tokens" if low == high else
-                      f"Their extra cache outweighs that from between {low:,} and {high:,} tokens")
-                     + f", below the {study.training_context:,} tokens the models were trained and evaluated at, "
-                     "where no loss was measured.")
+        parts.append(f"The optimum has {floor_kv} KV head{'s' if floor_kv > 1 else ''} "
+                     + (f"from {low:,} tokens on" if low == high else f"from between {low:,} and {high:,} tokens on")
+                     + (f", below the {study.training_context:,} tokens the models were trained and evaluated at, "
+                        "where no loss was measured." if high < study.training_context else "."))
         below = [[search(study.fits, r.target, c, study.setting)[0].heads for c in _doublings(contexts[0])]
                  for r in grid_rows]
         if all(kv_move(optima) == "fewer" for optima in below):
-            parts.append(f"Below {study.training_context:,} tokens, the fits do move the optimum to fewer KV heads as "
-                         "the context grows, in every one of these rows (at "
-                         f"{format_number(grid_rows[0].target)} nats through "
-                         + ", ".join(pair(h) for h in dict.fromkeys(below[0]))
-                         + "): the paper's effect, at contexts shorter than any this study measured.")
+            parts.append(f"Below {contexts[0]:,} tokens, the fits do move the optimum to fewer KV heads as the context "
+                         f"grows, in every one of these rows (at {format_number(grid_rows[0].target)} nats through "
+                         + ", ".join(pair(h) for h in dict.fromkeys(below[0])) + "): the paper's effect"
+                         + (", at contexts shorter than any this study measured."
+                            if contexts[0] <= study.training_context else "."))
     return " ".join(parts + [_gap_words(study, grid_rows, contexts)])
 
 

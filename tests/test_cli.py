@@ -141,3 +141,33 @@ def test_a_broken_or_clashing_command_plugin_is_named_and_never_fatal(monkeypatc
     assert len(warnings) == 2 and "gone_package" in warnings[0] and "replace the command `gqa cost`" in warnings[1]
     assert gqa_main(["book", "--profile", "ci"]) == 2  # the book tools did not load: one line says what is needed
     assert "book tools" in capsys.readouterr().err
+
+
+def test_effect_prints_chapter_5_s_verdict_and_its_json_matches_the_library(capsys):
+    from gqa import effect
+
+    assert main(["effect", "--resamples", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    study = effect.load(resamples=20)
+    verdict = effect.assess(study.fits, study.boot, effect.default_targets(study.fits), list(effect.CONTEXTS),
+                            study.setting, study.boot_high)
+    assert (out["outcome"], out["agreement"], out["agreement_high"]) == (verdict.outcome, verdict.agreement,
+                                                                          verdict.agreement_high)
+    assert [r["target"] for r in out["rows"]] == [r.target for r in verdict.rows]
+    assert main(["effect", "--resamples", "20", "--contexts", "1k", "128k"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Of the 20 runs the study plans,") and "\n    L*      1K   128K" in text
+    assert effect.verdict_words(study, verdict)["eff_verdict"].split(":")[0] in text  # Yes / No / Cannot test
+    assert "dagger" not in text  # the book's grid has daggers; this table marks the inside rows with *
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--profile", "nosuch"], "unknown profile 'nosuch'"),
+    (["--contexts", "8k", "512"], "--contexts must increase, got 8K, 512"),
+    (["--contexts", "0"], "must be at least 1 token"),
+    (["--resamples", "0"], "must be a positive integer, got 0"),
+])
+def test_effect_refuses_bad_input_in_one_line(capsys, argv, message):
+    assert main(["effect", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

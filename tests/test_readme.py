@@ -87,7 +87,8 @@ def test_the_chapters_show_commands():
     assert any(chapter == "05_cost_optimal" and "--hardware" in command for chapter, command in _chapter_commands())
 
 
-@pytest.mark.parametrize("command", ["gqa sweep --profile study-pilot --dry-run", "gqa pilot --partial"])
+@pytest.mark.parametrize("command", ["gqa sweep --profile study-pilot --dry-run", "gqa pilot --partial",
+                                     "gqa effect --resamples 200"])
 def test_the_pilot_recipes_run_verbatim(command):
     block = next(b for b in blocks("bash") if command in b)
     line = next(line.split("  #")[0].strip() for line in block.splitlines() if line.startswith(command))

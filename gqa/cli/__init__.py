@@ -12,6 +12,7 @@ from gqa.cli._common import CliError, _Parser
 from gqa.cli.bench import add_bench
 from gqa.cli.cost import add_cost
 from gqa.cli.digitise import add_digitise
+from gqa.cli.effect import add_effect
 from gqa.cli.exercise import add_exercise
 from gqa.cli.pilot import add_pilot
 from gqa.cli.plan import add_fit_plan
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(sub)
     add_sweep(sub)
     add_pilot(sub)
+    add_effect(sub)
     add_fit_plan(sub)
     add_bench(sub)
     add_digitise(sub)
