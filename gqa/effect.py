@@ -2,9 +2,10 @@
 context grows?
 
 The designed study (profile `study`) trains one seed per run; its pilot (profile `study-pilot`) measured how
-far another seed moves one run's loss. This module fits the study's laws, propagates that seed noise into
-them with a parametric bootstrap (`scaling.seed_bootstrap`), computes Table 4's grid around the study's
-balance point and at the paper's contexts, and decides.
+far another seed moves one run's loss. This module fits the study's laws (at the pilot's size, each
+configuration the pilot trained enters as the mean of its seeds), propagates that seed noise into them with a
+parametric bootstrap (`scaling.seed_bootstrap`), computes Table 4's grid around the study's balance point and
+at the paper's contexts, and decides.
 
 Conventions. A grid's rows are target losses (nats per token, high to low), its columns contexts (tokens,
 short to long). A row *moves to fewer KV heads* when the optimum's n_kv never grows along the row and falls
