@@ -34,7 +34,7 @@ from gqa.config import sweep_configs
 from gqa.pilot import PilotResult
 from gqa.scaling import Bootstrap, PowerLaw, fit_family, seed_bootstrap
 from gqa.search import CostSetting, Heads, balance_context_of_shape, grid, search
-from gqa.shapes import Shape, anchors_from_shapes
+from gqa.shapes import anchors_from_shapes, record_shape
 from gqa.units import count_phrase, format_count, format_number, format_tokens
 
 MOVES = ("fewer", "same", "more", "both ways")
@@ -225,10 +225,7 @@ class Study:
     def balance_span(self) -> tuple[float, float]:
         """The contexts (tokens) at which the trained models' KV cache weighs as much as their weights
         (Eq. 4, on their exact shapes): the smallest and the largest."""
-        spans = [balance_context_of_shape(Shape(r["layers"], r["d_model"], r["n_heads"], r["n_kv_heads"],
-                                                head_dim=r["head_dim"], d_ff=r["d_ff"], vocab=r["vocab"],
-                                                tied=r["config"].get("tied", True)), self.setting)
-                 for r in self.records]
+        spans = [balance_context_of_shape(record_shape(r), self.setting) for r in self.records]
         return min(spans), max(spans)
 
     def curves(self, points: int = 60, level: float = 0.95) -> dict[Heads, tuple]:
@@ -358,7 +355,7 @@ def study_words(study: Study | None, profile: str = "study") -> dict[str, str]:
     }
 
 
-def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str]:
+def verdict_words(study: Study | None, verdict: Verdict | None, daggers: bool = True) -> dict[str, str]:
     """The verdict in words (`eff_verdict`), why (`eff_why`), what the extrapolated rows would say and how far
     they reach (`eff_beyond`), and the one answer the first page and the takeaways give (`eff_headline`,
     `eff_takeaway`)."""
@@ -374,7 +371,7 @@ def verdict_words(study: Study | None, verdict: Verdict | None) -> dict[str, str
     runs_note = (f"{len(study.records)} of {len(study.records) + len(study.missing)} runs; the "
                  f"{len(study.missing)} still training may change that" if study.missing else
                  f"all {len(study.records)} runs")
-    beyond = _beyond(study, verdict)
+    beyond = _beyond(study, verdict, daggers)
     if not inside:
         text = ("Cannot test: no target loss lies inside the losses every configuration reached, so every row "
                 "extrapolates some fit.")
@@ -559,9 +556,10 @@ def _reach(study: Study, verdict: Verdict) -> float:
     return reach
 
 
-def _beyond(study: Study, verdict: Verdict) -> str:
+def _beyond(study: Study, verdict: Verdict, daggers: bool = True) -> str:
     """What the rows outside the common loss range show, labelled as extrapolation, with how far they reach
-    and which configurations cannot reach their loss at all."""
+    and which configurations cannot reach their loss at all; `daggers`: the grid shown beside the words marks
+    an extrapolated optimum with a dagger (the book's does, `gqa effect`'s table does not)."""
     outside = [r for r in verdict.rows if not r.inside]
     if not outside:
         return ""
@@ -579,7 +577,8 @@ def _beyond(study: Study, verdict: Verdict) -> str:
         f"{format_number(study.fits[h].e)}), though in {100 * np.mean(study.boot.samples[h][:, 2] < lowest):.0f}% of "
         "the seed-noise refits it can" for h in unreachable) + "." if unreachable else "")
     return ("At losses below the range every configuration reached, which need larger models than some "
-            "configurations were trained at, the fits extrapolate (a dagger marks an optimum that does): "
+            "configurations were trained at, the fits extrapolate"
+            + (" (a dagger marks an optimum that does): " if daggers else ": ")
             + "; ".join(parts) + f". The optima there need up to {_reach(study, verdict):.1f}× the largest size "
             f"their configuration was trained at.{cannot} {shows} extrapolations, not results.")
 

@@ -17,7 +17,7 @@ import pandas as pd
 from gqa import cost, search
 from gqa.scaling import Bootstrap, PowerLaw, ols_check
 from gqa.search import Heads
-from gqa.shapes import Shape
+from gqa.shapes import record_shape
 from gqa.study_limits import E_AT_BOUND, e_at_bound
 from gqa.units import format_number
 
@@ -87,9 +87,7 @@ def record_points(records: Sequence[dict], heads: Sequence[Heads], context: int,
     points: dict = {q: {} for q in ("memory_bytes", "flops", "z")}
     for h in heads:
         mine = [r for r in records if (r["n_heads"], r["n_kv_heads"]) == h]
-        costs = [cost.inference_cost(Shape(r["layers"], r["d_model"], r["n_heads"], r["n_kv_heads"],
-                                           head_dim=r["head_dim"], d_ff=r["d_ff"], vocab=r["vocab"],
-                                           tied=r["config"].get("tied", True)), context, dtype=dtype) for r in mine]
+        costs = [cost.inference_cost(record_shape(r), context, dtype=dtype) for r in mine]
         loss = [r["val_loss"] for r in mine]
         points["memory_bytes"][h] = ([c.bytes_total for c in costs], loss)
         points["flops"][h] = ([c.flops for c in costs], loss)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 PAPER_VOCAB = 50_304  # GPT-2 tokenizer padded to a multiple of 64 (paper, Sec. 4)
@@ -197,6 +197,13 @@ PUBLIC_MODELS: dict[str, PublicModel] = {
                 vocab=32_768, tied=False),
     )
 }
+
+
+def record_shape(record: Mapping) -> Shape:
+    """The exact shape a run record (`gqa.runs.RECORD_SCHEMA`) was trained with, tied embedding or not."""
+    return Shape(record["layers"], record["d_model"], record["n_heads"], record["n_kv_heads"],
+                 head_dim=record["head_dim"], d_ff=record["d_ff"], vocab=record["vocab"],
+                 tied=record["config"].get("tied", True))
 
 
 def paper_shape(label: str, n_heads: int | None = None, n_kv_heads: int | None = None) -> Shape:

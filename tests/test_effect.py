@@ -245,3 +245,5 @@ def test_extrapolated_rows_say_how_far_they_reach_and_who_cannot_reach_them():
     assert (f"(8, 1) cannot reach the loss at all by its point fit (its fitted E is 2.10), though in "
             f"{100 * share:.0f}% of the seed-noise refits it can") in text
     assert text.endswith("extrapolations, not results.")
+    plain = effect.verdict_words(_study(fits, boot), v, daggers=False)["eff_beyond"]  # gqa effect's table: no daggers
+    assert plain == text.replace(" (a dagger marks an optimum that does)", "")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from gqa.cli._common import CliError, _positive_int, _positive_tokens
+from gqa.cli._common import CliError, _positive_int, _positive_tokens, _profile_section
 
 
 def cmd_effect(args: argparse.Namespace) -> int:
-    from gqa import effect, profiles
+    from gqa import effect
     from gqa.units import format_tokens
 
-    for name in (args.profile, args.pilot):
-        if not profiles.load(name).section("sweep"):
-            raise CliError(f"profile {name!r} has no sweep section: name a study and its pilot")
+    for name in (args.profile, args.pilot):  # a study and its pilot: each one a sweep
+        _profile_section(name, "sweep")
     contexts = args.contexts or list(effect.CONTEXTS)
     if contexts != sorted(set(contexts)):
         raise CliError(f"--contexts must increase, got {', '.join(format_tokens(c) for c in contexts)}")
@@ -24,7 +23,7 @@ def cmd_effect(args: argparse.Namespace) -> int:
     if study is not None:
         verdict = effect.assess(study.fits, study.boot, effect.default_targets(study.fits), contexts, study.setting,
                                 study.boot_high)
-    said |= effect.verdict_words(study, verdict)
+    said |= effect.verdict_words(study, verdict, daggers=False)  # the table below marks inside rows, no daggers
     if args.json:
         print(json.dumps({"outcome": verdict.outcome if verdict else None,
                           "agreement": verdict.agreement if verdict else None,
@@ -42,7 +41,6 @@ def cmd_effect(args: argparse.Namespace) -> int:
         for r in verdict.rows:
             print(f"{r.target:>6g}{'*' if r.inside else ' '}" + "".join(
                 f"{(f'{h[0]},{h[1]}' if h else '-'):>7}" for h in r.optima) + f"   {r.move}")
-    said["eff_beyond"] = said["eff_beyond"].replace(" (a dagger marks an optimum that does)", "")  # the book's grid
     for key in ("eff_verdict", "eff_stability", "eff_why", "eff_beyond"):
         if said[key]:
             print("\n" + said[key])
